@@ -1,0 +1,31 @@
+# Two commands: `make run` (set up, build the index if needed, start the REPL) and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test setup lint clean
+
+run: $(STAMP)
+	$(BIN)/qabot repl
+
+test: $(STAMP)
+	$(BIN)/ruff check bot tests
+	$(BIN)/pytest
+
+setup: $(STAMP)
+
+# torch first, pinned to the CPU wheel: letting sentence-transformers pick one pulls CUDA.
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+lint: $(STAMP)
+	$(BIN)/ruff check bot tests
+	$(BIN)/ruff format --check bot tests
+
+clean:
+	rm -rf $(VENV) index/manifest.json index/data-* index/.build-* .pytest_cache

@@ -1,0 +1,388 @@
+"""Answering a question from the index: retrieve passages, pick sentences, cite, or abstain.
+
+This is the core API every front end calls (`QAEngine.answer`); it imports none of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.chunking import ChunkerSettings
+from bot.errors import QABotError
+from bot.lexical import LexicalIndex, terms
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from bot.config import Settings
+    from bot.embedding import Embedder
+    from bot.store import Index, Notify, Progress
+
+ABSTAIN_TEXT = "The document doesn't say."
+
+
+class QuestionError(QABotError):
+    pass
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    chunk_id: str
+    doc_id: str
+    paragraphs: tuple[int, ...]
+    start: int
+    end: int
+    score: float
+    text: str  # exactly the source text between start and end
+
+    def to_dict(self) -> dict:
+        return {
+            "n": self.n,
+            "chunk_id": self.chunk_id,
+            "paragraphs": list(self.paragraphs),
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 4),
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """A passage the search returned, whether or not the answer cites it."""
+
+    chunk_id: str
+    paragraphs: tuple[int, ...]
+    fused: float
+    dense: float
+    lexical: float
+    best_sentence: str
+    best_sentence_score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    abstained: bool
+    timings_ms: dict[str, float]
+    query: str  # what was searched: the question, with context from the previous turn
+    score: float  # the best sentence's score, compared with the threshold to abstain
+    threshold: float
+    retrieved: tuple[Retrieved, ...] = field(default=(), repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Turn:
+    question: str
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    top_k: int = 5
+    abstain_threshold: float = 0.31
+    max_sentences: int = 3
+    history_turns: int = 3
+    # Sentences scoring within this margin of the best one join the answer.
+    margin: float = 0.08
+    retrieval: str = "hybrid"  # or "dense": the plain vector-search baseline
+    # A sentence's score mixes its own similarity to the question, its passage's, and how
+    # much of the question's wording it (with its passage heading) contains.
+    w_sentence: float = 0.5
+    w_passage: float = 0.25
+    w_coverage: float = 0.25
+    rrf_k: int = 60
+
+
+# --- follow-up questions -------------------------------------------------------------------
+
+_ANAPHORA = re.compile(
+    r"\b(he|him|his|she|her|hers|they|them|their|theirs|it|its|this|that|these|those|there|"
+    r"then|the two|both|the same|such)\b",
+    re.I,
+)
+_SELF_REFERENCE = re.compile(r"\b(this|the) (article|document|text|story|piece|file)\b", re.I)
+_CONTINUATION = re.compile(r"^\s*(and|but|so|also|what about|how about|then|why not)\b", re.I)
+_WORD = re.compile(r"\w+")
+
+
+def is_follow_up(question: str) -> bool:
+    """A question that leans on the one before: a pronoun, a leading 'and', or very short."""
+    stripped = _SELF_REFERENCE.sub("", question)
+    return bool(
+        _ANAPHORA.search(stripped)
+        or _CONTINUATION.match(stripped)
+        or len(_WORD.findall(question)) <= 3
+    )
+
+
+def contextualize(question: str, history: Sequence[Turn], turns: int) -> str:
+    """The text to search: a follow-up carries the previous turn's question along."""
+    if not history or turns == 0 or not is_follow_up(question):
+        return question
+    previous = history[-1]
+    # The previous query already holds its own antecedent; keep the tail so it stays short.
+    context = previous.answer.query if previous.answer else previous.question
+    return f"{context[-300:]} {question}"
+
+
+# --- the engine ----------------------------------------------------------------------------
+
+
+class QAEngine:
+    def __init__(self, index: Index, embedder: Embedder, settings: AnswerSettings):
+        self.index = index
+        self.embedder = embedder
+        self.settings = settings
+        self._terms_cache: dict[int, list[set[str]]] = {}
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: Settings,
+        progress: Progress | None = None,
+        notify: Notify = lambda _msg: None,
+    ) -> QAEngine:
+        from bot.config import BUNDLED_DOCUMENT
+        from bot.embedding import Embedder
+        from bot.store import open_index
+
+        embedder = Embedder(settings.model, settings.device, settings.batch_size)
+        index = open_index(
+            Path(settings.index_dir),
+            embedder,
+            chunker_settings(settings),
+            sources=settings.sources,
+            default_sources=[BUNDLED_DOCUMENT],
+            auto_rebuild=settings.auto_rebuild,
+            progress=progress,
+            notify=notify,
+        )
+        engine = cls(index, embedder, answer_settings(settings))
+        engine.warm_up()
+        return engine
+
+    def warm_up(self) -> None:
+        """Load the model and lexical index now, so the first answer is as fast as the rest."""
+        self.embedder.encode_query("warm up")
+        _ = self.lexical
+
+    def answer(
+        self, question: str, history: Sequence[Turn] = (), top_k: int | None = None
+    ) -> Answer:
+        question = " ".join(question.split())
+        if not question:
+            raise QuestionError("the question is empty")
+        started = time.perf_counter()
+        window = history[-self.settings.history_turns :] if self.settings.history_turns else ()
+        query = contextualize(question, window, self.settings.history_turns)
+        vector = self.embedder.encode_query(query)
+        encoded = time.perf_counter()
+
+        k = min(top_k or self.settings.top_k, len(self.index.chunks))
+        query_terms = terms(query)
+        hits = self._retrieve(vector, query_terms, k)
+        searched = time.perf_counter()
+
+        candidates = self._score_sentences(vector[0], query_terms, hits)
+        best = max(candidates, key=lambda c: c.score, default=None)
+        threshold = self.settings.abstain_threshold
+        abstained = best is None or best.score < threshold
+        if abstained:
+            text, citations = ABSTAIN_TEXT, ()
+        else:
+            text, citations = self._compose(self._select(candidates, best.score))
+        done = time.perf_counter()
+
+        return Answer(
+            question=question,
+            text=text,
+            citations=citations,
+            abstained=abstained,
+            timings_ms={
+                "embed": (encoded - started) * 1000,
+                "search": (searched - encoded) * 1000,
+                "select": (done - searched) * 1000,
+                "total": (done - started) * 1000,
+            },
+            query=query,
+            score=best.score if best else 0.0,
+            threshold=threshold,
+            retrieved=self._describe(hits, candidates),
+        )
+
+    @functools.cached_property
+    def lexical(self) -> LexicalIndex:
+        return LexicalIndex([c.embed_text for c in self.index.chunks])
+
+    def _retrieve(self, vector: np.ndarray, query_terms: list[str], k: int) -> list[_Hit]:
+        """The k best passages: dense ranking alone, or fused with BM25 by reciprocal rank."""
+        import numpy as np
+
+        n = len(self.index.chunks)
+        depth = k if self.settings.retrieval == "dense" else min(n, max(4 * k, 20))
+        scores, rows = self.index.vectors.search(vector, depth)
+        dense = {int(r): float(s) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0}
+        if self.settings.retrieval == "dense":
+            return [_Hit(row, score, score, 0.0) for row, score in dense.items()]
+
+        bm25 = self.lexical.scores(query_terms)
+        lexical_rows = [int(r) for r in np.argsort(-bm25)[:depth] if bm25[r] > 0]
+        fused: dict[int, float] = {}
+        for ranking in (list(dense), lexical_rows):
+            for rank, row in enumerate(ranking):
+                fused[row] = fused.get(row, 0.0) + 1.0 / (self.settings.rrf_k + rank + 1)
+        top = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
+        hits = []
+        for row in top:
+            score = dense.get(row)
+            if score is None:
+                score = float(self.index.vectors.reconstruct(row) @ vector[0])
+            hits.append(_Hit(row, fused[row], score, float(bm25[row])))
+        return hits
+
+    def _sentence_terms(self, row: int) -> list[set[str]]:
+        cached = self._terms_cache.get(row)
+        if cached is None:
+            chunk = self.index.chunks[row]
+            heading = set(terms(chunk.heading))
+            cached = [
+                set(terms(self.index.sentence_text(row, k))) | heading
+                for k in range(len(chunk.sentences))
+            ]
+            self._terms_cache[row] = cached
+        return cached
+
+    def _score_sentences(
+        self, query: np.ndarray, query_terms: list[str], hits: list[_Hit]
+    ) -> list[_Candidate]:
+        s = self.settings
+        candidates = []
+        for rank, hit in enumerate(hits):
+            rows = self.index.sentence_rows[hit.row]
+            sims = self.index.sentence_vectors[rows.start : rows.stop] @ query
+            sentence_terms = self._sentence_terms(hit.row)
+            for k, sim in enumerate(sims):
+                coverage = self.lexical.coverage(query_terms, sentence_terms[k])
+                score = (
+                    s.w_sentence * float(sim) + s.w_passage * hit.dense + s.w_coverage * coverage
+                )
+                candidates.append(
+                    _Candidate(hit.row, k, rank, hit.dense, float(sim), coverage, score)
+                )
+        return candidates
+
+    def _select(self, candidates: list[_Candidate], best: float) -> list[_Candidate]:
+        floor = max(self.settings.abstain_threshold, best - self.settings.margin)
+        chosen: list[_Candidate] = []
+        for cand in sorted(candidates, key=lambda c: c.score, reverse=True):
+            if cand.score < floor or len(chosen) >= self.settings.max_sentences:
+                break
+            if any(self._same_meaning(cand, other) for other in chosen):
+                continue
+            chosen.append(cand)
+        return chosen
+
+    def _same_meaning(self, a: _Candidate, b: _Candidate) -> bool:
+        va = self.index.sentence_vectors[self.index.sentence_rows[a.row][a.k]]
+        vb = self.index.sentence_vectors[self.index.sentence_rows[b.row][b.k]]
+        return float(va @ vb) > 0.9
+
+    def _compose(self, chosen: list[_Candidate]) -> tuple[str, tuple[Citation, ...]]:
+        # One citation per passage, numbered in the order the answer first uses them; the
+        # sentences of one passage keep the order they have in the document.
+        by_row: dict[int, list[_Candidate]] = {}
+        for cand in chosen:
+            by_row.setdefault(cand.row, []).append(cand)
+        parts, citations = [], []
+        for n, (row, group) in enumerate(by_row.items(), start=1):
+            chunk = self.index.chunks[row]
+            sentences = [
+                self.index.sentence_text(row, c.k) for c in sorted(group, key=lambda c: c.k)
+            ]
+            parts.append(" ".join(sentences) + f" [{n}]")
+            citations.append(
+                Citation(
+                    n=n,
+                    chunk_id=chunk.id,
+                    doc_id=chunk.doc_id,
+                    paragraphs=chunk.paragraphs,
+                    start=chunk.start,
+                    end=chunk.end,
+                    score=max(c.score for c in group),
+                    text=chunk.text,
+                )
+            )
+        return " ".join(parts), tuple(citations)
+
+    def _describe(self, hits: list[_Hit], candidates: list[_Candidate]) -> tuple[Retrieved, ...]:
+        out = []
+        for hit in hits:
+            top = max((c for c in candidates if c.row == hit.row), key=lambda c: c.score)
+            chunk = self.index.chunks[hit.row]
+            out.append(
+                Retrieved(
+                    chunk_id=chunk.id,
+                    paragraphs=chunk.paragraphs,
+                    fused=hit.fused,
+                    dense=hit.dense,
+                    lexical=hit.lexical,
+                    best_sentence=self.index.sentence_text(hit.row, top.k),
+                    best_sentence_score=top.score,
+                )
+            )
+        return tuple(out)
+
+
+@dataclass(frozen=True)
+class _Hit:
+    row: int  # chunk row in the index
+    fused: float  # the ranking score (the dense score in dense mode)
+    dense: float
+    lexical: float
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    row: int  # chunk row in the index
+    k: int  # sentence number inside the chunk
+    rank: int
+    passage_score: float
+    sentence_score: float
+    coverage: float
+    score: float
+
+
+def chunker_settings(settings: Settings) -> ChunkerSettings:
+    return ChunkerSettings(settings.max_chunk_tokens, settings.min_chunk_tokens)
+
+
+def answer_settings(settings: Settings) -> AnswerSettings:
+    return AnswerSettings(
+        top_k=settings.top_k,
+        abstain_threshold=settings.abstain_threshold,
+        max_sentences=settings.max_answer_sentences,
+        history_turns=settings.history_turns,
+    )
+
+
+def as_json_dict(answer: Answer) -> dict:
+    return asdict(answer)

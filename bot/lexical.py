@@ -1,0 +1,224 @@
+"""Lexical matching: words as search terms, BM25 over passages, and how much of a question
+a sentence covers. Dense vectors miss names and numbers that words catch, and vice versa.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+_TOKEN = re.compile(r"\w+(?:['’]\w+)?")
+
+# Function words and the words questions are built from: they carry no topic.
+STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "aren't",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "didn't",
+        "do",
+        "does",
+        "doesn't",
+        "doing",
+        "don't",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "isn't",
+        "it",
+        "it's",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "that's",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "wasn't",
+        "we",
+        "were",
+        "weren't",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "according",
+        "say",
+        "says",
+        "said",
+        "tell",
+        "told",
+        "article",
+        "document",
+        "text",
+        "story",
+        "mentioned",
+        "mention",
+        "happen",
+        "happened",
+        "anything",
+        "something",
+        "thing",
+        "kind",
+    ]
+)
+
+
+@functools.lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    import Stemmer
+
+    return Stemmer.Stemmer("english")
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased, stemmed content words."""
+    words = [w.replace("’", "'") for w in _TOKEN.findall(text.lower())]
+    words = [w[:-2] if w.endswith("'s") else w for w in words]
+    return _stemmer().stemWords([w for w in words if w not in STOPWORDS])
+
+
+class LexicalIndex:
+    """BM25 over passages (bm25s), plus document frequencies for coverage scores."""
+
+    def __init__(self, passages: Sequence[str]):
+        import bm25s
+
+        tokenized = [terms(p) for p in passages]
+        self.size = len(tokenized)
+        self.df: Counter[str] = Counter()
+        for toks in tokenized:
+            self.df.update(set(toks))
+        self.bm25 = bm25s.BM25()
+        # An empty passage still needs a row so rows line up with chunk rows.
+        self.bm25.index([t or ["\x00"] for t in tokenized], show_progress=False)
+
+    def idf(self, term: str) -> float:
+        return math.log(1 + (self.size + 1) / (self.df.get(term, 0) + 0.5))
+
+    def scores(self, query_terms: Sequence[str]) -> Any:
+        import numpy as np
+
+        known = [t for t in query_terms if t in self.df]
+        if not known:
+            return np.zeros(self.size, dtype=np.float32)
+        return self.bm25.get_scores(known)
+
+    def coverage(self, query_terms: Sequence[str], text_terms: Iterable[str]) -> float:
+        """Share of the question's IDF weight whose terms the text contains (0..1)."""
+        unique = set(query_terms)
+        if not unique:
+            return 0.0
+        present = set(text_terms)
+        total = sum(self.idf(t) for t in unique)
+        return sum(self.idf(t) for t in unique if t in present) / total

@@ -1,0 +1,137 @@
+"""The conversation loop behind `qabot repl`: interactive on a terminal, line by line on a pipe."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.answering import Answer, QAEngine, QuestionError, Turn
+from bot.terminal import answer_json, render_answer, render_passage
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+HELP = """Ask anything about the document; follow-up questions use the conversation so far.
+  :sources N   show passage N of the last answer in full
+  :reset       forget the conversation
+  :help        this help
+  :quit        leave (Ctrl-D works too)"""
+
+
+class Conversation:
+    """The turns so far, bounded so a long session stays small."""
+
+    def __init__(self, engine: QAEngine, keep: int = 20):
+        self.engine = engine
+        self.keep = keep
+        self.turns: list[Turn] = []
+
+    def ask(self, question: str) -> Answer:
+        answer = self.engine.answer(question, self.turns)
+        self.turns = [*self.turns, Turn(question, answer)][-self.keep :]
+        return answer
+
+    def reset(self) -> None:
+        self.turns = []
+
+    @property
+    def last(self) -> Answer | None:
+        return self.turns[-1].answer if self.turns else None
+
+
+def piped(engine: QAEngine, lines: Iterable[str], console: Console, as_json: bool) -> None:
+    conversation = Conversation(engine)
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        if line == ":reset":
+            conversation.reset()
+            continue
+        answer = conversation.ask(line)
+        if as_json:
+            print(answer_json(answer), flush=True)
+        else:
+            console.print(f"[bold]? {line}[/]", highlight=False, markup=True)
+            render_answer(console, answer)
+            console.print()
+
+
+def _history_file() -> Path:
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return state / "qabot" / "history"
+
+
+def interactive(engine: QAEngine, console: Console) -> None:
+    import readline
+
+    history = _history_file()
+    try:
+        history.parent.mkdir(parents=True, exist_ok=True)
+        if history.exists():
+            readline.read_history_file(history)
+    except OSError:
+        pass
+    readline.set_history_length(1000)
+
+    conversation = Conversation(engine)
+    names = ", ".join(s.doc_id for s in engine.index.manifest.sources)
+    console.print(
+        f"[bold]qabot[/] — ask about [green]{names}[/] "
+        f"({engine.index.manifest.chunk_count} passages). :help for commands, Ctrl-D to leave."
+    )
+    try:
+        while True:
+            try:
+                line = input("? ").strip()
+            except KeyboardInterrupt:
+                console.print()
+                break
+            except EOFError:
+                console.print()
+                break
+            if not line:
+                continue
+            if line.startswith(":"):
+                if not _command(line, conversation, console):
+                    break
+                continue
+            try:
+                render_answer(console, conversation.ask(line))
+            except QuestionError as exc:
+                console.print(f"[red]{exc}[/]")
+            console.print()
+    finally:
+        with contextlib.suppress(OSError):
+            readline.write_history_file(history)
+
+
+def _command(line: str, conversation: Conversation, console: Console) -> bool:
+    """Run a :command; False means leave."""
+    name, _, arg = line.partition(" ")
+    if name in (":quit", ":q", ":exit"):
+        return False
+    if name == ":help":
+        console.print(HELP, markup=False)
+    elif name == ":reset":
+        conversation.reset()
+        console.print("[dim]Conversation forgotten.[/]")
+    elif name == ":sources":
+        last = conversation.last
+        if last is None or not last.citations:
+            console.print("[dim]The last answer cited no passages.[/]")
+            return True
+        try:
+            wanted = int(arg)
+            citation = next(c for c in last.citations if c.n == wanted)
+        except (ValueError, StopIteration):
+            numbers = ", ".join(str(c.n) for c in last.citations)
+            console.print(f"[red]Usage: :sources N, where N is one of {numbers}.[/]")
+            return True
+        render_passage(console, citation)
+    else:
+        console.print(f"[red]Unknown command {name}; :help lists them.[/]")
+    return True

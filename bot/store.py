@@ -1,0 +1,406 @@
+"""The index on disk: build it atomically, describe it in a manifest, load it, check it.
+
+Layout of an index folder:
+
+    manifest.json        what was built, from what, how; names the data folder in use
+    data-<build id>/     chunks.jsonl, chunks.faiss, sentences.npy
+    .lock                held while a build runs
+
+A build writes a new data folder under a temporary name, renames it, then replaces
+manifest.json in one atomic rename. Until that last step the previous manifest and its data
+stay untouched, so an interrupted build (Ctrl-C, a crash, a full disk) never leaves a broken
+index and never loses the last good one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot import __version__
+from bot.chunking import Chunk, ChunkerSettings, chunk_document
+from bot.documents import load_document, normalize_space, read_text, slug
+from bot.errors import IndexStoreError, SourceError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from bot.embedding import Embedder
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+CHUNKS_FILE = "chunks.jsonl"
+VECTORS_FILE = "chunks.faiss"
+SENTENCES_FILE = "sentences.npy"
+
+Notify = Callable[[str], None]
+
+
+class Progress(Protocol):
+    def start(self, total: int, description: str) -> None: ...
+    def advance(self, n: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    path: str
+    doc_id: str
+    sha256: str
+    bytes: int
+    chunks: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    schema: int
+    build_id: str
+    data_dir: str
+    model: str
+    dimension: int
+    chunker: dict[str, int]
+    sources: list[SourceInfo]
+    chunk_count: int
+    sentence_count: int
+    index_type: str
+    built_at: str
+    build_seconds: float
+    qabot_version: str = __version__
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, raw: str) -> Manifest:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        if data.get("schema") != SCHEMA_VERSION:
+            raise IndexStoreError(
+                f"index schema {data.get('schema')!r} is not the one this qabot reads "
+                f"({SCHEMA_VERSION})"
+            )
+        data["sources"] = [SourceInfo(**s) for s in data["sources"]]
+        return cls(**data)
+
+
+@dataclass
+class Index:
+    """A loaded index: passages, their vectors, and the vectors of their sentences."""
+
+    directory: Path
+    manifest: Manifest
+    chunks: list[Chunk]
+    vectors: Any  # faiss.Index over chunk vectors, inner product of unit vectors
+    sentence_vectors: np.ndarray
+    sentence_rows: list[range] = field(default_factory=list)  # chunk i -> its sentence rows
+
+    def sentence_text(self, chunk_row: int, k: int) -> str:
+        chunk = self.chunks[chunk_row]
+        s, e = chunk.sentences[k]
+        return normalize_space(chunk.text[s - chunk.start : e - chunk.start])
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def damaged(index_dir: Path, what: str) -> IndexStoreError:
+    return IndexStoreError(
+        f"the index in {index_dir} is damaged ({what}); rebuild it: qabot index rebuild"
+    )
+
+
+def read_manifest(index_dir: Path) -> Manifest | None:
+    path = index_dir / MANIFEST
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise damaged(index_dir, f"cannot read {MANIFEST}: {exc}") from None
+    try:
+        return Manifest.from_json(raw)
+    except IndexStoreError as exc:
+        raise IndexStoreError(f"{exc}; rebuild it: qabot index rebuild") from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise damaged(index_dir, f"{MANIFEST} is not a valid manifest: {exc}") from None
+
+
+def load_index(index_dir: Path, manifest: Manifest) -> Index:
+    import faiss
+    import numpy as np
+
+    data = index_dir / manifest.data_dir
+    if not data.is_dir():
+        raise damaged(index_dir, f"its data folder {manifest.data_dir} is missing")
+    try:
+        with open(data / CHUNKS_FILE, encoding="utf-8") as fh:
+            chunks = [Chunk.from_dict(json.loads(line)) for line in fh]
+        vectors = faiss.read_index(str(data / VECTORS_FILE))
+        sentence_vectors = np.load(data / SENTENCES_FILE, allow_pickle=False)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise damaged(index_dir, reason[:200]) from None
+
+    n_sentences = sum(len(c.sentences) for c in chunks)
+    problems = [
+        (
+            len(chunks) != manifest.chunk_count,
+            f"{len(chunks)} chunks, manifest says {manifest.chunk_count}",
+        ),
+        (vectors.ntotal != len(chunks), f"{vectors.ntotal} vectors for {len(chunks)} chunks"),
+        (
+            vectors.d != manifest.dimension,
+            f"vectors of dimension {vectors.d}, manifest says {manifest.dimension}",
+        ),
+        (
+            sentence_vectors.shape != (n_sentences, manifest.dimension),
+            f"sentence vectors of shape {sentence_vectors.shape}",
+        ),
+    ]
+    for bad, what in problems:
+        if bad:
+            raise damaged(index_dir, what)
+
+    rows, cursor = [], 0
+    for chunk in chunks:
+        rows.append(range(cursor, cursor + len(chunk.sentences)))
+        cursor += len(chunk.sentences)
+    return Index(index_dir, manifest, chunks, vectors, sentence_vectors, rows)
+
+
+def staleness(
+    manifest: Manifest, sources: Sequence[Path], model: str, chunker: ChunkerSettings
+) -> list[str]:
+    """Why the index no longer matches its sources or settings; empty when it does."""
+    reasons = []
+    built = {s.path: s for s in manifest.sources}
+    wanted = [str(p.resolve()) for p in sources]
+    if sorted(wanted) != sorted(built):
+        reasons.append("the configured sources differ from the indexed ones")
+    else:
+        for path in wanted:
+            try:
+                _, digest = read_text(Path(path))
+            except SourceError:
+                continue  # reported by missing_sources(); the built index still answers
+            if digest != built[path].sha256:
+                reasons.append(f"{path} changed since the index was built")
+    if manifest.model != model:
+        reasons.append(f"the model changed ({manifest.model} -> {model})")
+    if manifest.chunker != chunker.as_dict():
+        reasons.append("the chunking settings changed")
+    return reasons
+
+
+def missing_sources(manifest: Manifest) -> list[str]:
+    return [s.path for s in manifest.sources if not Path(s.path).is_file()]
+
+
+# --- building ------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path, notify: Notify) -> Iterator[None]:
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            notify(f"waiting for another qabot to finish building the index in {index_dir} …")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_index(
+    sources: Sequence[Path],
+    index_dir: Path,
+    embedder: Embedder,
+    chunker: ChunkerSettings,
+    progress: Progress | None = None,
+    notify: Notify = lambda _msg: None,
+) -> Manifest:
+    import faiss
+    import numpy as np
+
+    started = time.perf_counter()
+    if not sources:
+        raise SourceError("no documents to index")
+    if chunker.max_tokens > embedder.max_tokens:
+        raise IndexStoreError(
+            f"max_chunk_tokens {chunker.max_tokens} exceeds what the model reads "
+            f"({embedder.max_tokens} word pieces)"
+        )
+    ids: set[str] = set()
+    documents = []
+    for path in sources:
+        doc_id = _unique(slug(Path(path).stem), ids)
+        documents.append(load_document(Path(path), doc_id))
+
+    chunks: list[Chunk] = []
+    infos = []
+    for doc in documents:
+        doc_chunks = chunk_document(doc, embedder.count_tokens, chunker)
+        chunks.extend(doc_chunks)
+        infos.append(
+            SourceInfo(
+                path=str(doc.path.resolve()),
+                doc_id=doc.doc_id,
+                sha256=doc.sha256,
+                bytes=len(doc.text.encode("utf-8")),
+                chunks=len(doc_chunks),
+            )
+        )
+    sentences = [
+        normalize_space(c.text[s - c.start : e - c.start]) for c in chunks for s, e in c.sentences
+    ]
+    texts = [c.embed_text for c in chunks] + sentences
+    if progress:
+        progress.start(len(texts), f"Embedding {len(chunks)} passages, {len(sentences)} sentences")
+    vectors = embedder.encode(texts, progress=progress.advance if progress else None)
+    chunk_vectors, sentence_vectors = vectors[: len(chunks)], vectors[len(chunks) :]
+
+    with build_lock(index_dir, notify):
+        build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        staging = index_dir / f".build-{build_id}"
+        staging.mkdir()
+        try:
+            with open(staging / CHUNKS_FILE, "w", encoding="utf-8") as fh:
+                for chunk in chunks:
+                    fh.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
+            flat = faiss.IndexFlatIP(chunk_vectors.shape[1])
+            flat.add(np.ascontiguousarray(chunk_vectors))
+            faiss.write_index(flat, str(staging / VECTORS_FILE))
+            np.save(staging / SENTENCES_FILE, sentence_vectors, allow_pickle=False)
+            for item in staging.iterdir():
+                _fsync(item)
+            data_dir = f"data-{build_id}"
+            os.replace(staging, index_dir / data_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        manifest = Manifest(
+            schema=SCHEMA_VERSION,
+            build_id=build_id,
+            data_dir=data_dir,
+            model=embedder.name,
+            dimension=int(chunk_vectors.shape[1]),
+            chunker=chunker.as_dict(),
+            sources=infos,
+            chunk_count=len(chunks),
+            sentence_count=len(sentences),
+            index_type="flat",
+            built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            build_seconds=round(time.perf_counter() - started, 3),
+        )
+        _atomic_write(index_dir / MANIFEST, manifest.to_json())
+        _remove_unused(index_dir, keep=data_dir)
+    return manifest
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, content: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync(path.parent)
+
+
+def _remove_unused(index_dir: Path, keep: str) -> None:
+    """Old data folders and leftovers of interrupted builds; called while holding the lock."""
+    for item in index_dir.iterdir():
+        if item.is_dir() and item.name != keep and item.name.startswith(("data-", ".build-")):
+            shutil.rmtree(item, ignore_errors=True)
+
+
+def disk_size(index_dir: Path, manifest: Manifest) -> int:
+    files = [index_dir / MANIFEST, *(index_dir / manifest.data_dir).glob("*")]
+    return sum(f.stat().st_size for f in files if f.is_file())
+
+
+# --- opening: the one entry point front ends use -------------------------------------------
+
+
+def open_index(
+    index_dir: Path,
+    embedder: Embedder,
+    chunker: ChunkerSettings,
+    sources: Sequence[Path] | None,
+    default_sources: Sequence[Path],
+    auto_rebuild: bool = True,
+    progress: Progress | None = None,
+    notify: Notify = lambda _msg: None,
+) -> Index:
+    """Load the index, building it first if it is missing and rebuilding it if it is stale.
+
+    `sources` None means: whatever the index was built from (after `index rebuild --source`),
+    or `default_sources` when there is no index yet.
+    """
+    manifest = read_manifest(index_dir)
+    if manifest is None:
+        wanted = list(sources or default_sources)
+        notify(f"No index in {index_dir} yet; building it from {_names(wanted)} …")
+        manifest = build_index(wanted, index_dir, embedder, chunker, progress, notify)
+        return load_index(index_dir, manifest)
+
+    wanted = list(sources) if sources else [Path(s.path) for s in manifest.sources]
+    gone = missing_sources(manifest)
+    if gone and not sources:
+        # Nothing to rebuild from: the stored passages still answer.
+        notify(f"warning: {_names(gone)} no longer exists; answering from the index as built")
+        reasons = []
+    else:
+        reasons = staleness(manifest, wanted, embedder.name, chunker)
+    if reasons:
+        if not auto_rebuild:
+            raise IndexStoreError(
+                f"the index in {index_dir} is out of date ({reasons[0]}); "
+                "rebuild it: qabot index rebuild"
+            )
+        notify(f"The index is out of date ({reasons[0]}); rebuilding …")
+        manifest = build_index(wanted, index_dir, embedder, chunker, progress, notify)
+    try:
+        return load_index(index_dir, manifest)
+    except IndexStoreError:
+        # Another process may have replaced the index between our two reads: try its build.
+        fresh = read_manifest(index_dir)
+        if fresh is None or fresh.build_id == manifest.build_id:
+            raise
+        return load_index(index_dir, fresh)
+
+
+def _names(paths: Sequence[Path | str]) -> str:
+    return ", ".join(Path(p).name for p in paths)

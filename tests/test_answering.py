@@ -1,0 +1,99 @@
+"""Answers from the real model and index: right passages, exact citations, abstention."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.answering import ABSTAIN_TEXT, QuestionError, Turn, is_follow_up
+from bot.evaluation import evaluate, load_qa_set
+from tests.conftest import ARTICLE, REPO
+
+ARTICLE_TEXT = ARTICLE.read_text(encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def report(engine):
+    return evaluate(engine, load_qa_set(REPO / "eval" / "article.yaml"))
+
+
+def test_answers_cite_the_right_paragraph(report):
+    answerable = [o for o in report.outcomes if o.item.answerable and o.turn == 0]
+    right = [o for o in answerable if o.correct]
+    misses = [(o.item.question, o.answer.text[:80]) for o in answerable if not o.correct]
+    assert len(answerable) >= 30
+    assert len(right) >= 25, misses
+
+
+def test_unanswerable_questions_abstain(report):
+    unanswerable = [o for o in report.outcomes if not o.item.answerable]
+    abstained = [o for o in unanswerable if o.answer.abstained]
+    assert len(abstained) >= 6
+    off_topic = {
+        "What is the capital of France?",
+        "How do I bake sourdough bread?",
+        "Who won the 2018 football World Cup?",
+    }
+    assert off_topic <= {o.item.question for o in abstained}
+    for o in abstained:
+        assert o.answer.text == ABSTAIN_TEXT and o.answer.citations == ()
+
+
+def test_follow_ups_use_the_conversation(report):
+    follow_ups = [o for o in report.outcomes if o.turn >= 2]
+    assert len(follow_ups) >= 6
+    assert sum(o.correct for o in follow_ups) >= 5, [o.item.question for o in follow_ups]
+
+
+def test_every_citation_is_the_exact_source_text(report):
+    cited = [c for o in report.outcomes for c in o.answer.citations]
+    assert len(cited) > 30
+    for c in cited:
+        assert ARTICLE_TEXT[c.start : c.end] == c.text
+        assert f"[{c.n}]" in next(o.answer.text for o in report.outcomes if c in o.answer.citations)
+
+
+def test_answer_shape(engine):
+    answer = engine.answer("How large is Japan's trade surplus with the United States?")
+    assert not answer.abstained
+    assert "$70 billion" in answer.text and answer.text.endswith("[1]")
+    first = answer.citations[0]
+    assert first.n == 1 and first.chunk_id.startswith("article#p") and first.paragraphs
+    assert set(answer.timings_ms) == {"embed", "search", "select", "total"}
+    data = answer.to_dict()
+    assert set(data) == {"question", "answer", "abstained", "citations", "timings_ms"}
+    assert set(data["citations"][0]) == {
+        "n",
+        "chunk_id",
+        "paragraphs",
+        "start",
+        "end",
+        "score",
+        "text",
+    }
+
+
+def test_a_follow_up_changes_the_answer(engine):
+    first = engine.answer("Who is the Chinese ambassador to Japan?")
+    alone = engine.answer("Which paper did he give an interview to?")
+    followed = engine.answer("Which paper did he give an interview to?", [Turn("x", first)])
+    assert "South China Morning Post" in followed.text
+    assert followed.query != alone.query
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("Why did he go?", True),
+        ("And when was that?", True),
+        ("Where?", True),
+        ("Who is the Chinese ambassador to Japan?", False),
+        ("What is this article about?", False),
+    ],
+)
+def test_follow_up_detection(question, expected):
+    assert is_follow_up(question) is expected
+
+
+def test_empty_question(engine):
+    with pytest.raises(QuestionError):
+        engine.answer("   ")

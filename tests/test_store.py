@@ -1,0 +1,145 @@
+"""The index on disk: build, load, staleness, corruption, and builds that are interrupted."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from bot.chunking import ChunkerSettings
+from bot.errors import IndexStoreError
+from bot.store import (
+    MANIFEST,
+    build_index,
+    load_index,
+    open_index,
+    read_manifest,
+    staleness,
+)
+from tests.conftest import ARTICLE
+
+
+@pytest.fixture
+def index_copy(tmp_path, article_index_dir):
+    target = tmp_path / "index"
+    shutil.copytree(article_index_dir, target)
+    return target
+
+
+def test_manifest_describes_the_build(article_index_dir):
+    manifest = read_manifest(article_index_dir)
+    assert manifest.schema == 1
+    assert manifest.model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert manifest.dimension == 384
+    assert manifest.chunker == {"max_tokens": 200, "min_tokens": 24}
+    [source] = manifest.sources
+    assert source.path == str(ARTICLE.resolve())
+    assert len(source.sha256) == 64
+    assert manifest.chunk_count == source.chunks > 20
+    assert manifest.built_at and manifest.build_seconds > 0
+    index = load_index(article_index_dir, manifest)
+    assert index.vectors.ntotal == manifest.chunk_count
+    assert index.sentence_vectors.shape == (manifest.sentence_count, 384)
+
+
+def test_staleness(tmp_path, article_index_dir):
+    manifest = read_manifest(article_index_dir)
+    assert staleness(manifest, [ARTICLE], manifest.model, ChunkerSettings()) == []
+    assert staleness(manifest, [ARTICLE], "other-model", ChunkerSettings())
+    assert staleness(manifest, [ARTICLE], manifest.model, ChunkerSettings(max_tokens=128))
+    assert staleness(manifest, [tmp_path / "other.txt"], manifest.model, ChunkerSettings())
+
+
+def test_missing_index_is_built_and_edited_source_rebuilt(tmp_path, embedder):
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The lighthouse keeper lit the lamp at dusk every evening.\n")
+    messages = []
+    directory = tmp_path / "idx"
+    index = open_index(directory, embedder, ChunkerSettings(), [doc], [doc], notify=messages.append)
+    assert "No index" in messages[0] and index.manifest.chunk_count == 1
+    first_build = index.manifest.build_id
+
+    doc.write_text("The ferry leaves the harbour at noon.\n\nIt returns at six.\n")
+    index = open_index(directory, embedder, ChunkerSettings(), None, [doc], notify=messages.append)
+    assert "out of date" in messages[-1]
+    assert index.manifest.build_id != first_build
+    assert "ferry" in index.chunks[0].text
+    assert sorted(p.name for p in directory.iterdir() if p.name.startswith("data-")) == [
+        index.manifest.data_dir
+    ]
+
+    with pytest.raises(IndexStoreError, match=r"out of date.*qabot index rebuild"):
+        doc.write_text("Something else entirely now.\n")
+        open_index(directory, embedder, ChunkerSettings(), None, [doc], auto_rebuild=False)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["garbage_manifest", "wrong_schema", "truncated_vectors", "missing_data", "fewer_chunks"],
+)
+def test_corruption_gives_a_clear_error(index_copy, embedder, damage):
+    manifest = read_manifest(index_copy)
+    data = index_copy / manifest.data_dir
+    if damage == "garbage_manifest":
+        (index_copy / MANIFEST).write_text("{not json")
+    elif damage == "wrong_schema":
+        raw = json.loads((index_copy / MANIFEST).read_text())
+        raw["schema"] = 99
+        (index_copy / MANIFEST).write_text(json.dumps(raw))
+    elif damage == "truncated_vectors":
+        vectors = data / "chunks.faiss"
+        vectors.write_bytes(vectors.read_bytes()[:100])
+    elif damage == "missing_data":
+        shutil.rmtree(data)
+    elif damage == "fewer_chunks":
+        lines = (data / "chunks.jsonl").read_text().splitlines()
+        (data / "chunks.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(IndexStoreError, match="qabot index rebuild") as info:
+        open_index(index_copy, embedder, ChunkerSettings(), None, [ARTICLE])
+    assert "\n" not in str(info.value)
+
+
+def test_interrupted_write_keeps_the_old_index(index_copy, embedder, monkeypatch):
+    before = read_manifest(index_copy)
+    import numpy as np
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_index([ARTICLE], index_copy, embedder, ChunkerSettings())
+    monkeypatch.undo()
+    assert read_manifest(index_copy) == before
+    assert load_index(index_copy, before).manifest.chunk_count == before.chunk_count
+    assert not [p for p in index_copy.iterdir() if p.name.startswith(".build-")]
+
+
+def test_killed_build_keeps_the_old_index_and_is_cleaned_up(index_copy, tmp_path, embedder):
+    before = read_manifest(index_copy)
+    big = tmp_path / "big.txt"
+    paragraph = "Harbour records show the ferry left at noon and returned by six each day. "
+    big.write_text("\n\n".join(f"{i}. {paragraph * 3}" for i in range(3000)))
+    script = (
+        "import sys; from pathlib import Path; from bot.embedding import Embedder;"
+        "from bot.store import build_index; from bot.chunking import ChunkerSettings;"
+        "build_index([Path(sys.argv[1])], Path(sys.argv[2]), Embedder(), ChunkerSettings())"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(big), str(index_copy)])
+    time.sleep(8)  # past model loading, well inside embedding 3000 passages
+    assert proc.poll() is None, "the build finished before it could be interrupted"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert read_manifest(index_copy) == before
+    assert load_index(index_copy, before).chunks[0].text.startswith("It was the awkward")
+
+    # A crash while writing leaves a staging folder; the next build removes it.
+    (index_copy / ".build-crashed").mkdir()
+    build_index([ARTICLE], index_copy, embedder, ChunkerSettings())
+    assert not (index_copy / ".build-crashed").exists()
