@@ -48,8 +48,8 @@ def stderr_console() -> Console:
 def stdout_console() -> Console:
     from rich.console import Console
 
-    # The terminal wraps long lines itself; hard breaks would garble piped output.
-    return Console(highlight=False, soft_wrap=True)
+    # Rich wraps at word boundaries on a terminal; piped output keeps one line per paragraph.
+    return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
 
 
 def open_engine(settings: Settings) -> QAEngine:
