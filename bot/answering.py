@@ -9,7 +9,7 @@ import functools
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -382,7 +382,3 @@ def answer_settings(settings: Settings) -> AnswerSettings:
         max_sentences=settings.max_answer_sentences,
         history_turns=settings.history_turns,
     )
-
-
-def as_json_dict(answer: Answer) -> dict:
-    return asdict(answer)

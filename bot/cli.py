@@ -153,6 +153,7 @@ def rebuild(state: State, sources: tuple[Path, ...], index_dir: Path | None) -> 
     """Build the index from scratch, replacing the old one only when the new one is complete."""
     from bot.answering import chunker_settings
     from bot.config import BUNDLED_DOCUMENT
+    from bot.documents import read_text
     from bot.embedding import Embedder
     from bot.store import build_index, read_manifest
     from bot.terminal import BuildProgress
@@ -165,8 +166,6 @@ def rebuild(state: State, sources: tuple[Path, ...], index_dir: Path | None) -> 
         existing = read_manifest(target) if (target / "manifest.json").exists() else None
         chosen = [Path(s.path) for s in existing.sources] if existing else [BUNDLED_DOCUMENT]
     for path in chosen:  # fail before loading the model
-        from bot.documents import read_text
-
         read_text(path)
     err = stderr_console()
     progress = BuildProgress(err)
