@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.answer_types import Expectation, expectation, supplies
 from bot.chunking import ChunkerSettings
 from bot.errors import QABotError
-from bot.lexical import LexicalIndex, terms
+from bot.lexical import LexicalIndex, terms, words
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,6 +78,7 @@ class Answer:
     query: str  # what was searched: the question, with context from the previous turn
     score: float  # the best sentence's score, compared with the threshold to abstain
     threshold: float
+    reason: str = ""  # why it answered or abstained, in words
     retrieved: tuple[Retrieved, ...] = field(default=(), repr=False)
 
     def to_dict(self) -> dict:
@@ -110,6 +112,12 @@ class AnswerSettings:
     w_passage: float = 0.25
     w_coverage: float = 0.25
     rrf_k: int = 60
+    answer_depth: int = 15  # passages whose sentences compete for the answer
+    # A "which X" question whose X the quoted passage neither names nor nearly names (word
+    # similarity under focus_similarity) is answered only if the sentence scores at least
+    # confident_score: an on-topic sentence about something else is not the answer.
+    focus_similarity: float = 0.5
+    confident_score: float = 0.5
 
 
 # --- follow-up questions -------------------------------------------------------------------
@@ -142,6 +150,16 @@ def contextualize(question: str, history: Sequence[Turn], turns: int) -> str:
     # The previous query already holds its own antecedent; keep the tail so it stays short.
     context = previous.answer.query if previous.answer else previous.question
     return f"{context[-300:]} {question}"
+
+
+_KIND_WORDS = {
+    None: "anything",
+    "age": "an age",
+    "weekday": "a day",
+    "duration": "a length of time",
+    "date": "a time",
+    "number": "a number",
+}
 
 
 # --- the engine ----------------------------------------------------------------------------
@@ -199,17 +217,21 @@ class QAEngine:
 
         k = min(top_k or self.settings.top_k, len(self.index.chunks))
         query_terms = terms(query)
-        hits = self._retrieve(vector, query_terms, k)
+        # Sentences are scored over more passages than are shown: the sentence score reranks,
+        # and a passage ranked low by one retriever may hold the one sentence that answers.
+        hits = self._retrieve(vector, query_terms, max(k, self.settings.answer_depth))
         searched = time.perf_counter()
 
         candidates = self._score_sentences(vector[0], query_terms, hits)
-        best = max(candidates, key=lambda c: c.score, default=None)
+        expected = expectation(question)
+        eligible = self._eligible(expected, candidates)
+        best = max(eligible, key=lambda c: c.score, default=None)
         threshold = self.settings.abstain_threshold
-        abstained = best is None or best.score < threshold
+        abstained, reason = self._verdict(expected, candidates, best)
         if abstained:
             text, citations = ABSTAIN_TEXT, ()
         else:
-            text, citations = self._compose(self._select(candidates, best.score))
+            text, citations = self._compose(self._select(eligible, best.score))
         done = time.perf_counter()
 
         return Answer(
@@ -226,8 +248,69 @@ class QAEngine:
             query=query,
             score=best.score if best else 0.0,
             threshold=threshold,
-            retrieved=self._describe(hits, candidates),
+            reason=reason,
+            retrieved=self._describe(self._rerank(hits, candidates)[:k], candidates),
         )
+
+    def _eligible(self, expected: Expectation, candidates: list[_Candidate]) -> list[_Candidate]:
+        """The sentences that can answer: those giving the kind of thing asked for, and, when
+        some passage over the threshold names the question's focus, those of such passages."""
+        eligible = [
+            c for c in candidates if supplies(expected.kind, self.index.sentence_text(c.row, c.k))
+        ]
+        if expected.focus:
+            focus = terms(expected.focus)[0]
+            naming = [
+                c
+                for c in eligible
+                if c.score >= self.settings.abstain_threshold
+                and focus in self._passage_terms(c.row)
+            ]
+            eligible = naming or eligible
+        return eligible
+
+    def _passage_terms(self, row: int) -> set[str]:
+        return set().union(*self._sentence_terms(row)) if self._sentence_terms(row) else set()
+
+    def _verdict(
+        self, expected: Expectation, candidates: list[_Candidate], best: _Candidate | None
+    ) -> tuple[bool, str]:
+        """Whether to abstain, and why, in words for `--explain`."""
+        threshold = self.settings.abstain_threshold
+        top = max((c.score for c in candidates), default=None)
+        if top is None:
+            return True, "nothing was retrieved"
+        if top < threshold:
+            return True, f"the best sentence scores {top:.2f}, under the threshold {threshold:.2f}"
+        if best is None or best.score < threshold:
+            return True, (
+                f"the question asks for {_KIND_WORDS[expected.kind]}, and no sentence that "
+                f"scores over the threshold gives one"
+            )
+        if expected.focus and best.score < self.settings.confident_score:
+            support, nearest = self._focus_support(expected.focus, best.row)
+            if support < self.settings.focus_similarity:
+                return True, (
+                    f"the question is about '{expected.focus}', which the best passage does "
+                    f"not mention (nearest word '{nearest}', similarity {support:.2f}), and "
+                    f"its best sentence scores only {best.score:.2f}"
+                )
+        kind = f", and it gives {_KIND_WORDS[expected.kind]}" if expected.kind else ""
+        return False, f"the best sentence scores {best.score:.2f} (threshold {threshold:.2f}){kind}"
+
+    def _focus_support(self, focus: str, row: int) -> tuple[float, str]:
+        """How well the passage names the focus word: 1.0 if it has it, else the best
+        similarity between the focus word and one of the passage's words."""
+        if terms(focus)[0] in self._passage_terms(row):
+            return 1.0, focus
+        chunk = self.index.chunks[row]
+        passage_words = sorted(set(words(chunk.heading)) | set(words(chunk.text)))
+        if not passage_words:
+            return 0.0, ""
+        vectors = self.embedder.encode_words([focus, *passage_words])
+        sims = vectors[1:] @ vectors[0]
+        best = int(sims.argmax())
+        return float(sims[best]), passage_words[best]
 
     @functools.cached_property
     def lexical(self) -> LexicalIndex:
@@ -332,6 +415,13 @@ class QAEngine:
                 )
             )
         return " ".join(parts), tuple(citations)
+
+    def _rerank(self, hits: list[_Hit], candidates: list[_Candidate]) -> list[_Hit]:
+        """Passages in the order of their best sentence: the order the answer sees them in."""
+        best: dict[int, float] = {}
+        for c in candidates:
+            best[c.row] = max(best.get(c.row, -1.0), c.score)
+        return sorted(hits, key=lambda h: best.get(h.row, -1.0), reverse=True)
 
     def _describe(self, hits: list[_Hit], candidates: list[_Candidate]) -> tuple[Retrieved, ...]:
         out = []

@@ -73,6 +73,8 @@ class Embedder:
         self.name = model
         self.device = device
         self.batch_size = batch_size
+        # Single words recur across questions (a document has a small vocabulary): keep them.
+        self._word_vectors: dict[str, np.ndarray] = {}
 
     @property
     def model(self) -> SentenceTransformer:
@@ -117,6 +119,24 @@ class Embedder:
             if progress:
                 progress(len(rows))
         return out
+
+    def encode_words(self, words: Sequence[str]) -> np.ndarray:
+        """Unit vectors of single words, one row per word, cached for the process."""
+        import numpy as np
+
+        new = sorted({w for w in words if w not in self._word_vectors})
+        if new:
+            vectors = self.model.encode(
+                new,
+                batch_size=max(self.batch_size, 128),
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ).astype("float32")
+            self._word_vectors.update(zip(new, vectors, strict=True))
+        if not words:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([self._word_vectors[w] for w in words])
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.model.encode(

@@ -181,11 +181,16 @@ def _stemmer() -> Any:
     return Stemmer.Stemmer("english")
 
 
+def words(text: str) -> list[str]:
+    """Lower-cased content words, possessive 's dropped."""
+    found = [w.replace("’", "'") for w in _TOKEN.findall(text.lower())]
+    found = [w[:-2] if w.endswith("'s") else w for w in found]
+    return [w for w in found if w not in STOPWORDS]
+
+
 def terms(text: str) -> list[str]:
     """Lower-cased, stemmed content words."""
-    words = [w.replace("’", "'") for w in _TOKEN.findall(text.lower())]
-    words = [w[:-2] if w.endswith("'s") else w for w in words]
-    return _stemmer().stemWords([w for w in words if w not in STOPWORDS])
+    return _stemmer().stemWords(words(text))
 
 
 class LexicalIndex:

@@ -97,3 +97,24 @@ def test_follow_up_detection(question, expected):
 def test_empty_question(engine):
     with pytest.raises(QuestionError):
         engine.answer("   ")
+
+
+@pytest.mark.parametrize(
+    ("question", "why"),
+    [
+        ("How old is Xi Jinping?", "asks for an age"),
+        ("What is Abe's favourite food?", "about 'food'"),
+        ("What is the capital of France?", "under the threshold"),
+    ],
+)
+def test_on_topic_questions_the_text_does_not_settle_abstain(engine, question, why):
+    answer = engine.answer(question)
+    assert answer.abstained, answer.text
+    assert why in answer.reason
+
+
+def test_a_question_asking_for_a_time_gets_a_sentence_with_one(engine):
+    answer = engine.answer("When did Abe first attend a reception at China's embassy in Tokyo?")
+    assert not answer.abstained
+    assert "September 2017" in answer.text
+    assert "gives a time" in answer.reason

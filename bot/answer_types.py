@@ -1,0 +1,192 @@
+"""What a question asks for, and whether a sentence can supply it.
+
+No reading-comprehension model ships offline, so answers are the document's own sentences,
+chosen by similarity. Similarity alone happily quotes a sentence that is on topic but cannot
+be the answer ("How old is Xi?" → a sentence about Xi). Two cheap checks catch most of that:
+a question that asks for a date, a number, a duration, an age or a weekday is answered only
+by a sentence holding one; and the thing a "which X" / "what is the X of" question names
+(its focus) must be present in the passage quoted.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from bot.lexical import STOPWORDS
+
+_NUMBER_WORDS = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|fourteen|"
+    r"fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|seventy|"
+    r"eighty|ninety|hundred|thousand|million|billion|trillion|dozen|dozens|half|twice|"
+    r"double|triple|once|a few|several|many"
+)
+_NUMBER = rf"(?:\d[\d,.]*|{_NUMBER_WORDS})"
+_UNIT = r"(?:second|minute|hour|day|night|week|month|year|decade|century|centuries)s?"
+_WEEKDAY = r"(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)"
+_MONTH = (
+    r"(?:january|february|march|april|may|june|july|august|september|october|november|"
+    r"december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.?"
+)
+# A bare number inside a cross-reference ("Section 3.1", "Exhibit A") is not a quantity.
+_REFERENCE = re.compile(r"\b(?:sections?|paragraphs?|articles?|clauses?|§)\s*[\d.()a-z]+", re.I)
+
+# What each kind of question needs to find in a sentence.
+_SUPPLIES = {
+    "weekday": re.compile(
+        rf"\b{_WEEKDAY}\b|\b{_MONTH}\s+\d{{1,2}}\b|\b\d{{1,2}}(?:st|nd|rd|th)?\s+{_MONTH}", re.I
+    ),
+    "date": re.compile(
+        rf"\b(?:1[5-9]\d\d|20\d\d)s?\b|\b\d0s\b|\b{_MONTH}\b|\b{_WEEKDAY}\b|"
+        r"\b(?:today|yesterday|tomorrow|ago|recently|earlier|later|now|since|until|"
+        r"when|after|before|during|upon|once|within|if|unless|then)\b|"
+        rf"\b(?:last|next|this|that|same|previous|following) (?:{_UNIT}|spring|summer|"
+        r"autumn|fall|winter|time)\b",
+        re.I,
+    ),
+    "number": re.compile(rf"\b{_NUMBER}\b|[$€£¥%]", re.I),
+    "duration": re.compile(
+        rf"\b{_NUMBER}[- ](?:more |)(?:{_UNIT})\b|\b(?:a|an) {_UNIT}\b|"
+        rf"\b(?:several|few|many|some) {_UNIT}\b|\bsince\b|\buntil\b|\bfor ever\b|"
+        r"\bforever\b|\bindefinitely\b|\bperpetual\b",
+        re.I,
+    ),
+    "age": re.compile(
+        r"\b\d{1,3}[- ]years?[- ]old\b|\baged? \d{1,3}\b|\bage of \d{1,3}\b|\bborn\b", re.I
+    ),
+}
+
+# Checked in order: the first pattern that matches the question sets the kind.
+_KINDS = (
+    ("age", re.compile(r"\bhow old\b|\b(?:what|which) age\b", re.I)),
+    ("weekday", re.compile(r"\b(?:what|which) day of the week\b|\bwhich day\b", re.I)),
+    ("duration", re.compile(r"\bhow long\b|\bfor how many\b", re.I)),
+    (
+        "date",
+        re.compile(
+            r"^\s*(?:and |but |so )?when\b|\bsince when\b|"
+            r"\b(?:what|which) (?:year|month|date|decade|century|day)\b",
+            re.I,
+        ),
+    ),
+    (
+        "number",
+        re.compile(
+            r"\bhow (?:many|much|large|big|high|far)\b|\bpopulation\b|"
+            r"\b(?:what|which) (?:percentage|proportion|share|number|amount|sum|fraction|"
+            r"price|cost|figure|size)\b",
+            re.I,
+        ),
+    ),
+)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_AUXILIARIES = _words(
+    "is are was were be been being am did does do has have had will would can could shall "
+    "should may might must"
+)
+_PREPOSITIONS = _words(
+    "of in at on to for with from by about between among into over under after before "
+    "during against as than"
+)
+# Head nouns too vague to check, or that only restate the kind of answer wanted.
+_VAGUE = _words(
+    "thing things kind kinds type types sort sorts way ways one ones part parts reason "
+    "reasons role roles name names word words term terms example examples point points "
+    "aspect aspects issue issues matter matters fact facts question questions "
+    "year years month months day days date dates time times decade decades century "
+    "number numbers amount percentage proportion share age"
+)
+_COPULAS = _words("is are was were")
+_DETERMINERS = _words(
+    "a an the this that these those he she they it we you i his her their its our my your "
+    "him them me"  # not "us": it is also the US
+)
+_WORD = re.compile(r"[\w’'-]+")
+
+
+@dataclass(frozen=True)
+class Expectation:
+    kind: str | None  # "age", "weekday", "duration", "date", "number", or None: anything goes
+    focus: str | None  # the noun a "which X" / "what is the X of" question is about
+
+
+def expectation(question: str) -> Expectation:
+    kind = next((name for name, pattern in _KINDS if pattern.search(question)), None)
+    return Expectation(kind, _focus(question))
+
+
+def supplies(kind: str | None, sentence: str) -> bool:
+    """Whether the sentence holds the kind of thing the question asks for."""
+    if kind is None:
+        return True
+    return bool(_SUPPLIES[kind].search(_REFERENCE.sub(" ", sentence)))
+
+
+def _focus(question: str) -> str | None:
+    """The head noun a "which"/"what"/"how many" question is about: "Which hotel will…" → hotel, "What
+    is Abe's favourite food?" → food, "What is the population of Tokyo?" → population."""
+    words = _WORD.findall(question)
+    for i, word in enumerate(words):
+        if word.lower() in ("many", "much") and i and words[i - 1].lower() == "how":
+            # "how many X verb…": the noun counted comes straight after
+            following = words[i + 1 : i + 2]
+            return _head([following[0].lower()]) if following else None
+        if word.lower() not in ("which", "what"):
+            continue
+        rest = words[i + 1 :]
+        if rest and rest[0].lower() in _COPULAS:
+            return _copula_focus(rest[1:])
+        return _head(_determiner_phrase(rest))
+    return None
+
+
+def _copula_focus(rest: list[str]) -> str | None:
+    # "what is the X of Y" / "what is Y's X": the phrase runs to "of" or to the end.
+    if not rest or not (rest[0].lower() in ("the", "a", "an") or _possessive(rest[0])):
+        return None
+    phrase = []
+    for word in rest[1:]:
+        lower = word.lower()
+        if lower in _PREPOSITIONS:
+            if lower not in ("of", "for", "between"):
+                return None
+            break
+        if lower in _AUXILIARIES:
+            return None
+        phrase.append(lower)
+    return _head(phrase)
+
+
+def _determiner_phrase(rest: list[str]) -> list[str]:
+    # "which X Y verb …": up to three words, ending at a verb, preposition or determiner.
+    # A verb is seldom recognisable by its form, but it is the word before an object: a
+    # determiner or a capitalised name after a lower-case word ("Which US ally got an…").
+    phrase: list[str] = []
+    for word in rest:
+        lower = word.lower()
+        if lower in _AUXILIARIES or lower in _PREPOSITIONS or _possessive(word):
+            break
+        if lower in _DETERMINERS or (phrase and word[:1].isupper() and phrase[-1].islower()):
+            if len(phrase) >= 2:
+                phrase.pop()
+            break
+        if len(phrase) == 3:
+            break
+        phrase.append(word)
+    return [w.lower() for w in phrase]
+
+
+def _head(phrase: list[str]) -> str | None:
+    phrase = [w for w in phrase if w not in STOPWORDS]
+    if not phrase or phrase[-1] in _VAGUE:
+        return None
+    return phrase[-1]
+
+
+def _possessive(word: str) -> bool:
+    return word.endswith(("'s", "’s", "s'", "s’"))
