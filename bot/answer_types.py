@@ -115,6 +115,9 @@ class Expectation:
     focus: str | None  # the noun a "which X" / "what is the X of" question is about
 
 
+NO_EXPECTATION = Expectation(None, None)
+
+
 def expectation(question: str) -> Expectation:
     kind = next((name for name, pattern in _KINDS if pattern.search(question)), None)
     return Expectation(kind, _focus(question))
@@ -128,8 +131,8 @@ def supplies(kind: str | None, sentence: str) -> bool:
 
 
 def _focus(question: str) -> str | None:
-    """The head noun a "which"/"what"/"how many" question is about: "Which hotel will…" → hotel, "What
-    is Abe's favourite food?" → food, "What is the population of Tokyo?" → population."""
+    """The head noun a "which"/"what"/"how many" question is about: "Which hotel will…" →
+    hotel, "What is Abe's favourite food?" → food, "What is the population of…" → population."""
     words = _WORD.findall(question)
     for i, word in enumerate(words):
         if word.lower() in ("many", "much") and i and words[i - 1].lower() == "how":

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.answer_types import Expectation, expectation, supplies
+from bot.answer_types import NO_EXPECTATION, Expectation, expectation, supplies
 from bot.chunking import ChunkerSettings
 from bot.errors import QABotError
 from bot.lexical import LexicalIndex, terms, words
@@ -76,6 +76,7 @@ class Answer:
     abstained: bool
     timings_ms: dict[str, float]
     query: str  # what was searched: the question, with context from the previous turn
+    expected: Expectation  # what kind of answer the question asks for, and about what
     score: float  # the best sentence's score, compared with the threshold to abstain
     threshold: float
     reason: str = ""  # why it answered or abstained, in words
@@ -113,6 +114,7 @@ class AnswerSettings:
     w_coverage: float = 0.25
     rrf_k: int = 60
     answer_depth: int = 15  # passages whose sentences compete for the answer
+    answer_checks: bool = True  # the expected-kind and focus checks (bot.answer_types)
     # A "which X" question whose X the quoted passage neither names nor nearly names (word
     # similarity under focus_similarity) is answered only if the sentence scores at least
     # confident_score: an on-topic sentence about something else is not the answer.
@@ -223,7 +225,7 @@ class QAEngine:
         searched = time.perf_counter()
 
         candidates = self._score_sentences(vector[0], query_terms, hits)
-        expected = expectation(question)
+        expected = expectation(question) if self.settings.answer_checks else NO_EXPECTATION
         eligible = self._eligible(expected, candidates)
         best = max(eligible, key=lambda c: c.score, default=None)
         threshold = self.settings.abstain_threshold
@@ -246,6 +248,7 @@ class QAEngine:
                 "total": (done - started) * 1000,
             },
             query=query,
+            expected=expected,
             score=best.score if best else 0.0,
             threshold=threshold,
             reason=reason,

@@ -1,4 +1,4 @@
-"""The `qabot` command: ask, repl, index rebuild, index status.
+"""The `qabot` command: ask, repl, eval, index rebuild, index status.
 
 Heavy libraries (torch, sentence-transformers, faiss) load only inside the commands that
 need them, so `qabot --help` and `qabot index status` answer at once.
@@ -99,18 +99,25 @@ def cli(
 @click.argument("question")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--top-k", type=click.IntRange(1, 100), help="Passages to retrieve.")
+@click.option(
+    "--explain", is_flag=True, help="Show the passages found, their scores, and why it answered."
+)
 @click.pass_obj
-def ask(state: State, question: str, as_json: bool, top_k: int | None) -> None:
+def ask(state: State, question: str, as_json: bool, top_k: int | None, explain: bool) -> None:
     """Answer one QUESTION and exit."""
-    from bot.terminal import answer_json, render_answer
+    from bot.terminal import answer_json, render_answer, render_explain
 
     settings = state.settings(top_k=top_k)
     engine = open_engine(settings)
     answer = engine.answer(question)
     if as_json:
-        click.echo(answer_json(answer))
-    else:
-        render_answer(stdout_console(), answer)
+        click.echo(answer_json(answer, explain=explain))
+        return
+    console = stdout_console()
+    render_answer(console, answer)
+    if explain:
+        console.print()
+        render_explain(console, answer)
 
 
 @cli.command()
@@ -131,6 +138,79 @@ def repl(state: State, as_json: bool, top_k: int | None) -> None:
         repl_module.interactive(engine, stdout_console())
     else:
         repl_module.piped(engine, sys.stdin, stdout_console(), as_json)
+
+
+def eval_index_dir(document: Path) -> Path:
+    """Where `qabot eval` keeps the index of a QA set's document: a cache, one per document."""
+    import hashlib
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    tag = hashlib.sha256(str(document.resolve()).encode()).hexdigest()[:10]
+    return cache / "qabot" / "eval" / f"{document.stem}-{tag}"
+
+
+@cli.command(name="eval")
+@click.argument("qa_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics and misses as JSON.")
+@click.option("--top-k", type=click.IntRange(1, 100), help="Passages to retrieve.")
+@click.option("--threshold", type=click.FloatRange(-1, 1), help="Override abstain_threshold.")
+@click.option(
+    "--steps", is_flag=True, help="Compare each step of the pipeline with the dense baseline."
+)
+@click.option(
+    "--sweep", is_flag=True, help="Abstention against false abstention at each threshold."
+)
+@index_dir_option
+@click.pass_obj
+def eval_command(
+    state: State,
+    qa_file: Path,
+    as_json: bool,
+    top_k: int | None,
+    threshold: float | None,
+    steps: bool,
+    sweep: bool,
+    index_dir: Path | None,
+) -> None:
+    """Measure answer quality on a QA set (YAML; the format is in the README).
+
+    The QA set names its document; its index is built on first use and kept in
+    ~/.cache/qabot/eval unless --index-dir says otherwise.
+    """
+    from bot import evaluation
+    from bot.documents import read_text
+    from bot.terminal import render_report, render_table, reports_json
+
+    qa_set = evaluation.load_qa_set(qa_file)
+    read_text(qa_set.document)  # a clear error before the model loads
+    settings = state.settings(
+        top_k=top_k,
+        abstain_threshold=threshold,
+        sources=[qa_set.document],
+        index_dir=index_dir or state.index_dir or eval_index_dir(qa_set.document),
+    )
+    engine = open_engine(settings)
+    console = stdout_console()
+    if steps or sweep:
+        rows: list[tuple[str, evaluation.Report]] = []
+        if steps:
+            rows += evaluation.evaluate_steps(engine, qa_set)
+        if sweep:
+            thresholds = [round(0.20 + 0.025 * i, 3) for i in range(13)]
+            rows += [
+                (f"threshold {t:.3f}", report)
+                for t, report in evaluation.sweep(engine, qa_set, thresholds)
+            ]
+        if as_json:
+            click.echo(reports_json(rows))
+        else:
+            render_table(console, f"{qa_file} ({qa_set.document.name})", rows)
+        return
+    report = evaluation.evaluate(engine, qa_set)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        render_report(console, report)
 
 
 @cli.group()

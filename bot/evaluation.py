@@ -7,8 +7,11 @@ multi-turn conversations.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import statistics
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +94,30 @@ class Outcome:
             return self.answer.abstained
         return not self.answer.abstained and self.hit and self.cited
 
+    @property
+    def verdict(self) -> str:
+        """What went wrong, in a few words (or "right")."""
+        if self.correct:
+            return "right"
+        if not self.item.answerable:
+            return "answered, but the document doesn't say"
+        if self.answer.abstained:
+            return "abstained, but the document says"
+        if not self.cited:
+            return "cited the wrong passage"
+        return "right passage, answer not in the quoted sentences"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.item.question,
+            "turn": self.turn or None,
+            "verdict": self.verdict,
+            "evidence_rank": self.evidence_rank,
+            "expected": list(self.item.answers),
+            "answer": self.answer.text,
+            "reason": self.answer.reason,
+        }
+
 
 @dataclass
 class Report:
@@ -131,14 +158,24 @@ class Report:
     def misses(self) -> list[Outcome]:
         return [o for o in self.outcomes if not o.correct]
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "qa_set": str(self.qa_set.path),
+            "document": str(self.qa_set.document),
+            "metrics": self.metrics(),
+            "misses": [miss.to_dict() for miss in self.misses()],
+        }
+
 
 def _contains_evidence(passage: str, evidence: tuple[str, ...]) -> bool:
     folded = _fold(passage)
     return any(_fold(e) in folded for e in evidence)
 
 
-def judge(engine: QAEngine, item: Item, answer: Answer, turn: int = 0) -> Outcome:
-    passages = {c.id: c.text for c in engine.index.chunks}
+def judge(
+    passages: dict[str, str], item: Item, answer: Answer, turn: int = 0
+) -> Outcome:
+    """Score one answer; `passages` maps chunk ids to their text."""
     rank = None
     if item.answerable:
         for i, got in enumerate(answer.retrieved, start=1):
@@ -155,15 +192,77 @@ def judge(engine: QAEngine, item: Item, answer: Answer, turn: int = 0) -> Outcom
 
 def evaluate(engine: QAEngine, qa_set: QASet, top_k: int | None = None) -> Report:
     report = Report(qa_set)
+    passages = {c.id: c.text for c in engine.index.chunks}
     depth = max(top_k or engine.settings.top_k, max(RECALL_AT))
     for item in qa_set.questions:
         answer = engine.answer(item.question, (), top_k=depth)
-        report.outcomes.append(judge(engine, item, answer))
+        report.outcomes.append(judge(passages, item, answer))
     for conversation in qa_set.conversations:
         history: list[Turn] = []
         for number, item in enumerate(conversation, start=1):
             answer = engine.answer(item.question, history, top_k=depth)
             history.append(Turn(item.question, answer))
             if number >= 2:
-                report.outcomes.append(judge(engine, item, answer, turn=number))
+                report.outcomes.append(judge(passages, item, answer, turn=number))
     return report
+
+
+@contextmanager
+def answer_settings(engine: QAEngine, **changes: object) -> Iterator[QAEngine]:
+    """The engine with some answer settings changed, for the length of a `with` block."""
+    saved = engine.settings
+    engine.settings = dataclasses.replace(saved, **changes)
+    try:
+        yield engine
+    finally:
+        engine.settings = saved
+
+
+# The pipeline built up one step at a time, from plain dense top-k retrieval answered with
+# the sentence closest to the question; each step keeps the ones before it.
+STEPS: tuple[tuple[str, dict[str, object]], ...] = (
+    (
+        "dense top-k (baseline)",
+        dict(
+            retrieval="dense",
+            answer_depth=0,
+            w_sentence=1.0,
+            w_passage=0.0,
+            w_coverage=0.0,
+            answer_checks=False,
+            history_turns=0,
+        ),
+    ),
+    ("+ hybrid: BM25 fused by RRF", dict(retrieval="hybrid")),
+    (
+        "+ sentence scoring over 15 passages",
+        dict(answer_depth=15, w_sentence=0.5, w_passage=0.25, w_coverage=0.25),
+    ),
+    ("+ answer-kind and focus checks", dict(answer_checks=True)),
+    ("+ follow-up context", dict(history_turns=3)),
+)
+
+
+def evaluate_steps(
+    engine: QAEngine, qa_set: QASet, top_k: int | None = None
+) -> list[tuple[str, Report]]:
+    """One report per step of STEPS, each at the engine's own threshold."""
+    out = []
+    changes: dict[str, object] = {}
+    for name, step in STEPS:
+        changes.update(step)
+        with answer_settings(engine, **changes):
+            out.append((name, evaluate(engine, qa_set, top_k)))
+    return out
+
+
+def sweep(
+    engine: QAEngine, qa_set: QASet, thresholds: Iterable[float], top_k: int | None = None
+) -> list[tuple[float, Report]]:
+    """The trade-off between abstaining on unanswerable questions and on answerable ones."""
+    out = []
+    for threshold in thresholds:
+        with answer_settings(engine, abstain_threshold=threshold):
+            out.append((threshold, evaluate(engine, qa_set, top_k)))
+    return out
+

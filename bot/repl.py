@@ -9,13 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.answering import Answer, QAEngine, QuestionError, Turn
-from bot.terminal import answer_json, render_answer, render_passage
+from bot.terminal import answer_json, render_answer, render_explain, render_passage
 
 if TYPE_CHECKING:
     from rich.console import Console
 
 HELP = """Ask anything about the document; follow-up questions use the conversation so far.
   :sources N   show passage N of the last answer in full
+  :explain     the passages found for the last question, their scores, and why it answered
   :reset       forget the conversation
   :help        this help
   :quit        leave (Ctrl-D works too)"""
@@ -50,6 +51,12 @@ def piped(engine: QAEngine, lines: Iterable[str], console: Console, as_json: boo
             continue
         if line == ":reset":
             conversation.reset()
+            continue
+        if line == ":explain":
+            # JSON mode prints only answers, one object a line.
+            if not as_json and conversation.last is not None:
+                render_explain(console, conversation.last)
+                console.print()
             continue
         answer = conversation.ask(line)
         if as_json:
@@ -116,6 +123,11 @@ def _command(line: str, conversation: Conversation, console: Console) -> bool:
         return False
     if name == ":help":
         console.print(HELP, markup=False)
+    elif name == ":explain":
+        if conversation.last is None:
+            console.print("[dim]Ask a question first.[/]")
+        else:
+            render_explain(console, conversation.last)
     elif name == ":reset":
         conversation.reset()
         console.print("[dim]Conversation forgotten.[/]")

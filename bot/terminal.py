@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress as RichProgressBar
 
     from bot.answering import Answer, Citation
+    from bot.evaluation import Report
 
 _MARKER = re.compile(r"\[(\d+)\]")
 
@@ -32,10 +33,7 @@ def preview(text: str, width: int = 90) -> str:
 def render_answer(console: Console, answer: Answer) -> None:
     if answer.abstained:
         console.print(f"[bold]{escape(answer.text)}[/]")
-        console.print(
-            f"[dim](best match scored {answer.score:.2f}; {answer.threshold:.2f} is needed to "
-            "answer)[/]"
-        )
+        console.print(f"[dim]({escape(answer.reason)})[/]")
         return
     console.print(_MARKER.sub(r"[bold cyan]\g<0>[/]", escape(answer.text)), highlight=False)
     console.print()
@@ -61,8 +59,146 @@ def render_passage(console: Console, c: Citation) -> None:
     console.print(escape(c.text), highlight=False, soft_wrap=False)
 
 
-def answer_json(answer: Answer) -> str:
-    return json.dumps(answer.to_dict(), ensure_ascii=False)
+def answer_json(answer: Answer, explain: bool = False) -> str:
+    data = answer.to_dict()
+    if explain:
+        data["explain"] = explain_dict(answer)
+    return json.dumps(data, ensure_ascii=False)
+
+
+def explain_dict(answer: Answer) -> dict:
+    return {
+        "query": answer.query,
+        "expects": answer.expected.kind,
+        "focus": answer.expected.focus,
+        "score": round(answer.score, 4),
+        "threshold": answer.threshold,
+        "reason": answer.reason,
+        "retrieved": [
+            {
+                "chunk_id": r.chunk_id,
+                "paragraphs": list(r.paragraphs),
+                "dense": round(r.dense, 4),
+                "lexical": round(r.lexical, 4),
+                "fused": round(r.fused, 4),
+                "best_sentence_score": round(r.best_sentence_score, 4),
+                "best_sentence": r.best_sentence,
+            }
+            for r in answer.retrieved
+        ],
+    }
+
+
+def render_explain(console: Console, answer: Answer) -> None:
+    """Why the bot answered or abstained: what it searched, what it found, how it scored."""
+    from rich.table import Table
+
+    if answer.query != answer.question:
+        console.print(f"[dim]searched:[/] {escape(answer.query)}")
+    wanted = answer.expected.kind or "anything"
+    focus = f", about '{answer.expected.focus}'" if answer.expected.focus else ""
+    console.print(f"[dim]the question asks for:[/] {wanted}{escape(focus)}")
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name, justify in (
+        ("#", "right"),
+        ("passage", "left"),
+        ("dense", "right"),
+        ("bm25", "right"),
+        ("rrf", "right"),
+        ("best", "right"),
+        ("best sentence", "left"),
+    ):
+        table.add_column(name, justify=justify, no_wrap=name != "best sentence")
+    for rank, r in enumerate(answer.retrieved, start=1):
+        table.add_row(
+            str(rank),
+            f"{r.chunk_id.split('#')[-1]} {para_label(r.paragraphs)}",
+            f"{r.dense:.2f}",
+            f"{r.lexical:.2f}",
+            f"{r.fused:.3f}",
+            f"{r.best_sentence_score:.2f}",
+            escape(preview(r.best_sentence, 70)),
+        )
+    console.print(table)
+    verdict = "abstained" if answer.abstained else "answered"
+    console.print(f"[bold]{verdict}:[/] {escape(answer.reason)}")
+
+
+# --- evaluation reports ---------------------------------------------------------------------
+
+_COLUMNS = (
+    ("recall@1", "R@1"),
+    ("recall@3", "R@3"),
+    ("recall@5", "R@5"),
+    ("mrr", "MRR"),
+    ("answer_hit", "hit"),
+    ("citation_precision", "cite"),
+    ("abstention", "abstain"),
+    ("false_abstention", "false abst."),
+    ("follow_up_accuracy", "follow-up"),
+)
+
+
+def render_report(console: Console, report: Report, show_misses: bool = True) -> None:
+    from rich.table import Table
+
+    m = report.metrics()
+    console.print(
+        f"[bold]{escape(str(report.qa_set.path))}[/] on {escape(report.qa_set.document.name)}: "
+        f"{m['answerable']} answerable, {m['unanswerable']} unanswerable, "
+        f"{m['follow_ups']} follow-ups"
+    )
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label in (
+        ("recall@1", "retrieval recall@1"),
+        ("recall@3", "retrieval recall@3"),
+        ("recall@5", "retrieval recall@5"),
+        ("mrr", "MRR"),
+        ("answer_hit", "answer hit rate"),
+        ("citation_precision", "citation precision"),
+        ("abstention", "abstention (unanswerable)"),
+        ("false_abstention", "false abstention (answerable)"),
+        ("follow_up_accuracy", "follow-up accuracy"),
+        ("latency_p50_ms", "latency p50 (ms)"),
+        ("latency_p95_ms", "latency p95 (ms)"),
+    ):
+        if key in m:
+            table.add_row(label, f"{m[key]:.2f}" if "latency" in key else f"{m[key]:.3f}")
+    console.print(table)
+    misses = report.misses()
+    if show_misses and misses:
+        console.print(f"\n[bold]Misses ({len(misses)})[/]")
+        for o in misses:
+            rank = f", evidence at rank {o.evidence_rank}" if o.evidence_rank else ""
+            turn = " (follow-up)" if o.turn else ""
+            console.print(f"- {escape(o.item.question)}{turn}: [yellow]{o.verdict}[/]{rank}")
+            if o.item.answers:
+                console.print(f"  [dim]expected:[/] {escape(' | '.join(o.item.answers))}")
+            console.print(f"  [dim]got:[/] {escape(preview(o.answer.text, 110))}")
+            console.print(f"  [dim]why:[/] {escape(o.answer.reason)}")
+
+
+def render_table(console: Console, title: str, rows: list[tuple[str, Report]]) -> None:
+    """Several runs side by side: one row each, the main metrics as columns."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=None, header_style="bold")
+    table.add_column("")
+    for _, label in _COLUMNS:
+        table.add_column(label, justify="right")
+    for name, report in rows:
+        m = report.metrics()
+        table.add_row(name, *(f"{m[key]:.2f}" for key, _ in _COLUMNS))
+    # Piped output has no width of its own; don't wrap the table at 80 columns.
+    console.print(table, width=None if console.is_terminal else 140)
+
+
+def reports_json(rows: list[tuple[str, Report]]) -> str:
+    return json.dumps(
+        [{"name": name, "metrics": report.metrics()} for name, report in rows], ensure_ascii=False
+    )
 
 
 class BuildProgress:

@@ -169,3 +169,86 @@ def test_debug_shows_the_traceback(tmp_path):
     result = qabot("index", "rebuild", "--source", "missing.txt", cwd=tmp_path)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert result.stderr.strip() == "error: missing.txt: no such file"
+
+
+def test_ask_explain_shows_scores_and_the_reason(capsys, index_dir):
+    code, out, _ = run(capsys, "ask", "--explain", "Which university does Koichi Nakano teach at?")
+    assert code == 0 and "Sophia University" in out
+    assert "dense" in out and "bm25" in out and "rrf" in out
+    assert "answered: the best sentence scores" in out
+    code, out, _ = run(capsys, "ask", "--json", "--explain", "How old is Xi Jinping?")
+    data = json.loads(out)
+    assert data["abstained"] and data["explain"]["expects"] == "age"
+    assert "asks for an age" in data["explain"]["reason"]
+    first = data["explain"]["retrieved"][0]
+    assert {"chunk_id", "dense", "lexical", "fused", "best_sentence"} <= set(first)
+
+
+def test_repl_piped_explain(capsys, index_dir, monkeypatch):
+    lines = "Who is China's ambassador to Japan?\n:explain\n"
+    code, out, _ = run(capsys, "repl", stdin=lines, monkeypatch=monkeypatch)
+    assert code == 0 and "Cheng Yonghua" in out and "answered:" in out
+    code, out, _ = run(capsys, "repl", "--json", stdin=lines, monkeypatch=monkeypatch)
+    assert code == 0 and len(out.splitlines()) == 1  # :explain adds nothing to JSON output
+
+
+QA_SET = f"""
+document: {ARTICLE}
+questions:
+  - q: Which university does Koichi Nakano teach at?
+    answers: [Sophia University]
+    evidence: Tokyo’s Sophia University
+  - q: What subject does the ambassador teach?
+    answers: [chemistry]
+    evidence: professor of chemistry
+unanswerable:
+  - q: How do I bake sourdough bread?
+conversations:
+  - turns:
+      - q: Who is Koichi Nakano?
+        answers: [professor of political science]
+        evidence: professor of political science
+      - q: Which university is he at?
+        answers: [Sophia University]
+        evidence: Tokyo’s Sophia University
+"""
+
+
+def test_eval_command(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    qa = tmp_path / "qa.yaml"
+    qa.write_text(QA_SET, encoding="utf-8")
+    code, out, err = run(capsys, "eval", str(qa))
+    assert code == 0, err
+    assert "retrieval recall@1" in out and "follow-up accuracy" in out
+    assert "Misses (1)" in out and "What subject does the ambassador teach?" in out
+    assert list((tmp_path / "cache" / "qabot" / "eval").iterdir())  # its index is cached
+
+    code, out, _ = run(capsys, "eval", "--json", str(qa))
+    data = json.loads(out)
+    assert data["metrics"]["answerable"] == 2 and data["metrics"]["abstention"] == 1.0
+    assert data["metrics"]["answer_hit"] == 0.5 and data["metrics"]["follow_up_accuracy"] == 1.0
+    assert [m["question"] for m in data["misses"]] == ["What subject does the ambassador teach?"]
+
+    code, out, _ = run(capsys, "eval", "--json", "--steps", "--sweep", str(qa))
+    rows = json.loads(out)
+    assert rows[0]["name"] == "dense top-k (baseline)" and len(rows) == 5 + 13
+    assert rows[0]["metrics"]["follow_up_accuracy"] <= rows[4]["metrics"]["follow_up_accuracy"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "no such file"),
+        ("- just a list\n", "a QA set is a mapping with a 'document' key"),
+        ("document: nowhere.txt\n", "nowhere.txt"),
+        (f"document: {ARTICLE}\nquestions:\n  - q: Who?\n", "needs 'answers' and 'evidence'"),
+    ],
+)
+def test_eval_bad_qa_set(capsys, tmp_path, content, message):
+    qa = tmp_path / "qa.yaml"
+    if content is not None:
+        qa.write_text(content, encoding="utf-8")
+    code, out, err = run(capsys, "eval", str(qa))
+    assert code == 1 and out == ""
+    assert message in err and len(err.strip().splitlines()) == 1
