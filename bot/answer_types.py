@@ -44,6 +44,7 @@ _SUPPLIES = {
         r"autumn|fall|winter|time)\b",
         re.I,
     ),
+    "year": re.compile(r"\b(?:1[5-9]\d\d|20\d\d)s?\b|\b\d0s\b"),
     "number": re.compile(rf"\b{_NUMBER}\b|[$€£¥%]", re.I),
     "duration": re.compile(
         rf"\b{_NUMBER}[- ](?:more |)(?:{_UNIT})\b|\b(?:a|an) {_UNIT}\b|"
@@ -56,16 +57,26 @@ _SUPPLIES = {
     ),
 }
 
+# What looks like the kind but is not: a year is no count of things, and "four years
+# later" is a point in time, not a length of it.
+_NOT_IT = {
+    "number": re.compile(r"\b(?:1[5-9]\d\d|20\d\d)s?\b"),
+    "duration": re.compile(
+        rf"\b{_NUMBER}[- ]{_UNIT}\s+(?:later|ago|earlier)\b", re.I
+    ),
+}
+
 # Checked in order: the first pattern that matches the question sets the kind.
 _KINDS = (
     ("age", re.compile(r"\bhow old\b|\b(?:what|which) age\b", re.I)),
     ("weekday", re.compile(r"\b(?:what|which) day of the week\b|\bwhich day\b", re.I)),
     ("duration", re.compile(r"\bhow long\b|\bfor how many\b", re.I)),
+    ("year", re.compile(r"\b(?:what|which) (?:year|decade|century)\b", re.I)),
     (
         "date",
         re.compile(
             r"^\s*(?:and |but |so )?when\b|\bsince when\b|"
-            r"\b(?:what|which) (?:year|month|date|decade|century|day)\b",
+            r"\b(?:what|which) (?:month|date|day)\b",
             re.I,
         ),
     ),
@@ -112,10 +123,12 @@ _WORD = re.compile(r"[\w’'-]+")
 @dataclass(frozen=True)
 class Expectation:
     kind: str | None  # "age", "weekday", "duration", "date", "number", or None: anything goes
-    focus: str | None  # the noun a "which X" / "what is the X of" question is about
+    # the words naming what a "which X" / "what is the X of" question is about ("world
+    # leader"); a passage that names none of them does not answer it
+    focus: tuple[str, ...] = ()
 
 
-NO_EXPECTATION = Expectation(None, None)
+NO_EXPECTATION = Expectation(None)
 
 
 def expectation(question: str) -> Expectation:
@@ -127,10 +140,13 @@ def supplies(kind: str | None, sentence: str) -> bool:
     """Whether the sentence holds the kind of thing the question asks for."""
     if kind is None:
         return True
-    return bool(_SUPPLIES[kind].search(_REFERENCE.sub(" ", sentence)))
+    sentence = _REFERENCE.sub(" ", sentence)
+    if kind in _NOT_IT:
+        sentence = _NOT_IT[kind].sub(" ", sentence)
+    return bool(_SUPPLIES[kind].search(sentence))
 
 
-def _focus(question: str) -> str | None:
+def _focus(question: str) -> tuple[str, ...]:
     """The head noun a "which"/"what"/"how many" question is about: "Which hotel will…" →
     hotel, "What is Abe's favourite food?" → food, "What is the population of…" → population."""
     words = _WORD.findall(question)
@@ -138,29 +154,40 @@ def _focus(question: str) -> str | None:
         if word.lower() in ("many", "much") and i and words[i - 1].lower() == "how":
             # "how many X verb…": the noun counted comes straight after
             following = words[i + 1 : i + 2]
-            return _head([following[0].lower()]) if following else None
+            return _head([following[0].lower()]) if following else ()
         if word.lower() not in ("which", "what"):
             continue
         rest = words[i + 1 :]
         if rest and rest[0].lower() in _COPULAS:
             return _copula_focus(rest[1:])
-        return _head(_determiner_phrase(rest))
-    return None
+        phrase = _determiner_phrase(rest)
+        if word.lower() == "what" and _verb_after_what(phrase, rest):
+            return ()
+        return _head(phrase)
+    return ()
 
 
-def _copula_focus(rest: list[str]) -> str | None:
+def _verb_after_what(phrase: list[str], rest: list[str]) -> bool:
+    """ "What happens to…", "What counts as…": a verb, not a noun, follows "what"."""
+    if len(phrase) != 1 or not phrase[0].endswith(("s", "ed")):
+        return False
+    following = rest[1].lower() if len(rest) > 1 else ""
+    return following in _PREPOSITIONS or following in _DETERMINERS
+
+
+def _copula_focus(rest: list[str]) -> tuple[str, ...]:
     # "what is the X of Y" / "what is Y's X": the phrase runs to "of" or to the end.
     if not rest or not (rest[0].lower() in ("the", "a", "an") or _possessive(rest[0])):
-        return None
+        return ()
     phrase = []
     for word in rest[1:]:
         lower = word.lower()
         if lower in _PREPOSITIONS:
             if lower not in ("of", "for", "between"):
-                return None
+                return ()
             break
         if lower in _AUXILIARIES:
-            return None
+            return ()
         phrase.append(lower)
     return _head(phrase)
 
@@ -184,11 +211,13 @@ def _determiner_phrase(rest: list[str]) -> list[str]:
     return [w.lower() for w in phrase]
 
 
-def _head(phrase: list[str]) -> str | None:
+def _head(phrase: list[str]) -> tuple[str, ...]:
+    # The head noun (English noun phrases end in it) decides whether the phrase is too vague
+    # to check; its modifiers ("world leader") count as naming it too.
     phrase = [w for w in phrase if w not in STOPWORDS]
     if not phrase or phrase[-1] in _VAGUE:
-        return None
-    return phrase[-1]
+        return ()
+    return tuple(phrase)
 
 
 def _possessive(word: str) -> bool:

@@ -101,7 +101,7 @@ class Turn:
 @dataclass(frozen=True)
 class AnswerSettings:
     top_k: int = 5
-    abstain_threshold: float = 0.31
+    abstain_threshold: float = 0.32
     max_sentences: int = 3
     history_turns: int = 3
     # Sentences scoring within this margin of the best one join the answer.
@@ -118,8 +118,9 @@ class AnswerSettings:
     # A "which X" question whose X the quoted passage neither names nor nearly names (word
     # similarity under focus_similarity) is answered only if the sentence scores at least
     # confident_score: an on-topic sentence about something else is not the answer.
-    focus_similarity: float = 0.5
+    focus_similarity: float = 0.55
     confident_score: float = 0.5
+    focus_passages: int = 3  # passages whose words are compared with the focus by similarity
 
 
 # --- follow-up questions -------------------------------------------------------------------
@@ -160,6 +161,7 @@ _KIND_WORDS = {
     "weekday": "a day",
     "duration": "a length of time",
     "date": "a time",
+    "year": "a year",
     "number": "a number",
 }
 
@@ -226,10 +228,10 @@ class QAEngine:
 
         candidates = self._score_sentences(vector[0], query_terms, hits)
         expected = expectation(question) if self.settings.answer_checks else NO_EXPECTATION
-        eligible = self._eligible(expected, candidates)
+        eligible, unsupported = self._eligible(expected, candidates)
         best = max(eligible, key=lambda c: c.score, default=None)
         threshold = self.settings.abstain_threshold
-        abstained, reason = self._verdict(expected, candidates, best)
+        abstained, reason = self._verdict(expected, candidates, best, unsupported)
         if abstained:
             text, citations = ABSTAIN_TEXT, ()
         else:
@@ -255,28 +257,46 @@ class QAEngine:
             retrieved=self._describe(self._rerank(hits, candidates)[:k], candidates),
         )
 
-    def _eligible(self, expected: Expectation, candidates: list[_Candidate]) -> list[_Candidate]:
-        """The sentences that can answer: those giving the kind of thing asked for, and, when
-        some passage over the threshold names the question's focus, those of such passages."""
+    def _eligible(
+        self, expected: Expectation, candidates: list[_Candidate]
+    ) -> tuple[list[_Candidate], _Support | None]:
+        """The sentences that can answer: those giving the kind of thing asked for and, if
+        any passage over the threshold names the question's focus, those of such passages.
+        Also, when none does, the passage word that came nearest (for the verdict)."""
         eligible = [
             c for c in candidates if supplies(expected.kind, self.index.sentence_text(c.row, c.k))
         ]
-        if expected.focus:
-            focus = terms(expected.focus)[0]
-            naming = [
-                c
-                for c in eligible
-                if c.score >= self.settings.abstain_threshold
-                and focus in self._passage_terms(c.row)
-            ]
-            eligible = naming or eligible
-        return eligible
+        if not expected.focus:
+            return eligible, None
+        over = sorted(
+            (c for c in eligible if c.score >= self.settings.abstain_threshold),
+            key=lambda c: c.score,
+            reverse=True,
+        )
+        rows = list(dict.fromkeys(c.row for c in over))
+        focus_terms = set(terms(" ".join(expected.focus)))
+        naming = {row for row in rows if focus_terms & self._passage_terms(row)}
+        nearest = _Support(0.0, "")
+        if not naming:
+            # Word similarity costs an encoding of the passage's words: only the best few.
+            for row in rows[: self.settings.focus_passages]:
+                support = self._focus_support(expected.focus, row)
+                nearest = max(nearest, support)
+                if support.similarity >= self.settings.focus_similarity:
+                    naming.add(row)
+        if naming:
+            return [c for c in over if c.row in naming], None
+        return eligible, nearest
 
     def _passage_terms(self, row: int) -> set[str]:
-        return set().union(*self._sentence_terms(row)) if self._sentence_terms(row) else set()
+        return set().union(*self._sentence_terms(row))
 
     def _verdict(
-        self, expected: Expectation, candidates: list[_Candidate], best: _Candidate | None
+        self,
+        expected: Expectation,
+        candidates: list[_Candidate],
+        best: _Candidate | None,
+        unsupported: _Support | None,
     ) -> tuple[bool, str]:
         """Whether to abstain, and why, in words for `--explain`."""
         threshold = self.settings.abstain_threshold
@@ -290,30 +310,27 @@ class QAEngine:
                 f"the question asks for {_KIND_WORDS[expected.kind]}, and no sentence that "
                 f"scores over the threshold gives one"
             )
-        if expected.focus and best.score < self.settings.confident_score:
-            support, nearest = self._focus_support(expected.focus, best.row)
-            if support < self.settings.focus_similarity:
-                return True, (
-                    f"the question is about '{expected.focus}', which the best passage does "
-                    f"not mention (nearest word '{nearest}', similarity {support:.2f}), and "
-                    f"its best sentence scores only {best.score:.2f}"
-                )
+        if unsupported is not None and best.score < self.settings.confident_score:
+            focus = " ".join(expected.focus)
+            return True, (
+                f"the question is about '{focus}', which no passage scoring over the "
+                f"threshold mentions (nearest word '{unsupported.word}', similarity "
+                f"{unsupported.similarity:.2f}), and the best sentence scores only "
+                f"{best.score:.2f}"
+            )
         kind = f", and it gives {_KIND_WORDS[expected.kind]}" if expected.kind else ""
         return False, f"the best sentence scores {best.score:.2f} (threshold {threshold:.2f}){kind}"
 
-    def _focus_support(self, focus: str, row: int) -> tuple[float, str]:
-        """How well the passage names the focus word: 1.0 if it has it, else the best
-        similarity between the focus word and one of the passage's words."""
-        if terms(focus)[0] in self._passage_terms(row):
-            return 1.0, focus
+    def _focus_support(self, focus: tuple[str, ...], row: int) -> _Support:
+        """The passage word most similar to one of the focus words."""
         chunk = self.index.chunks[row]
         passage_words = sorted(set(words(chunk.heading)) | set(words(chunk.text)))
         if not passage_words:
-            return 0.0, ""
-        vectors = self.embedder.encode_words([focus, *passage_words])
-        sims = vectors[1:] @ vectors[0]
-        best = int(sims.argmax())
-        return float(sims[best]), passage_words[best]
+            return _Support(0.0, "")
+        vectors = self.embedder.encode_words([*focus, *passage_words])
+        sims = vectors[len(focus) :] @ vectors[: len(focus)].T
+        best = int(sims.max(axis=1).argmax())
+        return _Support(float(sims[best].max()), passage_words[best])
 
     @functools.cached_property
     def lexical(self) -> LexicalIndex:
@@ -443,6 +460,12 @@ class QAEngine:
                 )
             )
         return tuple(out)
+
+
+@dataclass(frozen=True, order=True)
+class _Support:
+    similarity: float  # 1.0 when the passage has the word itself
+    word: str
 
 
 @dataclass(frozen=True)

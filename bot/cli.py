@@ -48,8 +48,11 @@ def stderr_console() -> Console:
 def stdout_console() -> Console:
     from rich.console import Console
 
-    # Rich wraps at word boundaries on a terminal; piped output keeps one line per paragraph.
-    return Console(highlight=False, soft_wrap=not sys.stdout.isatty())
+    # Rich wraps at word boundaries on a terminal; piped output keeps one line per paragraph,
+    # and tables (eval, --explain) get room enough not to wrap their cells.
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True, width=160)
 
 
 def open_engine(settings: Settings) -> QAEngine:

@@ -33,7 +33,7 @@ class Settings(BaseModel):
     max_chunk_tokens: int = Field(200, ge=16, le=1024)
     min_chunk_tokens: int = Field(24, ge=0, le=1024)
     top_k: int = Field(5, ge=1, le=100)
-    abstain_threshold: float = Field(0.31, ge=-1.0, le=1.0)
+    abstain_threshold: float = Field(0.32, ge=-1.0, le=1.0)
     max_answer_sentences: int = Field(3, ge=1, le=10)
     history_turns: int = Field(3, ge=0, le=50)
     auto_rebuild: bool = True

@@ -191,8 +191,7 @@ def render_table(console: Console, title: str, rows: list[tuple[str, Report]]) -
     for name, report in rows:
         m = report.metrics()
         table.add_row(name, *(f"{m[key]:.2f}" for key, _ in _COLUMNS))
-    # Piped output has no width of its own; don't wrap the table at 80 columns.
-    console.print(table, width=None if console.is_terminal else 140)
+    console.print(table)
 
 
 def reports_json(rows: list[tuple[str, Report]]) -> str:
