@@ -70,7 +70,7 @@ def explain_dict(answer: Answer) -> dict:
     return {
         "query": answer.query,
         "expects": answer.expected.kind,
-        "focus": answer.expected.focus,
+        "focus": " ".join(answer.expected.focus) or None,
         "score": round(answer.score, 4),
         "threshold": answer.threshold,
         "reason": answer.reason,
@@ -96,7 +96,7 @@ def render_explain(console: Console, answer: Answer) -> None:
     if answer.query != answer.question:
         console.print(f"[dim]searched:[/] {escape(answer.query)}")
     wanted = answer.expected.kind or "anything"
-    focus = f", about '{answer.expected.focus}'" if answer.expected.focus else ""
+    focus = f", about '{' '.join(answer.expected.focus)}'" if answer.expected.focus else ""
     console.print(f"[dim]the question asks for:[/] {wanted}{escape(focus)}")
     table = Table(box=None, pad_edge=False, header_style="bold")
     for name, justify in (
