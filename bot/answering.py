@@ -226,7 +226,12 @@ class QAEngine:
         hits = self._retrieve(vector, query_terms, max(k, self.settings.answer_depth))
         searched = time.perf_counter()
 
-        candidates = self._score_sentences(vector[0], query_terms, hits)
+        # A follow-up's own words pick the sentence; its context has already picked passages.
+        sentence_query = vector[0]
+        if query != question:
+            sentence_query = vector[0] + self.embedder.encode_query(question)[0]
+            sentence_query /= float((sentence_query**2).sum() ** 0.5)
+        candidates = self._score_sentences(sentence_query, hits, query_terms)
         expected = expectation(question) if self.settings.answer_checks else NO_EXPECTATION
         eligible, unsupported = self._eligible(expected, candidates)
         best = max(eligible, key=lambda c: c.score, default=None)
@@ -375,7 +380,7 @@ class QAEngine:
         return cached
 
     def _score_sentences(
-        self, query: np.ndarray, query_terms: list[str], hits: list[_Hit]
+        self, query: np.ndarray, hits: list[_Hit], query_terms: list[str]
     ) -> list[_Candidate]:
         s = self.settings
         candidates = []

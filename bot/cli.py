@@ -199,9 +199,9 @@ def eval_command(
         if steps:
             rows += evaluation.evaluate_steps(engine, qa_set)
         if sweep:
-            thresholds = [round(0.20 + 0.025 * i, 3) for i in range(13)]
+            thresholds = [round(0.20 + 0.02 * i, 2) for i in range(16)]
             rows += [
-                (f"threshold {t:.3f}", report)
+                (f"threshold {t:.2f}", report)
                 for t, report in evaluation.sweep(engine, qa_set, thresholds)
             ]
         if as_json:

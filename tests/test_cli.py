@@ -59,7 +59,7 @@ def test_repl_piped_keeps_the_conversation(capsys, index_dir, monkeypatch):
 
 
 def test_repl_json_prints_one_object_per_question(capsys, index_dir, monkeypatch):
-    lines = "Who is the Chinese ambassador to Japan?\nWhich paper did he talk to?\n"
+    lines = "Who is the Chinese ambassador to Japan?\nWho did he give an interview to?\n"
     code, out, _ = run(capsys, "repl", "--json", stdin=lines, monkeypatch=monkeypatch)
     assert code == 0
     objects = [json.loads(line) for line in out.splitlines()]
@@ -232,7 +232,7 @@ def test_eval_command(capsys, tmp_path, monkeypatch):
 
     code, out, _ = run(capsys, "eval", "--json", "--steps", "--sweep", str(qa))
     rows = json.loads(out)
-    assert rows[0]["name"] == "dense top-k (baseline)" and len(rows) == 5 + 13
+    assert rows[0]["name"] == "dense top-k (baseline)" and len(rows) == 5 + 16
     assert rows[0]["metrics"]["follow_up_accuracy"] <= rows[4]["metrics"]["follow_up_accuracy"]
 
 

@@ -27,7 +27,7 @@ FLOORS = {
         "citation_precision": 0.80,
         "abstention": 0.40,
         "false_abstention": 0.05,
-        "follow_up_accuracy": 0.57,
+        "follow_up_accuracy": 0.85,
     },
 }
 
