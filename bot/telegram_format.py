@@ -133,7 +133,7 @@ def help_html(username: str | None, max_question_chars: int) -> str:
             "",
             f"In groups I answer when you mention {mention}, reply to one of my messages, or "
             "use /ask. Questions can be up to "
-            f"{max_question_chars} characters; I read text only.",
+            f"{max_question_chars:,} characters; I read text only.",
         ]
     )
 

@@ -144,7 +144,7 @@ def test_start_help_sources_and_registered_commands(engine):
 
             help_ = server.message("/help", entities=[_command("/help")])
             text = (await server.reply_to(help_))["text"]
-            assert "/reset" in text and "@qa_test_bot" in text and "1000 characters" in text
+            assert "/reset" in text and "@qa_test_bot" in text and "1,000 characters" in text
 
             sources = server.message("/sources", entities=[_command("/sources")])
             text = (await server.reply_to(sources))["text"]
