@@ -635,3 +635,42 @@ def test_webhook_secret_is_random_per_run_when_not_configured():
     first, second = webhook_secret(tg.telegram), webhook_secret(tg.telegram)
     assert first != second and re.fullmatch(r"[A-Za-z0-9_-]{32,256}", first)
     assert webhook_options(tg.telegram, first)["url_path"] == "/h"
+
+
+def test_fake_server_answers_like_the_bot_api():
+    """The fake itself: JSON bodies, a wrong token, bad HTML and over-long text refused."""
+
+    async def scenario():
+        async with FakeTelegram() as server, aiohttp.ClientSession() as http:
+
+            async def call(method: str, token: str = TOKEN, **params: Any) -> tuple[int, dict]:
+                url = f"{server.api_base}{token}/{method}"
+                async with http.post(url, json=params) as response:
+                    return response.status, await response.json()
+
+            assert await call("getMe", token="1:wrong") == (
+                401,
+                {"ok": False, "error_code": 401, "description": "Unauthorized"},
+            )
+            status, body = await call("sendMessage", chat_id=5, text="a <b>b", parse_mode="HTML")
+            assert status == 400
+            assert body["description"].startswith("Bad Request: can't parse entities:")
+            status, body = await call("sendMessage", chat_id=5, text="x" * 4097)
+            assert (status, body["description"]) == (400, "Bad Request: message is too long")
+            status, body = await call(
+                "sendMessage", chat_id=5, text="&lt;ok&gt;", parse_mode="HTML"
+            )
+            assert status == 200 and body["result"]["text"] == "<ok>"
+            assert (await call("noSuchMethod"))[0] == 404
+            status, body = await call("getUpdates", offset=0, timeout=0)
+            assert (status, body["result"]) == (200, [])
+            assert [c.method for c in server.calls] == [
+                "getMe",
+                "sendMessage",
+                "sendMessage",
+                "sendMessage",
+                "noSuchMethod",
+                "getUpdates",
+            ]
+
+    run(scenario())
