@@ -157,11 +157,23 @@ def redacting(secret_values: Iterable[str | None]) -> Iterator[Redactor]:
             logger.setLevel(level)
 
 
+# Libraries whose INFO lines say nothing to someone running the bot (faiss reports the
+# CPU builds it could not load, which reads like an error; bm25s logs at DEBUG whatever
+# the root level, setting its own level when it is imported).
+CHATTY_LOGGERS = frozenset({"faiss", "sentence_transformers", "transformers", "bm25s"})
+
+
+def _not_chatty(record: logging.LogRecord) -> bool:
+    return record.levelno >= logging.WARNING or record.name.split(".")[0] not in CHATTY_LOGGERS
+
+
 @contextlib.contextmanager
 def bot_logging(secret_values: Iterable[str | None], verbose: bool = False) -> Iterator[None]:
-    """Log lines on stderr for the running bot, secrets redacted."""
+    """Log lines on stderr for the running bot, secrets redacted; --verbose: debug lines."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if not verbose:
+        handler.addFilter(_not_chatty)
     root = logging.getLogger()
     level = root.level
     with redacting(secret_values) as redactor:
