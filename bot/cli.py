@@ -1,7 +1,7 @@
-"""The `qabot` command: ask, repl, eval, index rebuild, index status.
+"""The `qabot` command: ask, repl, eval, telegram, index rebuild, index status.
 
-Heavy libraries (torch, sentence-transformers, faiss) load only inside the commands that
-need them, so `qabot --help` and `qabot index status` answer at once.
+Heavy libraries (torch, sentence-transformers, faiss, python-telegram-bot) load only inside
+the commands that need them, so `qabot --help` and `qabot index status` answer at once.
 """
 
 from __future__ import annotations
@@ -214,6 +214,26 @@ def eval_command(
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         render_report(console, report)
+
+
+@cli.command()
+@click.option(
+    "--mode",
+    type=click.Choice(["polling", "webhook"]),
+    help="How updates arrive [env QABOT_TELEGRAM_MODE; default polling].",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug log lines (secrets stay redacted).")
+@click.pass_obj
+def telegram(state: State, mode: str | None, verbose: bool) -> None:
+    """Run the Telegram bot until Ctrl-C or SIGTERM.
+
+    The token comes from TELEGRAM_BOT_TOKEN (or telegram.token in the config file); the
+    README tells how to get one from @BotFather.
+    """
+    from bot import telegram_bot  # python-telegram-bot loads only for this command
+
+    settings = state.settings(**({"telegram": {"mode": mode}} if mode else {}))
+    telegram_bot.serve(settings, open_engine, verbose)
 
 
 @cli.group()

@@ -7,10 +7,11 @@ Relative paths inside it are relative to the file, so a config works from any di
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from bot.errors import ConfigError
 
@@ -18,6 +19,60 @@ ENV_PREFIX = "QABOT_"
 DEFAULT_CONFIG_FILE = Path("qabot.yaml")
 BUNDLED_DOCUMENT = Path(__file__).parent / "data" / "article.txt"
 _PATH_FIELDS = ("index_dir", "sources")
+# The names Telegram tooling uses; the other Telegram settings are QABOT_TELEGRAM_<NAME>.
+TELEGRAM_ENV = {
+    "TELEGRAM_BOT_TOKEN": "token",
+    "TELEGRAM_API_BASE": "api_base",
+    "TELEGRAM_FILE_BASE": "file_base",
+}
+_BOT_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts in setWebhook
+
+
+class TelegramSettings(BaseModel):
+    """`qabot telegram`. Every value here can be left out; only the token is needed to run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: SecretStr | None = Field(None, description="bot token from @BotFather")
+    api_base: str = "https://api.telegram.org/bot"
+    file_base: str = "https://api.telegram.org/file/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    listen: str = "127.0.0.1"  # webhook server address; 0.0.0.0 without a reverse proxy
+    port: int = Field(8443, ge=1, le=65535)
+    url: str | None = Field(None, description="public webhook URL Telegram posts updates to")
+    path: str | None = Field(None, description="local webhook path; default: the path of url")
+    secret_token: SecretStr | None = Field(None, description="unset: a random one per run")
+    allowed_users: list[int] = Field(default_factory=list)
+    allowed_chats: list[int] = Field(default_factory=list)
+    max_question_chars: int = Field(1000, ge=1, le=4096)
+    example_question: str | None = Field(None, description="shown by /start")
+
+    @field_validator("token")
+    @classmethod
+    def _token_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        # The message never repeats the value: it is a secret.
+        if (
+            value is not None
+            and value.get_secret_value()
+            and not _BOT_TOKEN.fullmatch(value.get_secret_value())
+        ):
+            raise ValueError("does not look like a bot token from @BotFather (digits:letters)")
+        return value
+
+    @field_validator("secret_token")
+    @classmethod
+    def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _SECRET_TOKEN.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters: letters, digits, '_' and '-'")
+        return value
+
+    @field_validator("api_base", "file_base", "url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value
 
 
 class Settings(BaseModel):
@@ -37,6 +92,13 @@ class Settings(BaseModel):
     max_answer_sentences: int = Field(3, ge=1, le=10)
     history_turns: int = Field(3, ge=0, le=50)
     auto_rebuild: bool = True
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+
+    @field_validator("telegram", mode="before")
+    @classmethod
+    def _empty_section(cls, value: Any) -> Any:
+        # `telegram:` with every line under it commented out reads as null in YAML.
+        return {} if value is None else value
 
 
 def config_file(explicit: Path | None) -> Path | None:
@@ -83,9 +145,22 @@ def _from_environment() -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in Settings.model_fields:
         raw = os.environ.get(ENV_PREFIX + name.upper())
-        if raw is None:
+        if raw is None or name == "telegram":
             continue
         values[name] = raw.split(os.pathsep) if name == "sources" else raw
+    telegram: dict[str, Any] = {}
+    for name in TelegramSettings.model_fields:
+        if name in TELEGRAM_ENV.values():
+            continue
+        raw = os.environ.get(f"{ENV_PREFIX}TELEGRAM_{name.upper()}")
+        if raw is not None:
+            telegram[name] = raw.replace(",", " ").split() if name.startswith("allowed_") else raw
+    for variable, name in TELEGRAM_ENV.items():
+        raw = os.environ.get(variable)
+        if raw:  # an empty variable counts as unset, as shells make them easily
+            telegram[name] = raw
+    if telegram:
+        values["telegram"] = telegram
     return values
 
 

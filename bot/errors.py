@@ -19,3 +19,7 @@ class IndexStoreError(QABotError):
 
 class IndexBusyError(IndexStoreError):
     pass
+
+
+class TelegramSetupError(QABotError):
+    """The Telegram bot cannot start: token rejected, Bot API unreachable."""
