@@ -70,7 +70,7 @@ def answer_html(answer: Answer) -> str:
     if answer.abstained:
         return (
             f"{escape(answer.text)}\n\n"
-            "<i>Nothing in it matches your question closely enough. "
+            "<i>Nothing in it answers that question. "
             "Try other words, or /help for examples.</i>"
         )
     body = _MARKER.sub(r"<b>\g<0></b>", escape(answer.text))
