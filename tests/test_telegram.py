@@ -8,14 +8,13 @@ calls with conditions, not sleeps.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import re
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
@@ -31,7 +30,6 @@ from bot.telegram_bot import (
     TEXT_ONLY,
     QABot,
     build_application,
-    polling_options,
     redacting,
     webhook_options,
     webhook_secret,
@@ -48,6 +46,7 @@ from tests.fake_telegram import (
     parse_html,
     telegram_length,
 )
+from tests.telegram_harness import polling_bot, settings_for
 
 SCENARIO_TIMEOUT = 60
 AMBASSADOR = "Who is China's ambassador to Japan?"
@@ -55,38 +54,6 @@ AMBASSADOR = "Who is China's ambassador to Japan?"
 
 def run(scenario: Coroutine[Any, Any, None]) -> None:
     asyncio.run(asyncio.wait_for(scenario, SCENARIO_TIMEOUT))
-
-
-def settings_for(server: FakeTelegram, **telegram: Any) -> Settings:
-    return Settings.model_validate(
-        {
-            "telegram": {
-                "token": TOKEN,
-                "api_base": server.api_base,
-                "file_base": server.file_base,
-                **telegram,
-            }
-        }
-    )
-
-
-@contextlib.asynccontextmanager
-async def polling_bot(engine: Any, **telegram: Any) -> AsyncIterator[tuple[FakeTelegram, Any]]:
-    """The fake server and the bot polling it, started the way run_polling starts them."""
-    # Redaction first, as in `qabot telegram`: building the Bot already logs its URLs.
-    async with FakeTelegram() as server:
-        with redacting([TOKEN]):
-            app = build_application(engine, settings_for(server, **telegram))
-            async with app:
-                await app.post_init(app)
-                await app.updater.start_polling(poll_interval=0, **polling_options(poll_timeout=1))
-                await app.start()
-                try:
-                    yield server, app
-                finally:
-                    await app.updater.stop()
-                    await app.stop()
-                    await app.post_shutdown(app)
 
 
 async def eventually(predicate: Callable[[], Any], timeout: float = 10) -> Any:
@@ -674,3 +641,11 @@ def test_fake_server_answers_like_the_bot_api():
             ]
 
     run(scenario())
+
+
+def test_many_chats_at_once_each_question_answered_exactly_once(engine):
+    from tests.telegram_load import run_load
+
+    report = asyncio.run(asyncio.wait_for(run_load(engine, chats=8, per_chat=3), SCENARIO_TIMEOUT))
+    assert report.sent == report.replied == 24
+    assert report.lost == report.duplicated == report.misdelivered == 0
