@@ -197,6 +197,7 @@ class QAEngine:
             auto_rebuild=settings.auto_rebuild,
             progress=progress,
             notify=notify,
+            index_type=settings.index_type,
         )
         engine = cls(index, embedder, answer_settings(settings))
         engine.warm_up()

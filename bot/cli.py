@@ -282,6 +282,7 @@ def rebuild(state: State, sources: tuple[Path, ...], index_dir: Path | None) -> 
             chunker_settings(settings),
             progress,
             notify=lambda msg: err.print(f"[dim]{msg}[/]"),
+            index_type=settings.index_type,
         )
     finally:
         progress.close()
@@ -311,7 +312,9 @@ def status(state: State, index_dir: Path | None, as_json: bool) -> None:
         raise QABotError(f"no index in {target} yet; build it: qabot index rebuild")
     sources = settings.sources or [Path(s.path) for s in manifest.sources]
     gone = missing_sources(manifest)
-    reasons = staleness(manifest, sources, settings.model, chunker_settings(settings))
+    reasons = staleness(
+        manifest, sources, settings.model, chunker_settings(settings), settings.index_type
+    )
     reasons = [r for r in reasons if not any(g in r for g in gone)]
     reasons += [f"{g} no longer exists" for g in gone]
     size = disk_size(target, manifest)

@@ -92,6 +92,9 @@ class Settings(BaseModel):
     max_answer_sentences: int = Field(3, ge=1, le=10)
     history_turns: int = Field(3, ge=0, le=50)
     auto_rebuild: bool = True
+    index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
+        "auto", description="flat (exact) under 50,000 passages, else HNSW, when auto"
+    )
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
 
     @field_validator("telegram", mode="before")

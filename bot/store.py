@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot import __version__
+from bot import __version__, vector_index
 from bot.chunking import Chunk, ChunkerSettings, chunk_document
 from bot.documents import load_document, normalize_space, read_text, slug
 from bot.errors import IndexStoreError, SourceError
@@ -145,7 +145,7 @@ def load_index(index_dir: Path, manifest: Manifest) -> Index:
     try:
         with open(data / CHUNKS_FILE, encoding="utf-8") as fh:
             chunks = [Chunk.from_dict(json.loads(line)) for line in fh]
-        vectors = faiss.read_index(str(data / VECTORS_FILE))
+        vectors = vector_index.prepare(faiss.read_index(str(data / VECTORS_FILE)))
         sentence_vectors = np.load(data / SENTENCES_FILE, allow_pickle=False)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -179,7 +179,11 @@ def load_index(index_dir: Path, manifest: Manifest) -> Index:
 
 
 def staleness(
-    manifest: Manifest, sources: Sequence[Path], model: str, chunker: ChunkerSettings
+    manifest: Manifest,
+    sources: Sequence[Path],
+    model: str,
+    chunker: ChunkerSettings,
+    index_type: str = "auto",
 ) -> list[str]:
     """Why the index no longer matches its sources or settings; empty when it does."""
     reasons = []
@@ -199,6 +203,9 @@ def staleness(
         reasons.append(f"the model changed ({manifest.model} -> {model})")
     if manifest.chunker != chunker.as_dict():
         reasons.append("the chunking settings changed")
+    wanted_type = vector_index.choose(index_type, manifest.chunk_count)
+    if manifest.index_type != wanted_type:
+        reasons.append(f"the index type changed ({manifest.index_type} -> {wanted_type})")
     return reasons
 
 
@@ -231,6 +238,7 @@ def build_index(
     chunker: ChunkerSettings,
     progress: Progress | None = None,
     notify: Notify = lambda _msg: None,
+    index_type: str = "auto",
 ) -> Manifest:
     import faiss
     import numpy as np
@@ -280,9 +288,8 @@ def build_index(
             with open(staging / CHUNKS_FILE, "w", encoding="utf-8") as fh:
                 for chunk in chunks:
                     fh.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
-            flat = faiss.IndexFlatIP(chunk_vectors.shape[1])
-            flat.add(np.ascontiguousarray(chunk_vectors))
-            faiss.write_index(flat, str(staging / VECTORS_FILE))
+            kind = vector_index.choose(index_type, len(chunks))
+            faiss.write_index(vector_index.build(kind, chunk_vectors), str(staging / VECTORS_FILE))
             np.save(staging / SENTENCES_FILE, sentence_vectors, allow_pickle=False)
             for item in staging.iterdir():
                 _fsync(item)
@@ -301,7 +308,7 @@ def build_index(
             sources=infos,
             chunk_count=len(chunks),
             sentence_count=len(sentences),
-            index_type="flat",
+            index_type=kind,
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
         )
@@ -363,6 +370,7 @@ def open_index(
     auto_rebuild: bool = True,
     progress: Progress | None = None,
     notify: Notify = lambda _msg: None,
+    index_type: str = "auto",
 ) -> Index:
     """Load the index, building it first if it is missing and rebuilding it if it is stale.
 
@@ -373,7 +381,9 @@ def open_index(
     if manifest is None:
         wanted = list(sources or default_sources)
         notify(f"No index in {index_dir} yet; building it from {_names(wanted)} …")
-        manifest = build_index(wanted, index_dir, embedder, chunker, progress, notify)
+        manifest = build_index(
+            wanted, index_dir, embedder, chunker, progress, notify, index_type=index_type
+        )
         return load_index(index_dir, manifest)
 
     wanted = list(sources) if sources else [Path(s.path) for s in manifest.sources]
@@ -383,7 +393,7 @@ def open_index(
         notify(f"warning: {_names(gone)} no longer exists; answering from the index as built")
         reasons = []
     else:
-        reasons = staleness(manifest, wanted, embedder.name, chunker)
+        reasons = staleness(manifest, wanted, embedder.name, chunker, index_type)
     if reasons:
         if not auto_rebuild:
             raise IndexStoreError(
@@ -391,7 +401,9 @@ def open_index(
                 "rebuild it: qabot index rebuild"
             )
         notify(f"The index is out of date ({reasons[0]}); rebuilding …")
-        manifest = build_index(wanted, index_dir, embedder, chunker, progress, notify)
+        manifest = build_index(
+            wanted, index_dir, embedder, chunker, progress, notify, index_type=index_type
+        )
     try:
         return load_index(index_dir, manifest)
     except IndexStoreError:

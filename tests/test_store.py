@@ -143,3 +143,27 @@ def test_killed_build_keeps_the_old_index_and_is_cleaned_up(index_copy, tmp_path
     (index_copy / ".build-crashed").mkdir()
     build_index([ARTICLE], index_copy, embedder, ChunkerSettings())
     assert not (index_copy / ".build-crashed").exists()
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_every_index_type_builds_loads_and_answers(tmp_path, embedder, kind):
+    from bot.answering import AnswerSettings, QAEngine
+
+    manifest = build_index([ARTICLE], tmp_path, embedder, ChunkerSettings(), index_type=kind)
+    assert manifest.index_type == kind
+    assert staleness(manifest, [ARTICLE], manifest.model, ChunkerSettings(), kind) == []
+    other = "flat" if kind != "flat" else "hnsw"
+    assert staleness(manifest, [ARTICLE], manifest.model, ChunkerSettings(), other) == [
+        f"the index type changed ({kind} -> {other})"
+    ]
+    engine = QAEngine(load_index(tmp_path, manifest), embedder, AnswerSettings())
+    answer = engine.answer("Who is China's ambassador to Japan?")
+    assert "Cheng Yonghua" in answer.text
+
+
+def test_auto_index_type_follows_corpus_size():
+    from bot.vector_index import AUTO_FLAT_LIMIT, choose
+
+    assert choose("auto", 34) == "flat"
+    assert choose("auto", AUTO_FLAT_LIMIT) == "hnsw"
+    assert choose("ivf", 34) == "ivf"
