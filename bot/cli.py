@@ -236,6 +236,57 @@ def telegram(state: State, mode: str | None, verbose: bool) -> None:
     telegram_bot.serve(settings, open_engine, verbose)
 
 
+@cli.command()
+@click.option(
+    "--quick", is_flag=True, help="Scale only to 10,000 vectors, one repetition, a small build."
+)
+@click.option(
+    "--sizes",
+    default="10000,100000,1000000",
+    show_default=True,
+    help="Corpus sizes (vectors) for the scale table, comma-separated.",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 20),
+    default=3,
+    show_default=True,
+    help="Runs of each subprocess timing (the median is kept).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("bench-results/bench.json"),
+    show_default=True,
+    help="Where to write the figures as JSON.",
+)
+@click.pass_obj
+def bench(state: State, quick: bool, sizes: str, repeat: int, out: Path) -> None:
+    """Measure start-up, answer latency, build speed, memory and scale against their floors."""
+    from bot import bench as bench_module
+    from bot.terminal import render_bench
+
+    try:
+        counts = [int(s.replace("_", "")) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter("comma-separated whole numbers", param_hint="--sizes") from None
+    copies = 12
+    if quick:
+        counts, repeat, copies = [c for c in counts if c <= 10_000] or [10_000], 1, 3
+    settings = state.settings()
+    err = stderr_console()
+    results = bench_module.run(
+        Path(settings.index_dir),
+        counts,
+        repeat,
+        log=lambda m: err.print(f"[dim]{m} …[/]"),
+        copies=copies,
+    )
+    bench_module.write(results, out)
+    render_bench(stdout_console(), results)
+    click.echo(f"\nFigures written to {out}")
+
+
 @cli.group()
 def index() -> None:
     """Build and inspect the index."""

@@ -238,3 +238,90 @@ class BuildProgress:
         if self.bar is not None:
             self.bar.stop()
             self.bar = None
+
+
+# --- benchmark ------------------------------------------------------------------------------
+
+
+def render_bench(console: Console, r: dict) -> None:
+    """The bench figures next to their floors and targets."""
+    from rich.table import Table
+
+    m = r["machine"]
+    console.print(
+        f"[bold]qabot bench[/] on {m['cpu']}, {m['cores']} cores (torch {m['torch']}, "
+        f"{m['torch_threads']} threads; faiss {m['faiss']}; Python {m['python']})"
+    )
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("measure", "qabot", "floor", "ratio", "target", "met"):
+        table.add_column(name, justify="left" if name in ("measure", "target") else "right")
+
+    def row(name: str, value: str, floor: str, ratio: str, target: str, met: bool) -> None:
+        table.add_row(name, value, floor, ratio, target, "yes" if met else "[red]no[/]")
+
+    s, c, w, b = r["startup"], r["cold_ask"], r["warm"], r["build"]
+    row("qabot --help", f"{s['help_s']:.2f} s", "", "", "< 0.3 s", s["help_s"] < 0.3)
+    row(
+        "qabot index status",
+        f"{s['index_status_s']:.2f} s",
+        "",
+        "",
+        "< 0.3 s",
+        s["index_status_s"] < 0.3,
+    )
+    row(
+        "cold qabot ask",
+        f"{c['ask_s']:.2f} s",
+        f"{c['floor_s']:.2f} s",
+        f"{c['ratio']:.2f}",
+        "≤ 1.3× floor",
+        c["ratio"] <= 1.3,
+    )
+    row(
+        "warm answer p50",
+        f"{w['p50_ms']:.1f} ms",
+        f"{w['floor_p50_ms']:.1f} ms",
+        f"{w['ratio_p50']:.2f}",
+        "≤ 1.3× floor, < 30 ms",
+        w["ratio_p50"] <= 1.3 and w["p50_ms"] < 30,
+    )
+    row("warm answer p95", f"{w['p95_ms']:.1f} ms", f"{w['floor_p95_ms']:.1f} ms", "", "", True)
+    row(
+        f"build ({b['passages']} passages)",
+        f"{b['build_passages_per_s']:.0f}/s",
+        f"{b['encode_passages_per_s']:.0f}/s",
+        f"{b['ratio']:.2f}",
+        "≥ 0.9× encode",
+        b["ratio"] >= 0.9,
+    )
+    rss = r["repl_rss_mb"]
+    row(
+        "REPL memory (RSS / peak)",
+        f"{rss['rss_mb']:.0f} / {rss['peak_mb']:.0f} MB",
+        "",
+        "",
+        "",
+        True,
+    )
+    console.print(table)
+
+    scale = Table(
+        title="Scale (synthetic unit vectors, 384 dims, intrinsic dimension 48)",
+        title_justify="left",
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+    )
+    for name in ("vectors", "type", "build", "memory", "search p50", "recall@10"):
+        scale.add_column(name, justify="left" if name == "type" else "right")
+    for s in r["scale"]:
+        scale.add_row(
+            f"{s['vectors']:,}",
+            s["type"],
+            f"{s['build_s']:.1f} s",
+            f"{s['memory_mb']:.0f} MB",
+            f"{s['search_p50_ms']:.2f} ms",
+            f"{s['recall_at_10']:.3f}",
+        )
+    console.print()
+    console.print(scale)

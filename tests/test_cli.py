@@ -252,3 +252,20 @@ def test_eval_bad_qa_set(capsys, tmp_path, content, message):
     code, out, err = run(capsys, "eval", str(qa))
     assert code == 1 and out == ""
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_bench_quick_writes_every_figure(capsys, index_dir, tmp_path):
+    out = tmp_path / "bench.json"
+    code, text, err = run(capsys, "bench", "--quick", "--sizes", "2000", "--out", str(out))
+    assert code == 0, err
+    data = json.loads(out.read_text())
+    assert set(data) == {"machine", "startup", "cold_ask", "warm", "build", "repl_rss_mb", "scale"}
+    assert data["cold_ask"]["floor_s"] > 0 and data["warm"]["floor_p50_ms"] > 0
+    assert data["build"]["passages"] > 34 and data["repl_rss_mb"]["rss_mb"] > 50
+    assert [(s["vectors"], s["type"]) for s in data["scale"]] == [
+        (2000, "flat"),
+        (2000, "hnsw"),
+        (2000, "ivf"),
+    ]
+    assert data["scale"][0]["recall_at_10"] == 1.0
+    assert "cold qabot ask" in text and "recall@10" in text

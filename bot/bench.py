@@ -1,0 +1,290 @@
+"""`qabot bench`: speed and memory, each figure next to the floor the libraries themselves
+set, measured in the same run on the same machine (a ratio survives a noisy machine better
+than a time does).
+
+Floors: a bare Python process that imports sentence-transformers and faiss, loads the model
+and the index, encodes one query and searches once (for a cold `ask`); a bare
+`model.encode(query)` plus one FAISS search (for a warm answer); `model.encode` over the
+same passages (for building).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+QUESTIONS = (
+    "Who is China's ambassador to Japan?",
+    "How big is Japan's trade surplus with the US?",
+    "Which university does Koichi Nakano teach at?",
+    "When did relations between Japan and China start to warm?",
+    "Which islands do China and Japan both claim?",
+    "What did Trump claim China was meddling in?",
+    "Where does Richard McGregor work?",
+    "What is the capital of France?",
+    "Which metals were hit by the tariffs?",
+    "Who is honoured at the Yasukuni Shrine?",
+    "How old is Xi Jinping?",
+    "Why is Japan worried about the trade war?",
+)
+
+_COLD_FLOOR = """
+import sys, faiss
+from sentence_transformers import SentenceTransformer
+model = SentenceTransformer(sys.argv[1], device="cpu")
+index = faiss.read_index(sys.argv[2])
+vector = model.encode([sys.argv[3]], normalize_embeddings=True)
+index.search(vector, 5)
+"""
+
+
+def run(
+    index_dir: Path,
+    sizes: Sequence[int] = (10_000, 100_000, 1_000_000),
+    repeat: int = 3,
+    log: Callable[[str], None] = lambda _m: None,
+    copies: int = 12,
+) -> dict[str, Any]:
+    """Every measurement, as a JSON-ready dict."""
+    from bot.answering import QAEngine
+    from bot.config import load_settings
+
+    settings = load_settings(index_dir=index_dir)
+    log("loading the engine (building the article's index if needed)")
+    engine = QAEngine.from_settings(settings)
+    results: dict[str, Any] = {"machine": machine()}
+    log("start-up")
+    results["startup"] = startup(index_dir, repeat)
+    log("cold ask")
+    results["cold_ask"] = cold_ask(index_dir, engine, repeat)
+    log("warm answers")
+    results["warm"] = warm(engine)
+    log("build throughput")
+    results["build"] = build_throughput(engine, copies)
+    log("REPL memory")
+    results["repl_rss_mb"] = repl_rss_mb(index_dir)
+    results["scale"] = []
+    for n in sizes:
+        for kind in ("flat", "hnsw", "ivf"):
+            log(f"scale: {kind} over {n:,} vectors")
+            results["scale"].append(scale(n, kind))
+    return results
+
+
+def machine() -> dict[str, Any]:
+    import faiss
+    import torch
+
+    return {
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "faiss": faiss.__version__,
+    }
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _qabot(*args: str) -> list[str]:
+    return [sys.executable, "-m", "bot", *args]
+
+
+def _wall(command: list[str], repeat: int) -> float:
+    """Median wall time of a command, in seconds."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True, stdin=subprocess.DEVNULL)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def startup(index_dir: Path, repeat: int) -> dict[str, float]:
+    return {
+        "help_s": round(_wall(_qabot("--help"), repeat), 3),
+        "index_status_s": round(
+            _wall(_qabot("--index-dir", str(index_dir), "index", "status"), repeat), 3
+        ),
+    }
+
+
+def cold_ask(index_dir: Path, engine: Any, repeat: int) -> dict[str, float]:
+    from bot.embedding import resolve_model
+    from bot.store import VECTORS_FILE
+
+    question = QUESTIONS[0]
+    ask = _wall(_qabot("--index-dir", str(index_dir), "ask", question), repeat)
+    vectors = engine.index.directory / engine.index.manifest.data_dir / VECTORS_FILE
+    floor_command = [
+        sys.executable,
+        "-c",
+        _COLD_FLOOR,
+        resolve_model(engine.embedder.name),
+        str(vectors),
+        question,
+    ]
+    floor = _wall(floor_command, repeat)
+    return {"ask_s": round(ask, 3), "floor_s": round(floor, 3), "ratio": round(ask / floor, 2)}
+
+
+def _percentiles(samples_ms: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples_ms)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+
+
+def warm(engine: Any, rounds: int = 10) -> dict[str, float]:
+    questions = list(QUESTIONS) * rounds
+    for q in QUESTIONS:  # first sight of each question's passages fills the word cache
+        engine.answer(q)
+    answer_ms = []
+    for q in questions:
+        started = time.perf_counter()
+        engine.answer(q)
+        answer_ms.append((time.perf_counter() - started) * 1000)
+    model, vectors = engine.embedder.model, engine.index.vectors
+    floor_ms = []
+    for q in questions:
+        started = time.perf_counter()
+        vector = model.encode([q], normalize_embeddings=True, convert_to_numpy=True)
+        vectors.search(vector, engine.settings.top_k)
+        floor_ms.append((time.perf_counter() - started) * 1000)
+    p50, p95 = _percentiles(answer_ms)
+    floor50, floor95 = _percentiles(floor_ms)
+    return {
+        "questions": len(questions),
+        "p50_ms": round(p50, 2),
+        "p95_ms": round(p95, 2),
+        "floor_p50_ms": round(floor50, 2),
+        "floor_p95_ms": round(floor95, 2),
+        "ratio_p50": round(p50 / floor50, 2),
+    }
+
+
+def build_throughput(engine: Any, copies: int = 12) -> dict[str, Any]:
+    """Build an index of the article repeated (each copy numbered, so no passage repeats
+    exactly), against `model.encode` over the same passages."""
+    from bot.chunking import ChunkerSettings
+    from bot.config import BUNDLED_DOCUMENT
+    from bot.store import build_index, load_index
+
+    article = BUNDLED_DOCUMENT.read_text(encoding="utf-8")
+    text = "\n\n".join(f"Copy {i}.\n\n{article}" for i in range(copies))
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "articles.txt"
+        source.write_text(text, encoding="utf-8")
+        started = time.perf_counter()
+        manifest = build_index([source], Path(tmp) / "index", engine.embedder, ChunkerSettings())
+        build_s = time.perf_counter() - started
+        chunks = load_index(Path(tmp) / "index", manifest).chunks
+    texts = [c.embed_text for c in chunks]
+    started = time.perf_counter()
+    engine.embedder.model.encode(texts, batch_size=engine.embedder.batch_size)
+    encode_s = time.perf_counter() - started
+    build_rate, encode_rate = len(chunks) / build_s, len(chunks) / encode_s
+    return {
+        "passages": len(chunks),
+        "sentences": manifest.sentence_count,
+        "build_s": round(build_s, 2),
+        "build_passages_per_s": round(build_rate, 1),
+        "encode_passages_per_s": round(encode_rate, 1),
+        "ratio": round(build_rate / encode_rate, 2),
+    }
+
+
+def repl_rss_mb(index_dir: Path) -> dict[str, float]:
+    """Resident memory of `qabot repl` after it has loaded and answered one question."""
+    proc = subprocess.Popen(
+        _qabot("--index-dir", str(index_dir), "repl", "--json"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdin and proc.stdout
+    try:
+        proc.stdin.write(QUESTIONS[0] + "\n")
+        proc.stdin.flush()
+        proc.stdout.readline()
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        fields = {
+            line.split(":")[0]: int(line.split()[1])
+            for line in status.splitlines()
+            if line.startswith(("VmRSS", "VmHWM"))
+        }
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+    return {"rss_mb": round(fields["VmRSS"] / 1024, 1), "peak_mb": round(fields["VmHWM"] / 1024, 1)}
+
+
+def synthetic_vectors(n: int, dim: int = 384, intrinsic: int = 48, seed: int = 0) -> Any:
+    """Unit vectors spread over a random 48-dimensional subspace: sentence embeddings use far
+    fewer directions than their 384, and uniformly random vectors (no neighbours worth the
+    name) would understate every approximate index."""
+    import numpy as np
+
+    basis = np.random.default_rng(42).standard_normal((intrinsic, dim)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, dim), dtype=np.float32)
+    for start in range(0, n, 100_000):
+        stop = min(n, start + 100_000)
+        block = rng.standard_normal((stop - start, intrinsic)).astype(np.float32) @ basis
+        out[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
+    return out
+
+
+def scale(n: int, kind: str, queries: int = 200) -> dict[str, Any]:
+    import faiss
+    import numpy as np
+
+    from bot import vector_index
+
+    data = synthetic_vectors(n)
+    probes = synthetic_vectors(queries, seed=1)
+    exact = faiss.IndexFlatIP(data.shape[1])
+    exact.add(data)
+    _, truth = exact.search(probes, 10)
+    del exact
+    started = time.perf_counter()
+    index = vector_index.build(kind, data)
+    build_s = time.perf_counter() - started
+    latencies = []
+    for probe in probes:
+        t = time.perf_counter()
+        index.search(probe[None, :], 10)
+        latencies.append((time.perf_counter() - t) * 1000)
+    _, found = index.search(probes, 10)
+    recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(found, truth, strict=True)]))
+    memory = len(faiss.serialize_index(index))
+    return {
+        "vectors": n,
+        "type": kind,
+        "build_s": round(build_s, 2),
+        "memory_mb": round(memory / 2**20, 1),
+        "search_p50_ms": round(statistics.median(latencies), 3),
+        "recall_at_10": round(recall, 3),
+    }
+
+
+def write(results: dict[str, Any], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
