@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint clean
+.PHONY: run test setup lint bench clean
 
 run: $(STAMP)
 	$(BIN)/qabot repl
@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@
+
+bench: $(STAMP)
+	$(BIN)/qabot bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check bot tests
