@@ -195,6 +195,11 @@ def build_throughput(engine: Any, copies: int = 12) -> dict[str, Any]:
         manifest = build_index([source], Path(tmp) / "index", engine.embedder, ChunkerSettings())
         build_s = time.perf_counter() - started
         chunks = load_index(Path(tmp) / "index", manifest).chunks
+        # A small edit: one sentence of one copy. Only its passage and sentence re-embed.
+        source.write_text(text.replace("unlikely warming", "surprising warming", 1), "utf-8")
+        started = time.perf_counter()
+        build_index([source], Path(tmp) / "index", engine.embedder, ChunkerSettings())
+        rebuild_s = time.perf_counter() - started
     texts = [c.embed_text for c in chunks]
     started = time.perf_counter()
     engine.embedder.model.encode(texts, batch_size=engine.embedder.batch_size)
@@ -207,6 +212,8 @@ def build_throughput(engine: Any, copies: int = 12) -> dict[str, Any]:
         "build_passages_per_s": round(build_rate, 1),
         "encode_passages_per_s": round(encode_rate, 1),
         "ratio": round(build_rate / encode_rate, 2),
+        "rebuild_after_edit_s": round(rebuild_s, 2),
+        "rebuild_ratio": round(rebuild_s / build_s, 3),
     }
 
 

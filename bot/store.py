@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -42,6 +43,9 @@ MANIFEST = "manifest.json"
 CHUNKS_FILE = "chunks.jsonl"
 VECTORS_FILE = "chunks.faiss"
 SENTENCES_FILE = "sentences.npy"
+# One line per embedded text (passages, then sentences): a hash of the model and the text, so
+# the next build re-embeds only what changed.
+EMBED_KEYS_FILE = "embedded.keys"
 
 Notify = Callable[[str], None]
 
@@ -275,9 +279,8 @@ def build_index(
         normalize_space(c.text[s - c.start : e - c.start]) for c in chunks for s, e in c.sentences
     ]
     texts = [c.embed_text for c in chunks] + sentences
-    if progress:
-        progress.start(len(texts), f"Embedding {len(chunks)} passages, {len(sentences)} sentences")
-    vectors = embedder.encode(texts, progress=progress.advance if progress else None)
+    keys = [_embed_key(embedder.name, t) for t in texts]
+    vectors = _embed(texts, keys, _previous_vectors(index_dir, embedder.name), embedder, progress)
     chunk_vectors, sentence_vectors = vectors[: len(chunks)], vectors[len(chunks) :]
 
     with build_lock(index_dir, notify):
@@ -291,6 +294,7 @@ def build_index(
             kind = vector_index.choose(index_type, len(chunks))
             faiss.write_index(vector_index.build(kind, chunk_vectors), str(staging / VECTORS_FILE))
             np.save(staging / SENTENCES_FILE, sentence_vectors, allow_pickle=False)
+            (staging / EMBED_KEYS_FILE).write_text("\n".join(keys) + "\n", encoding="ascii")
             for item in staging.iterdir():
                 _fsync(item)
             data_dir = f"data-{build_id}"
@@ -359,6 +363,58 @@ def disk_size(index_dir: Path, manifest: Manifest) -> int:
 
 
 # --- opening: the one entry point front ends use -------------------------------------------
+
+
+def _embed_key(model: str, text: str) -> str:
+    return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()[:32]
+
+
+def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
+    """The vectors of the index being replaced, by embedding key; empty when there is none
+    usable (no index, another model, an index built before keys were kept, damage)."""
+    import faiss
+    import numpy as np
+
+    try:
+        manifest = read_manifest(index_dir)
+        if manifest is None or manifest.model != model:
+            return {}
+        data = index_dir / manifest.data_dir
+        keys = (data / EMBED_KEYS_FILE).read_text(encoding="ascii").split()
+        index = vector_index.prepare(faiss.read_index(str(data / VECTORS_FILE)))
+        passages = index.reconstruct_n(0, index.ntotal)
+        vectors = np.concatenate([passages, np.load(data / SENTENCES_FILE, allow_pickle=False)])
+    except Exception:  # a cache only: any problem means embedding everything again
+        return {}
+    if len(keys) != len(vectors):
+        return {}
+    return dict(zip(keys, vectors, strict=True))
+
+
+def _embed(
+    texts: list[str],
+    keys: list[str],
+    cached: dict[str, np.ndarray],
+    embedder: Embedder,
+    progress: Progress | None,
+) -> np.ndarray:
+    """Vectors for `texts`: from the cache where the key matches, else from the model."""
+    import numpy as np
+
+    missing = [i for i, key in enumerate(keys) if key not in cached]
+    if progress:
+        reused = f", {len(texts) - len(missing)} unchanged" if len(missing) < len(texts) else ""
+        progress.start(len(missing), f"Embedding {len(missing)} texts{reused}")
+    fresh = embedder.encode(
+        [texts[i] for i in missing], progress=progress.advance if progress else None
+    )
+    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
+    for i, key in enumerate(keys):
+        if key in cached:
+            out[i] = cached[key]
+    if missing:
+        out[missing] = fresh
+    return out
 
 
 def open_index(

@@ -294,6 +294,14 @@ def render_bench(console: Console, r: dict) -> None:
         "≥ 0.9× encode",
         b["ratio"] >= 0.9,
     )
+    row(
+        "rebuild after a one-sentence edit",
+        f"{b['rebuild_after_edit_s']:.1f} s",
+        f"{b['build_s']:.1f} s full",
+        f"{b['rebuild_ratio']:.2f}",
+        "re-embeds only the edit",
+        b["rebuild_ratio"] < 0.5,
+    )
     rss = r["repl_rss_mb"]
     row(
         "REPL memory (RSS / peak)",

@@ -262,6 +262,7 @@ def test_bench_quick_writes_every_figure(capsys, index_dir, tmp_path):
     assert set(data) == {"machine", "startup", "cold_ask", "warm", "build", "repl_rss_mb", "scale"}
     assert data["cold_ask"]["floor_s"] > 0 and data["warm"]["floor_p50_ms"] > 0
     assert data["build"]["passages"] > 34 and data["repl_rss_mb"]["rss_mb"] > 50
+    assert 0 < data["build"]["rebuild_after_edit_s"] < data["build"]["build_s"]
     assert [(s["vectors"], s["type"]) for s in data["scale"]] == [
         (2000, "flat"),
         (2000, "hnsw"),

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from bot.chunking import ChunkerSettings
@@ -167,3 +168,41 @@ def test_auto_index_type_follows_corpus_size():
     assert choose("auto", 34) == "flat"
     assert choose("auto", AUTO_FLAT_LIMIT) == "hnsw"
     assert choose("ivf", 34) == "ivf"
+
+
+def test_rebuild_after_an_edit_embeds_only_what_changed(tmp_path, embedder):
+    doc = tmp_path / "article.txt"
+    text = ARTICLE.read_text(encoding="utf-8")
+    doc.write_text(text, encoding="utf-8")
+    index_dir = tmp_path / "index"
+    first = build_index([doc], index_dir, embedder, ChunkerSettings())
+
+    encoded: list[int] = []
+    real_encode = embedder.encode
+
+    def counting_encode(texts, *args, **kwargs):
+        encoded.append(len(texts))
+        return real_encode(texts, *args, **kwargs)
+
+    old = "The unlikely warming of relations"
+    assert old in text
+    doc.write_text(text.replace(old, "The surprising warming of relations"), encoding="utf-8")
+    embedder.encode = counting_encode
+    try:
+        second = build_index([doc], index_dir, embedder, ChunkerSettings())
+    finally:
+        del embedder.encode
+    total = second.chunk_count + second.sentence_count
+    assert 0 < sum(encoded) <= 3 < total  # the edited passage and sentence, not all 82 texts
+
+    fresh_dir = tmp_path / "fresh"
+    build_index([doc], fresh_dir, embedder, ChunkerSettings())
+    incremental = load_index(index_dir, second)
+    fresh = load_index(fresh_dir, read_manifest(fresh_dir))
+    assert np.allclose(incremental.sentence_vectors, fresh.sentence_vectors, atol=1e-5)
+    assert np.allclose(
+        incremental.vectors.reconstruct_n(0, second.chunk_count),
+        fresh.vectors.reconstruct_n(0, second.chunk_count),
+        atol=1e-5,
+    )
+    assert first.build_id != second.build_id
