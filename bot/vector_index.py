@@ -20,7 +20,7 @@ AUTO_FLAT_LIMIT = 50_000
 
 HNSW_M = 32
 HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 256
+HNSW_EF_SEARCH = 512
 IVF_PROBE_SHARE = 1 / 4  # share of the lists searched
 IVF_TRAIN_PER_LIST = 40  # training vectors per list (FAISS warns below 39)
 
