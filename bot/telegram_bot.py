@@ -742,30 +742,24 @@ class QABot:
             update.effective_message, "I don't know that command. /help lists what I can do."
         )
 
-    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    def question_in(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
+        """The question a text message asks the bot; None for group chatter not meant for it."""
         message = update.effective_message
         assert message is not None
         if self.is_private(update):
-            question: str | None = message.text or ""
-        else:
-            question = self.addressed(message, context.bot)
-            if question is None:
-                return  # group chatter not meant for the bot
-        if not await self.admit(update):
+            return message.text or ""
+        return self.addressed(message, context.bot)
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        question = self.question_in(update, context)
+        if question is None or not await self.admit(update):
             return
         await self.ask(update, context, question)
 
     async def on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An edited question is answered again, in place of the first answer if it can be."""
-        message = update.effective_message
-        assert message is not None
-        if self.is_private(update):
-            question: str | None = message.text or ""
-        else:
-            question = self.addressed(message, context.bot)
-            if question is None:
-                return
-        if not await self.admit(update):
+        question = self.question_in(update, context)
+        if question is None or not await self.admit(update):
             return
         await self.ask(update, context, question, edited=True)
 
