@@ -52,7 +52,7 @@ def run(
     sizes: Sequence[int] = (10_000, 100_000, 1_000_000),
     repeat: int = 3,
     log: Callable[[str], None] = lambda _m: None,
-    copies: int = 12,
+    documents: int | None = None,
 ) -> dict[str, Any]:
     """Every measurement, as a JSON-ready dict."""
     from bot.answering import QAEngine
@@ -69,7 +69,7 @@ def run(
     log("warm answers")
     results["warm"] = warm(engine)
     log("build throughput")
-    results["build"] = build_throughput(engine, copies)
+    results["build"] = build_throughput(engine, documents)
     log("REPL memory")
     results["repl_rss_mb"] = repl_rss_mb(index_dir)
     results["scale"] = []
@@ -179,26 +179,46 @@ def warm(engine: Any, rounds: int = 10) -> dict[str, float]:
     }
 
 
-def build_throughput(engine: Any, copies: int = 12) -> dict[str, Any]:
-    """Build an index of the article repeated (each copy numbered, so no passage repeats
-    exactly), against `model.encode` over the same passages."""
-    from bot.chunking import ChunkerSettings
+# Distinct real text for the build measurement. Copies of one article would flatter the
+# build, which embeds a repeated sentence once.
+CORPUS_DIR = Path("/usr/share/common-licenses")
+
+
+def bench_corpus(limit: int | None = None) -> list[Path]:
+    """The bundled article and the licence texts the system keeps (Debian's
+    /usr/share/common-licenses), at most `limit` of them, each file once."""
     from bot.config import BUNDLED_DOCUMENT
+
+    licences = []
+    if CORPUS_DIR.is_dir():
+        licences = sorted(p for p in CORPUS_DIR.iterdir() if p.is_file() and not p.is_symlink())
+    return [BUNDLED_DOCUMENT, *licences[:limit]]
+
+
+def build_throughput(engine: Any, documents: int | None = None) -> dict[str, Any]:
+    """Build an index of the bench corpus, against `model.encode` over the same passages;
+    then rebuild it after a one-sentence edit."""
+    import shutil
+
+    from bot.chunking import ChunkerSettings
     from bot.store import build_index, load_index
 
-    article = BUNDLED_DOCUMENT.read_text(encoding="utf-8")
-    text = "\n\n".join(f"Copy {i}.\n\n{article}" for i in range(copies))
     with tempfile.TemporaryDirectory() as tmp:
-        source = Path(tmp) / "articles.txt"
-        source.write_text(text, encoding="utf-8")
+        sources = []
+        for path in bench_corpus(documents):
+            sources.append(Path(tmp) / path.name)
+            shutil.copyfile(path, sources[-1])
         started = time.perf_counter()
-        manifest = build_index([source], Path(tmp) / "index", engine.embedder, ChunkerSettings())
+        manifest = build_index(sources, Path(tmp) / "index", engine.embedder, ChunkerSettings())
         build_s = time.perf_counter() - started
         chunks = load_index(Path(tmp) / "index", manifest).chunks
-        # A small edit: one sentence of one copy. Only its passage and sentence re-embed.
-        source.write_text(text.replace("unlikely warming", "surprising warming", 1), "utf-8")
+        # A small edit: one sentence of the article. Only its passage re-embeds.
+        article = sources[0].read_text(encoding="utf-8")
+        sources[0].write_text(
+            article.replace("unlikely warming", "surprising warming", 1), encoding="utf-8"
+        )
         started = time.perf_counter()
-        build_index([source], Path(tmp) / "index", engine.embedder, ChunkerSettings())
+        build_index(sources, Path(tmp) / "index", engine.embedder, ChunkerSettings())
         rebuild_s = time.perf_counter() - started
     texts = [c.embed_text for c in chunks]
     started = time.perf_counter()
@@ -206,9 +226,11 @@ def build_throughput(engine: Any, copies: int = 12) -> dict[str, Any]:
     encode_s = time.perf_counter() - started
     build_rate, encode_rate = len(chunks) / build_s, len(chunks) / encode_s
     return {
+        "documents": [p.name for p in sources],
         "passages": len(chunks),
         "sentences": manifest.sentence_count,
         "build_s": round(build_s, 2),
+        "encode_s": round(encode_s, 2),
         "build_passages_per_s": round(build_rate, 1),
         "encode_passages_per_s": round(encode_rate, 1),
         "ratio": round(build_rate / encode_rate, 2),

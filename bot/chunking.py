@@ -41,6 +41,18 @@ class Chunk:
         body = normalize_space(self.text)
         return f"{self.heading}: {body}" if self.heading else body
 
+    @property
+    def embed_parts(self) -> list[str]:
+        """The texts whose token vectors make up the passage's vector: its heading, if any,
+        then its sentences."""
+        sentences = [self.sentence_text(k) for k in range(len(self.sentences))]
+        return [self.heading, *sentences] if self.heading else sentences
+
+    def sentence_text(self, k: int) -> str:
+        """Sentence number `k`, as a reader sees it."""
+        s, e = self.sentences[k]
+        return normalize_space(self.text[s - self.start : e - self.start])
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["paragraphs"] = list(self.paragraphs)

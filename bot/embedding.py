@@ -95,30 +95,47 @@ class Embedder:
         encoded = self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
-    def encode(
+    def encode_passages(
         self,
-        texts: Sequence[str],
+        parts: Sequence[Sequence[str]],
         progress: ProgressCallback | None = None,
         step: int = 256,
-    ) -> np.ndarray:
-        """Unit-length float32 vectors, one row per text, in the order given."""
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Unit vectors of passages given as their parts (heading, sentences), and of each
+        part: one row per passage, and per passage an array with one row per part.
+
+        Each distinct part is run through the model once, on its own; a part's vector is
+        exactly what `encode` gives it. A passage's vector is the mean of all its parts'
+        token vectors: the model's own mean pooling, without attention across sentences.
+        That costs one pass over the text instead of two (passages, then sentences again),
+        and text that repeats (a heading over many passages, boilerplate) is embedded once.
+        """
         import numpy as np
 
-        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
-        # Long and short texts in separate batches waste less padding.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        unique = list(dict.fromkeys(p for group in parts for p in group))
+        # Sums of token vectors, not means: normalising removes the token count anyway.
+        sums = np.zeros((len(unique), self.dimension), dtype=np.float32)
+        order = sorted(range(len(unique)), key=lambda i: len(unique[i]))
         for begin in range(0, len(order), step):
             rows = order[begin : begin + step]
-            out[rows] = self.model.encode(
-                [texts[i] for i in rows],
+            tokens = self.model.encode(
+                [unique[i] for i in rows],
                 batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
+                output_value="token_embeddings",
                 show_progress_bar=False,
             )
+            for i, token_vectors in zip(rows, tokens, strict=True):
+                sums[i] = token_vectors.float().sum(dim=0).cpu().numpy()
             if progress:
                 progress(len(rows))
-        return out
+        row_of = {text: i for i, text in enumerate(unique)}
+        passages = np.zeros((len(parts), self.dimension), dtype=np.float32)
+        part_vectors = []
+        for j, group in enumerate(parts):
+            block = sums[[row_of[p] for p in group]]
+            passages[j] = block.sum(axis=0)
+            part_vectors.append(_normalized(block))
+        return _normalized(passages), part_vectors
 
     def encode_words(self, words: Sequence[str]) -> np.ndarray:
         """Unit vectors of single words, one row per word, cached for the process."""
@@ -142,3 +159,11 @@ class Embedder:
         return self.model.encode(
             [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         ).astype("float32")
+
+
+def _normalized(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (an all-zero row stays zero)."""
+    import numpy as np
+
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from bot import __version__, vector_index
 from bot.chunking import Chunk, ChunkerSettings, chunk_document
-from bot.documents import load_document, normalize_space, read_text, slug
+from bot.documents import load_document, read_text, slug
 from bot.errors import IndexStoreError, SourceError
 
 if TYPE_CHECKING:
@@ -109,9 +109,7 @@ class Index:
     sentence_rows: list[range] = field(default_factory=list)  # chunk i -> its sentence rows
 
     def sentence_text(self, chunk_row: int, k: int) -> str:
-        chunk = self.chunks[chunk_row]
-        s, e = chunk.sentences[k]
-        return normalize_space(chunk.text[s - chunk.start : e - chunk.start])
+        return self.chunks[chunk_row].sentence_text(k)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -275,13 +273,8 @@ def build_index(
                 chunks=len(doc_chunks),
             )
         )
-    sentences = [
-        normalize_space(c.text[s - c.start : e - c.start]) for c in chunks for s, e in c.sentences
-    ]
-    texts = [c.embed_text for c in chunks] + sentences
-    keys = [_embed_key(embedder.name, t) for t in texts]
-    vectors = _embed(texts, keys, _previous_vectors(index_dir, embedder.name), embedder, progress)
-    chunk_vectors, sentence_vectors = vectors[: len(chunks)], vectors[len(chunks) :]
+    previous = _previous_vectors(index_dir, embedder.name)
+    chunk_vectors, sentence_vectors, keys = _embed(chunks, previous, embedder, progress)
 
     with build_lock(index_dir, notify):
         build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -311,7 +304,7 @@ def build_index(
             chunker=chunker.as_dict(),
             sources=infos,
             chunk_count=len(chunks),
-            sentence_count=len(sentences),
+            sentence_count=len(sentence_vectors),
             index_type=kind,
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
@@ -369,6 +362,12 @@ def _embed_key(model: str, text: str) -> str:
     return hashlib.sha256(f"{model}\0{text}".encode()).hexdigest()[:32]
 
 
+def _passage_key(model: str, chunk: Chunk) -> str:
+    # Tagged: a passage's vector is pooled from its parts (Embedder.encode_passages), not
+    # the vector of its text read whole, which indexes of earlier versions kept.
+    return _embed_key(model, f"passage pooled from its parts\0{chunk.embed_text}")
+
+
 def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
     """The vectors of the index being replaced, by embedding key; empty when there is none
     usable (no index, another model, an index built before keys were kept, damage)."""
@@ -392,29 +391,50 @@ def _previous_vectors(index_dir: Path, model: str) -> dict[str, np.ndarray]:
 
 
 def _embed(
-    texts: list[str],
-    keys: list[str],
+    chunks: list[Chunk],
     cached: dict[str, np.ndarray],
     embedder: Embedder,
     progress: Progress | None,
-) -> np.ndarray:
-    """Vectors for `texts`: from the cache where the key matches, else from the model."""
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Passage vectors, sentence vectors (all passages' sentences in order) and the keys of
+    both (passages first). A passage whose vector and sentence vectors are all in `cached`
+    is not embedded again."""
     import numpy as np
 
-    missing = [i for i, key in enumerate(keys) if key not in cached]
+    model = embedder.name
+    passage_keys = [_passage_key(model, c) for c in chunks]
+    sentence_keys = [
+        [_embed_key(model, c.sentence_text(k)) for k in range(len(c.sentences))] for c in chunks
+    ]
+    missing = [
+        i
+        for i, key in enumerate(passage_keys)
+        if key not in cached or any(k not in cached for k in sentence_keys[i])
+    ]
+    groups = [chunks[i].embed_parts for i in missing]
     if progress:
-        reused = f", {len(texts) - len(missing)} unchanged" if len(missing) < len(texts) else ""
-        progress.start(len(missing), f"Embedding {len(missing)} texts{reused}")
-    fresh = embedder.encode(
-        [texts[i] for i in missing], progress=progress.advance if progress else None
+        texts = len(set().union(*groups)) if groups else 0
+        unchanged = len(chunks) - len(missing)
+        reused = f", {unchanged} unchanged" if unchanged else ""
+        progress.start(texts, f"Embedding {len(missing)} passages ({texts} texts){reused}")
+    fresh, fresh_parts = embedder.encode_passages(
+        groups, progress=progress.advance if progress else None
     )
-    out = np.zeros((len(texts), embedder.dimension), dtype=np.float32)
-    for i, key in enumerate(keys):
-        if key in cached:
-            out[i] = cached[key]
-    if missing:
-        out[missing] = fresh
-    return out
+
+    passages = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
+    sentences = []
+    fresh_row = {i: j for j, i in enumerate(missing)}
+    for i, chunk in enumerate(chunks):
+        j = fresh_row.get(i)
+        if j is None:
+            passages[i] = cached[passage_keys[i]]
+            sentences.append(np.stack([cached[k] for k in sentence_keys[i]]))
+        else:
+            passages[i] = fresh[j]
+            sentences.append(fresh_parts[j][1:] if chunk.heading else fresh_parts[j])
+    sentence_vectors = np.concatenate(sentences) if sentences else passages[:0]
+    keys = passage_keys + [key for block in sentence_keys for key in block]
+    return passages, sentence_vectors, keys
 
 
 def open_index(

@@ -178,22 +178,22 @@ def test_rebuild_after_an_edit_embeds_only_what_changed(tmp_path, embedder):
     first = build_index([doc], index_dir, embedder, ChunkerSettings())
 
     encoded: list[int] = []
-    real_encode = embedder.encode
+    real_encode = embedder.encode_passages
 
-    def counting_encode(texts, *args, **kwargs):
-        encoded.append(len(texts))
-        return real_encode(texts, *args, **kwargs)
+    def counting_encode(parts, *args, **kwargs):
+        encoded.append(sum(len(group) for group in parts))
+        return real_encode(parts, *args, **kwargs)
 
     old = "The unlikely warming of relations"
     assert old in text
     doc.write_text(text.replace(old, "The surprising warming of relations"), encoding="utf-8")
-    embedder.encode = counting_encode
+    embedder.encode_passages = counting_encode
     try:
         second = build_index([doc], index_dir, embedder, ChunkerSettings())
     finally:
-        del embedder.encode
-    total = second.chunk_count + second.sentence_count
-    assert 0 < sum(encoded) <= 3 < total  # the edited passage and sentence, not all 82 texts
+        del embedder.encode_passages
+    # The sentences of the edited passage, not all 48 sentences of the article.
+    assert 0 < sum(encoded) <= 3 < second.sentence_count
 
     fresh_dir = tmp_path / "fresh"
     build_index([doc], fresh_dir, embedder, ChunkerSettings())
@@ -206,3 +206,37 @@ def test_rebuild_after_an_edit_embeds_only_what_changed(tmp_path, embedder):
         atol=1e-5,
     )
     assert first.build_id != second.build_id
+
+
+def test_one_pass_gives_sentence_vectors_and_passage_vectors(embedder):
+    """A sentence's vector is exactly its own embedding; a passage's is pooled from its
+    parts' tokens, close to the embedding of its whole text; a repeated part runs once."""
+    passage = [
+        "Abe arrives in Beijing on Thursday.",
+        "It is the first official visit by a Japanese leader since 2011.",
+    ]
+    other = ["Abe arrives in Beijing on Thursday.", "Trade is high on the agenda."]
+    calls: list[list[str]] = []
+    model = embedder.model
+    real = model.encode
+
+    def recording(texts, *args, **kwargs):
+        calls.append(list(texts))
+        return real(texts, *args, **kwargs)
+
+    model.encode = recording
+    try:
+        passages, parts = embedder.encode_passages([passage, other])
+    finally:
+        del model.encode
+    assert sorted(t for call in calls for t in call) == sorted({*passage, *other})
+
+    alone = model.encode(passage + other, normalize_embeddings=True)
+    assert np.allclose(np.concatenate(parts), alone, atol=1e-5)
+    whole = model.encode([" ".join(passage), " ".join(other)], normalize_embeddings=True)
+    assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-5)
+    cosines = (passages * whole).sum(axis=1)
+    assert (cosines > 0.85).all(), cosines
+    # …and each passage is nearer its own text than the other passage's.
+    assert cosines[0] > float(passages[0] @ whole[1])
+    assert cosines[1] > float(passages[1] @ whole[0])
