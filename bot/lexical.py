@@ -188,9 +188,32 @@ def words(text: str) -> list[str]:
     return [w for w in found if w not in STOPWORDS]
 
 
+# British and American spellings of a word must meet as one term: people ask about a
+# "licence" in a text that says "license". Applied to questions and passages alike, so a
+# rule that also catches an unrelated word ("otherwise") changes nothing that matters.
+_SPELLINGS = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"(?<=[a-z]{3})is(e|es|ed|ing|er|ers|ation|ations)$", r"iz\1"),
+        (r"(?<=[a-z]{2})ys(e|es|ed|ing)$", r"yz\1"),
+        (r"(?<=[a-z]{3})our(s|ed|ing|ite|ites|able|er|ers)?$", r"or\1"),
+        (r"(?<=[a-z]{3})tre(s)?$", r"ter\1"),
+        (r"^(lic|def|off|pret)ence(s)?$", r"\1ense\2"),
+        (r"(?<=[a-z]{3})ogue(s)?$", r"og\1"),
+    )
+)
+
+
+def american(word: str) -> str:
+    """The American spelling of a British-spelt word ("licence" → "license")."""
+    for pattern, replacement in _SPELLINGS:
+        word = pattern.sub(replacement, word)
+    return word
+
+
 def terms(text: str) -> list[str]:
-    """Lower-cased, stemmed content words."""
-    return _stemmer().stemWords(words(text))
+    """Lower-cased, stemmed content words, spelt the American way."""
+    return _stemmer().stemWords([american(w) for w in words(text)])
 
 
 class LexicalIndex:
