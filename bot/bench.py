@@ -138,7 +138,7 @@ def cold_ask(index_dir: Path, engine: Any, repeat: int) -> dict[str, float]:
         sys.executable,
         "-c",
         _COLD_FLOOR,
-        resolve_model(engine.embedder.name),
+        resolve_model(engine.embedder.model_name),
         str(vectors),
         question,
     ]

@@ -102,6 +102,16 @@ def test_settings_precedence(capsys, tmp_path, index_dir, monkeypatch):
     assert code == 1 and "no index in x" in err
 
 
+def test_index_status_knows_the_backend(capsys, index_dir, monkeypatch):
+    monkeypatch.setenv("QABOT_BACKEND", "torch-int8")
+    code, out, _ = run(capsys, "index", "status", "--json")
+    status = json.loads(out)
+    assert code == 0 and status["stale_reasons"] == [
+        "the model changed (sentence-transformers/all-MiniLM-L6-v2 -> "
+        "sentence-transformers/all-MiniLM-L6-v2 (torch-int8))"
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "config", "message", "exit_code"),
     [
