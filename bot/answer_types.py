@@ -61,9 +61,7 @@ _SUPPLIES = {
 # later" is a point in time, not a length of it.
 _NOT_IT = {
     "number": re.compile(r"\b(?:1[5-9]\d\d|20\d\d)s?\b"),
-    "duration": re.compile(
-        rf"\b{_NUMBER}[- ]{_UNIT}\s+(?:later|ago|earlier)\b", re.I
-    ),
+    "duration": re.compile(rf"\b{_NUMBER}[- ]{_UNIT}\s+(?:later|ago|earlier)\b", re.I),
 }
 
 # Checked in order: the first pattern that matches the question sets the kind.

@@ -187,7 +187,7 @@ class QAEngine:
         from bot.embedding import Embedder
         from bot.store import open_index
 
-        embedder = Embedder(settings.model, settings.device, settings.batch_size)
+        embedder = Embedder(settings.model, settings.device, settings.batch_size, settings.backend)
         index = open_index(
             Path(settings.index_dir),
             embedder,

@@ -5,7 +5,8 @@ than a time does).
 Floors: a bare Python process that imports sentence-transformers and faiss, loads the model
 and the index, encodes one query and searches once (for a cold `ask`); a bare
 `model.encode(query)` plus one FAISS search (for a warm answer); `model.encode` over the
-same passages (for building).
+same passages (for building). Both embedding backends (torch, torch-int8) build the same
+corpus and answer the same questions, side by side.
 """
 
 from __future__ import annotations
@@ -20,7 +21,10 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.config import Settings
 
 QUESTIONS = (
     "Who is China's ambassador to Japan?",
@@ -70,6 +74,8 @@ def run(
     results["warm"] = warm(engine)
     log("build throughput")
     results["build"] = build_throughput(engine, documents)
+    log("backends: torch against torch-int8")
+    results["backends"] = backends(settings, documents)
     log("REPL memory")
     results["repl_rss_mb"] = repl_rss_mb(index_dir)
     results["scale"] = []
@@ -138,7 +144,7 @@ def cold_ask(index_dir: Path, engine: Any, repeat: int) -> dict[str, float]:
         sys.executable,
         "-c",
         _COLD_FLOOR,
-        resolve_model(engine.embedder.name),
+        resolve_model(engine.embedder.model_name),
         str(vectors),
         question,
     ]
@@ -236,6 +242,45 @@ def build_throughput(engine: Any, documents: int | None = None) -> dict[str, Any
         "ratio": round(build_rate / encode_rate, 2),
         "rebuild_after_edit_s": round(rebuild_s, 2),
         "rebuild_ratio": round(rebuild_s / build_s, 3),
+    }
+
+
+def backends(settings: Settings, documents: int | None = None) -> dict[str, Any]:
+    """Each embedding backend on the bench corpus: build time, warm answers against their
+    floor, and how far int8's passage vectors stray from the default's."""
+    from bot.answering import QAEngine, answer_settings
+    from bot.chunking import ChunkerSettings
+    from bot.embedding import Embedder
+    from bot.store import build_index, load_index
+
+    rows, passages = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for backend in ("torch", "torch-int8"):
+            embedder = Embedder(settings.model, settings.device, settings.batch_size, backend)
+            embedder.encode_query("load")  # loading and quantising are not building
+            index_dir = Path(tmp) / backend
+            started = time.perf_counter()
+            manifest = build_index(bench_corpus(documents), index_dir, embedder, ChunkerSettings())
+            build_s = time.perf_counter() - started
+            index = load_index(index_dir, manifest)
+            passages.append(index.vectors.reconstruct_n(0, index.vectors.ntotal))
+            engine = QAEngine(index, embedder, answer_settings(settings))
+            engine.warm_up()
+            answers = warm(engine, rounds=5)
+            rows.append(
+                {
+                    "backend": backend,
+                    "passages": manifest.chunk_count,
+                    "build_s": round(build_s, 2),
+                    "answer_p50_ms": answers["p50_ms"],
+                    "floor_p50_ms": answers["floor_p50_ms"],
+                }
+            )
+    cosines = (passages[0] * passages[1]).sum(axis=1)
+    return {
+        "rows": rows,
+        "passage_cosine_mean": round(float(cosines.mean()), 3),
+        "passage_cosine_min": round(float(cosines.min()), 3),
     }
 
 

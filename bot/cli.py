@@ -325,7 +325,7 @@ def rebuild(state: State, sources: tuple[Path, ...], index_dir: Path | None) -> 
     progress = BuildProgress(err)
     started = time.perf_counter()
     try:
-        embedder = Embedder(settings.model, settings.device, settings.batch_size)
+        embedder = Embedder(settings.model, settings.device, settings.batch_size, settings.backend)
         manifest = build_index(
             chosen,
             target,
@@ -354,6 +354,7 @@ def status(state: State, index_dir: Path | None, as_json: bool) -> None:
     from dataclasses import asdict
 
     from bot.answering import chunker_settings
+    from bot.embedding import model_identity
     from bot.store import disk_size, missing_sources, read_manifest, staleness
 
     settings = state.settings(index_dir=index_dir or state.index_dir)
@@ -364,7 +365,11 @@ def status(state: State, index_dir: Path | None, as_json: bool) -> None:
     sources = settings.sources or [Path(s.path) for s in manifest.sources]
     gone = missing_sources(manifest)
     reasons = staleness(
-        manifest, sources, settings.model, chunker_settings(settings), settings.index_type
+        manifest,
+        sources,
+        model_identity(settings.model, settings.backend),
+        chunker_settings(settings),
+        settings.index_type,
     )
     reasons = [r for r in reasons if not any(g in r for g in gone)]
     reasons += [f"{g} no longer exists" for g in gone]

@@ -84,6 +84,9 @@ class Settings(BaseModel):
     index_dir: Path = Path("index")
     model: str = "sentence-transformers/all-MiniLM-L6-v2"
     device: str = "cpu"
+    backend: Literal["torch", "torch-int8"] = Field(
+        "torch", description="torch-int8: the model's Linear layers quantised to int8 (CPU only)"
+    )
     batch_size: int = Field(32, ge=1, le=4096)
     max_chunk_tokens: int = Field(200, ge=16, le=1024)
     min_chunk_tokens: int = Field(24, ge=0, le=1024)

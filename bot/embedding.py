@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_BACKEND = "torch"
 _BUNDLED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
 
 # Nothing may be downloaded at run time: the model comes from a package or a local path.
@@ -45,8 +46,16 @@ def resolve_model(name: str) -> str:
     return name  # a hub id: only works if it is already in the local Hugging Face cache
 
 
+def model_identity(model: str, backend: str = DEFAULT_BACKEND) -> str:
+    """The model as an index records it. Another backend gives other vectors for the same
+    text, so it counts as another model: its index is stale, its cached vectors unusable."""
+    return model if backend == DEFAULT_BACKEND else f"{model} ({backend})"
+
+
 @functools.lru_cache(maxsize=4)
-def _load(resolved: str, device: str) -> SentenceTransformer:
+def _load(resolved: str, device: str, backend: str) -> SentenceTransformer:
+    if backend == "torch-int8" and device != "cpu":
+        raise ConfigError(f"backend torch-int8 runs on the CPU only, not on device {device!r}")
     import logging
 
     # transformers reports every weight it loads; a user needs none of that.
@@ -57,20 +66,51 @@ def _load(resolved: str, device: str) -> SentenceTransformer:
     transformers_logging.disable_progress_bar()
 
     try:
-        return SentenceTransformer(resolved, device=device)
+        model = SentenceTransformer(resolved, device=device)
     except Exception as exc:
         raise ConfigError(
             f"cannot load embedding model {resolved!r} ({type(exc).__name__}); set `model` "
             "to a folder holding a sentence-transformers model, or to its name if it is in "
             "the local Hugging Face cache"
         ) from exc
+    if backend == "torch-int8":
+        _quantize_int8(model)
+    return model
+
+
+def _quantize_int8(model: SentenceTransformer) -> None:
+    """Dynamic int8 quantisation of every Linear layer, in place. It has to be applied to
+    the SentenceTransformer itself: applied to its inner transformers model it changes
+    nothing that encode() runs."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        # torch 2.13 deprecates torch.ao.quantization and its qint8 tensors in favour of
+        # torchao, which is not installed; both still work, and a user can do nothing about it.
+        warnings.filterwarnings("ignore", "torch.ao.quantization is deprecated", DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", "torch.quantize_per_tensor, torch.quantize_per_channel", UserWarning
+        )
+        torch.ao.quantization.quantize_dynamic(
+            model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+        )
 
 
 class Embedder:
     """One model, loaded on first use and shared by everything in the process."""
 
-    def __init__(self, model: str = DEFAULT_MODEL, device: str = "cpu", batch_size: int = 32):
-        self.name = model
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        device: str = "cpu",
+        batch_size: int = 32,
+        backend: str = DEFAULT_BACKEND,
+    ):
+        self.model_name = model
+        self.backend = backend
+        self.name = model_identity(model, backend)  # what indexes and their caches record
         self.device = device
         self.batch_size = batch_size
         # Single words recur across questions (a document has a small vocabulary): keep them.
@@ -78,7 +118,7 @@ class Embedder:
 
     @property
     def model(self) -> SentenceTransformer:
-        return _load(resolve_model(self.name), self.device)
+        return _load(resolve_model(self.model_name), self.device, self.backend)
 
     @property
     def dimension(self) -> int:

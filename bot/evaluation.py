@@ -172,9 +172,7 @@ def _contains_evidence(passage: str, evidence: tuple[str, ...]) -> bool:
     return any(_fold(e) in folded for e in evidence)
 
 
-def judge(
-    passages: dict[str, str], item: Item, answer: Answer, turn: int = 0
-) -> Outcome:
+def judge(passages: dict[str, str], item: Item, answer: Answer, turn: int = 0) -> Outcome:
     """Score one answer; `passages` maps chunk ids to their text."""
     rank = None
     if item.answerable:
@@ -265,4 +263,3 @@ def sweep(
         with answer_settings(engine, abstain_threshold=threshold):
             out.append((threshold, evaluate(engine, qa_set, top_k)))
     return out
-

@@ -313,6 +313,27 @@ def render_bench(console: Console, r: dict) -> None:
     )
     console.print(table)
 
+    backends = r["backends"]
+    speed = Table(
+        title=f"Backends (passage vectors: cosine to torch's {backends['passage_cosine_mean']:.3f} "
+        f"mean, {backends['passage_cosine_min']:.3f} min)",
+        title_justify="left",
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+    )
+    for name in ("backend", "build", "warm answer p50", "floor p50"):
+        speed.add_column(name, justify="left" if name == "backend" else "right")
+    for b in backends["rows"]:
+        speed.add_row(
+            b["backend"],
+            f"{b['build_s']:.1f} s ({b['passages']} passages)",
+            f"{b['answer_p50_ms']:.1f} ms",
+            f"{b['floor_p50_ms']:.1f} ms",
+        )
+    console.print()
+    console.print(speed)
+
     scale = Table(
         title="Scale (synthetic unit vectors, 384 dims, intrinsic dimension 48)",
         title_justify="left",

@@ -102,6 +102,16 @@ def test_settings_precedence(capsys, tmp_path, index_dir, monkeypatch):
     assert code == 1 and "no index in x" in err
 
 
+def test_index_status_knows_the_backend(capsys, index_dir, monkeypatch):
+    monkeypatch.setenv("QABOT_BACKEND", "torch-int8")
+    code, out, _ = run(capsys, "index", "status", "--json")
+    status = json.loads(out)
+    assert code == 0 and status["stale_reasons"] == [
+        "the model changed (sentence-transformers/all-MiniLM-L6-v2 -> "
+        "sentence-transformers/all-MiniLM-L6-v2 (torch-int8))"
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "config", "message", "exit_code"),
     [
@@ -259,7 +269,16 @@ def test_bench_quick_writes_every_figure(capsys, index_dir, tmp_path):
     code, text, err = run(capsys, "bench", "--quick", "--sizes", "2000", "--out", str(out))
     assert code == 0, err
     data = json.loads(out.read_text())
-    assert set(data) == {"machine", "startup", "cold_ask", "warm", "build", "repl_rss_mb", "scale"}
+    assert set(data) == {
+        "machine",
+        "startup",
+        "cold_ask",
+        "warm",
+        "build",
+        "backends",
+        "repl_rss_mb",
+        "scale",
+    }
     assert data["cold_ask"]["floor_s"] > 0 and data["warm"]["floor_p50_ms"] > 0
     assert data["build"]["passages"] > 34 and data["repl_rss_mb"]["rss_mb"] > 50
     assert 0 < data["build"]["rebuild_after_edit_s"] < data["build"]["build_s"]
@@ -269,4 +288,6 @@ def test_bench_quick_writes_every_figure(capsys, index_dir, tmp_path):
         (2000, "ivf"),
     ]
     assert data["scale"][0]["recall_at_10"] == 1.0
-    assert "cold qabot ask" in text and "recall@10" in text
+    assert [b["backend"] for b in data["backends"]["rows"]] == ["torch", "torch-int8"]
+    assert 0.8 < data["backends"]["passage_cosine_mean"] < 1
+    assert "cold qabot ask" in text and "recall@10" in text and "torch-int8" in text
