@@ -145,7 +145,7 @@ class Embedder:
         part: one row per passage, and per passage an array with one row per part.
 
         Each distinct part is run through the model once, on its own; a part's vector is
-        exactly what `encode` gives it. A passage's vector is the mean of all its parts'
+        exactly what the model's `encode` gives it. A passage's vector is the mean of all its parts'
         token vectors: the model's own mean pooling, without attention across sentences.
         That costs one pass over the text instead of two (passages, then sentences again),
         and text that repeats (a heading over many passages, boilerplate) is embedded once.
