@@ -108,7 +108,11 @@ _VAGUE = _words(
     "reasons role roles name names word words term terms example examples point points "
     "aspect aspects issue issues matter matters fact facts question questions "
     "year years month months day days date dates time times decade decades century "
-    "number numbers amount percentage proportion share age"
+    "number numbers amount percentage proportion share age "
+    # the category of the answer: its instance ("political science", "Mozilla Foundation")
+    # rarely repeats the category's name
+    "subject subjects topic topics area areas field fields domain domains "
+    "organisation organisations organization organizations"
 )
 _COPULAS = _words("is are was were")
 _DETERMINERS = _words(

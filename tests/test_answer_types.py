@@ -31,6 +31,10 @@ from bot.answer_types import expectation, supplies
         ("What does Trump want Japan to buy?", None, ()),  # "what" is the object
         ("What are the islands called in Japan?", None, ()),
         ("What is the Chinese name of the islands?", None, ()),  # too vague to check
+        # a category its answer seldom repeats: "political science", "Mozilla Foundation"
+        ("What subject is Nakano a professor of?", None, ()),
+        ("Which organisation is in charge of the licence?", None, ()),
+        ("Which areas has the dispute spread into?", None, ()),
         ("Who is Lu Kang?", None, ()),
     ],
 )
