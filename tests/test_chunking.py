@@ -64,6 +64,27 @@ def test_short_paragraphs_merge_with_a_neighbour(chunks, count_tokens):
         assert count_tokens([c.embed_text])[0] <= 256
 
 
+def test_a_quote_said_by_he_stays_with_the_paragraph_naming_the_speaker(
+    tmp_path, chunks, count_tokens
+):
+    quote = next(c for c in chunks if "We should not sit idly by" in c.text)
+    assert "Cheng Yonghua" in quote.text and quote.paragraphs == (39, 40)
+
+    path = tmp_path / "quotes.txt"
+    path.write_text(
+        "The mayor, Ana Ruiz, opened the new bridge over the river on Monday morning.\n\n"
+        "“It took ten years of planning and three budgets to get here,” she said. “Worth it.”\n\n"
+        "“Traffic will be lighter from next week,” Ruiz said of the second bridge downstream.\n\n"
+        "Critics say the toll is too high for the commuters who need the bridge the most.\n\n"
+        "“We will review the toll in a year,” said the council, which sets it every spring.\n",
+        encoding="utf-8",
+    )
+    settings = ChunkerSettings(max_tokens=200, min_tokens=5)
+    got = [c.paragraphs for c in chunk_document(load_document(path), count_tokens, settings)]
+    # only the quote whose speaker is a pronoun joins the paragraph before it
+    assert got == [(1, 2), (3,), (4,), (5,)]
+
+
 def test_long_paragraphs_split_at_sentences(tmp_path, count_tokens):
     sentence = "The committee reviewed the budget for the new bridge over the river. "
     path = tmp_path / "long.txt"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -38,7 +39,7 @@ def test_manifest_describes_the_build(article_index_dir):
     assert manifest.schema == 1
     assert manifest.model == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest.dimension == 384
-    assert manifest.chunker == {"max_tokens": 200, "min_tokens": 24}
+    assert manifest.chunker == {"max_tokens": 200, "min_tokens": 24, "rules": 2}
     [source] = manifest.sources
     assert source.path == str(ARTICLE.resolve())
     assert len(source.sha256) == 64
@@ -55,6 +56,11 @@ def test_staleness(tmp_path, article_index_dir):
     assert staleness(manifest, [ARTICLE], "other-model", ChunkerSettings())
     assert staleness(manifest, [ARTICLE], manifest.model, ChunkerSettings(max_tokens=128))
     assert staleness(manifest, [tmp_path / "other.txt"], manifest.model, ChunkerSettings())
+    # built by the rules before quotes said by "he" joined their speaker's paragraph
+    older = dataclasses.replace(manifest, chunker={"max_tokens": 200, "min_tokens": 24})
+    assert staleness(older, [ARTICLE], manifest.model, ChunkerSettings()) == [
+        "the chunking settings changed"
+    ]
 
 
 def test_missing_index_is_built_and_edited_source_rebuilt(tmp_path, embedder):
