@@ -49,14 +49,15 @@ def piped(engine: QAEngine, lines: Iterable[str], console: Console, as_json: boo
         line = raw.strip()
         if not line:
             continue
-        if line == ":reset":
-            conversation.reset()
-            continue
-        if line == ":explain":
-            # JSON mode prints only answers, one object a line.
-            if not as_json and conversation.last is not None:
-                render_explain(console, conversation.last)
-                console.print()
+        if line.startswith(":"):
+            # JSON mode prints only answers, one object a line; it still honours :reset.
+            if as_json:
+                if line == ":reset":
+                    conversation.reset()
+                continue
+            if not _command(line, conversation, console):
+                break
+            console.print()
             continue
         answer = conversation.ask(line)
         if as_json:

@@ -202,6 +202,15 @@ def test_repl_piped_explain(capsys, index_dir, monkeypatch):
     assert code == 0 and len(out.splitlines()) == 1  # :explain adds nothing to JSON output
 
 
+def test_repl_piped_runs_every_colon_command(capsys, index_dir, monkeypatch):
+    lines = "Who is China's ambassador to Japan?\n:sources 1\n:frobnicate\n:quit\nNot asked?\n"
+    code, out, _ = run(capsys, "repl", stdin=lines, monkeypatch=monkeypatch)
+    assert code == 0
+    assert "id article#p39-40" in out  # the cited passage, whole, with its id
+    assert "Unknown command :frobnicate" in out
+    assert "Not asked?" not in out and out.count("? ") == 1  # :quit leaves
+
+
 QA_SET = f"""
 document: {ARTICLE}
 questions:

@@ -106,7 +106,7 @@ def test_start_help_sources_and_registered_commands(engine):
             reply = await server.reply_to(start)
             assert reply["text"].startswith("Hi Ann <&> Lee!")  # the name, escaped in HTML
             assert "Ann &lt;&amp;&gt; Lee" in server.html_of(reply)
-            assert "article.txt" in reply["text"] and "34 passages" in reply["text"]
+            assert "article.txt" in reply["text"] and "32 passages" in reply["text"]
             assert "Try: How big is Japan's trade surplus with the US?" in reply["text"]
 
             help_ = server.message("/help", entities=[_command("/help")])

@@ -170,7 +170,7 @@ def test_process_polls_answers_and_stops_on_sigterm(index_env):
         finally:
             out, err = _stop(process, signal.SIGTERM)
     assert process.returncode == 0, err
-    assert "@qa_test_bot answers questions about article.txt (34 passages), by polling" in err
+    assert "@qa_test_bot answers questions about article.txt (32 passages), by polling" in err
     assert "Application.stop() complete" in err and "Traceback" not in err
     assert "[REDACTED]" in err  # PTB logged its URLs at debug level, redacted
     assert TOKEN not in out + err and TOKEN.split(":")[1] not in out + err
