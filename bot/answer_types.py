@@ -115,6 +115,9 @@ _VAGUE = _words(
     "organisation organisations organization organizations"
 )
 _COPULAS = _words("is are was were")
+_FILLERS = _words("exactly precisely really actually else then now")
+# "What happens when…", "What changes if…": a clause follows the verb
+_CLAUSES = _words("when whenever if unless once while")
 _DETERMINERS = _words(
     "a an the this that these those he she they it we you i his her their its our my your "
     "him them me"  # not "us": it is also the US
@@ -160,6 +163,8 @@ def _focus(question: str) -> tuple[str, ...]:
         if word.lower() not in ("which", "what"):
             continue
         rest = words[i + 1 :]
+        while rest and rest[0].lower() in _FILLERS:  # "What exactly is a shim?"
+            rest = rest[1:]
         if rest and rest[0].lower() in _COPULAS:
             return _copula_focus(rest[1:])
         phrase = _determiner_phrase(rest)
@@ -174,7 +179,7 @@ def _verb_after_what(phrase: list[str], rest: list[str]) -> bool:
     if len(phrase) != 1 or not phrase[0].endswith(("s", "ed")):
         return False
     following = rest[1].lower() if len(rest) > 1 else ""
-    return following in _PREPOSITIONS or following in _DETERMINERS
+    return following in _PREPOSITIONS or following in _DETERMINERS or following in _CLAUSES
 
 
 def _copula_focus(rest: list[str]) -> tuple[str, ...]:

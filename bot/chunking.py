@@ -12,14 +12,15 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-from bot.documents import Document, Kind, Paragraph, normalize_space
+from bot.documents import TAG, Document, Kind, Paragraph, normalize_space
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
 
 # Bumped when the same settings cut a text differently, so that indexes built by the old
 # rules count as stale. 2: a quote said by "he"/"she" joins the paragraph naming the speaker.
-RULES = 2
+# 3: Markdown layout (HTML tags, images, rules, tables of contents) is not prose.
+RULES = 3
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,8 @@ class _Piece:
 
 
 def heading_label(text: str) -> str:
-    first_line = text.strip().splitlines()[0]
-    return normalize_space(first_line.strip("#*= \t"))
+    first_line = TAG.sub(" ", text.strip().splitlines()[0])
+    return normalize_space(first_line.strip().strip("#*= \t"))
 
 
 def chunk_document(

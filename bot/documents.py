@@ -24,6 +24,7 @@ class Kind(StrEnum):
     BYLINE = "byline"
     CAPTION = "caption"
     CODE = "code"
+    MARKUP = "markup"  # layout, not prose: an HTML tag, an image, a rule, a table of contents
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,9 @@ _FENCE = re.compile(r"\s*(```|~~~)")
 _ATX_HEADING = re.compile(r"\s{0,3}#{1,6}\s+\S")
 _SETEXT_UNDERLINE = re.compile(r"\s{0,3}(=+|-+)\s*")
 _LIST_ITEM = re.compile(r"\s*(?:[-*+•]|\d{1,3}[.)]|\([a-z0-9]{1,4}\))\s+\S")
+_BULLET = re.compile(r"\s*[-*+•]\s+")
+# A Markdown link's target is not read: a line long only because of URLs is still wrapped.
+_LINK_TARGET = re.compile(r"\]\([^)\s]*(?:\s+\"[^\"]*\")?\)")
 
 
 _BOX_RULE = re.compile(r"\s*\*{10,}\s*")
@@ -201,11 +205,15 @@ def _split_block(text: str, lines: list[tuple[int, int]]) -> list[tuple[int, int
             continue
         if group:
             prev_start, prev_end = lines[i - 1]
-            if prev_end - prev_start > WRAP_WIDTH or _LIST_ITEM.match(line):
+            if _visible_length(text[prev_start:prev_end]) > WRAP_WIDTH or _LIST_ITEM.match(line):
                 flush()
         group.append((start, end))
     flush()
     return out
+
+
+def _visible_length(line: str) -> int:
+    return len(_LINK_TARGET.sub("]", line))
 
 
 def parse_paragraphs(text: str) -> list[Paragraph]:
@@ -258,6 +266,11 @@ _PAST_OR_SPEECH = re.compile(
     re.I,
 )
 _QUOTES = re.compile(r"[\"“”]")
+TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+_SUMMARY = re.compile(r"<summary>(.*?)</summary>", re.I)
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_RULE = re.compile(r"(?:-{3,}|\*{3,}|_{3,})")
+_ANCHOR_LINK = re.compile(r"\[[^\]]*\]\(#[^)]*\)")
 _TERMINAL = re.compile(r"[.!?:;,…][\"'”’)\]]*$")
 
 
@@ -276,8 +289,12 @@ def classify(paragraph: str, index: int = 0) -> Kind:
         return Kind.CAPTION
     if _looks_like_photo_caption(flat, words):
         return Kind.CAPTION
+    markup = _markup(flat)
+    if markup is not None:
+        return markup
     if (
         single_line
+        and not _BULLET.match(flat)
         and len(words) <= 8
         and len(flat) <= 70
         and not _TERMINAL.search(flat)
@@ -286,6 +303,21 @@ def classify(paragraph: str, index: int = 0) -> Kind:
     ):
         return Kind.HEADING
     return Kind.CONTENT
+
+
+def _markup(flat: str) -> Kind | None:
+    """Markdown and HTML layout: `<details>` alone is markup, `<summary>Mac</summary>` a
+    heading; an image, a horizontal rule or a list of links to the document's own anchors
+    (its table of contents) is markup."""
+    if _SUMMARY.search(flat):
+        return Kind.HEADING
+    if _RULE.fullmatch(flat):
+        return Kind.MARKUP
+    bare = _ANCHOR_LINK.sub(" ", _IMAGE.sub(" ", TAG.sub(" ", flat)))
+    bare = _BULLET.sub(" ", bare)
+    if bare != flat and not any(c.isalnum() for c in bare):
+        return Kind.MARKUP
+    return None
 
 
 def _looks_like_photo_caption(flat: str, words: list[str]) -> bool:

@@ -26,6 +26,8 @@ from bot.answer_types import expectation, supplies
         ("Which Chinese premier met Emperor Akihito?", None, ("chinese", "premier")),
         ("What happens to my rights if I break the terms?", None, ()),
         ("What counts as source code?", None, ()),
+        ("What happens when I run a command no version provides?", None, ()),
+        ("What exactly is a shim?", None, ("shim",)),  # as "What is a shim?"
         ("Which sea lies between Japan and China?", None, ("sea", "lies")),
         ("What is the capital of France?", None, ("capital",)),
         ("What does Trump want Japan to buy?", None, ()),  # "what" is the object

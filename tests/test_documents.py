@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 
+from bot.chunking import heading_label
 from bot.documents import Kind, classify, load_document, normalize_space, split_sentences
 from bot.errors import SourceError
 from tests.conftest import ARTICLE
@@ -116,6 +117,40 @@ def test_markdown(tmp_path):
         (Kind.CONTENT, "- Errors fit on one line."),
         (Kind.CODE, "``` code that is not prose ```"),
     ]
+
+
+def test_markdown_layout_is_not_prose(tmp_path):
+    url = "https://github.com/example/tool/blob/master/docs/installing-the-build-dependencies.md"
+    path = tmp_path / "guide.md"
+    path.write_text(
+        "## Installation\n\n----\n\n* [Windows](#windows)\n* [Upgrade notes](#upgrade-notes)\n\n"
+        "![Terminal output](https://example.com/screen.png)\n\n"
+        "<details>\n\n<summary>MacOS</summary>\n\n"
+        f"Before you install, set up the [**build dependencies**]({url}) for your\n"
+        "system, or the build will fail.\n\n"
+        "* *3.7.8-3.7.15* : XCode 13.3\n\n</details>\n",
+        encoding="utf-8",
+    )
+    doc = load_document(path)
+    kinds = [(p.kind, normalize_space(text_of(doc, p))) for p in doc.paragraphs]
+    assert kinds == [
+        (Kind.HEADING, "## Installation"),
+        (Kind.MARKUP, "----"),
+        (Kind.MARKUP, "* [Windows](#windows)"),  # a table of contents
+        (Kind.MARKUP, "* [Upgrade notes](#upgrade-notes)"),
+        (Kind.MARKUP, "![Terminal output](https://example.com/screen.png)"),
+        (Kind.MARKUP, "<details>"),
+        (Kind.HEADING, "<summary>MacOS</summary>"),
+        # the long line is long only by its link's URL: the sentence is not cut after it
+        (
+            Kind.CONTENT,
+            f"Before you install, set up the [**build dependencies**]({url}) for your "
+            "system, or the build will fail.",
+        ),
+        (Kind.CONTENT, "* *3.7.8-3.7.15* : XCode 13.3"),  # a list item, not a heading
+        (Kind.MARKUP, "</details>"),
+    ]
+    assert heading_label("<summary>MacOS</summary>") == "MacOS"
 
 
 def test_crlf_and_bom(tmp_path):
