@@ -94,7 +94,7 @@ class _Piece:
 
 def heading_label(text: str) -> str:
     first_line = TAG.sub(" ", text.strip().splitlines()[0])
-    return normalize_space(first_line.strip().strip("#*= \t"))
+    return normalize_space(first_line.strip("#*= \t"))
 
 
 def chunk_document(
@@ -181,18 +181,20 @@ def _fit_sentence(
     return out
 
 
+def _can_join(a: _Piece, b: _Piece, settings: ChunkerSettings) -> bool:
+    """Whole paragraphs of one section that fit in one passage together."""
+    return (
+        a.section == b.section
+        and a.part == b.part == 0
+        and a.tokens + b.tokens <= settings.max_tokens
+    )
+
+
 def _merge_short(pieces: list[_Piece], settings: ChunkerSettings) -> list[_Piece]:
     """Merge pieces below min_tokens into the next (else the previous) piece of the section."""
 
-    def fits(a: _Piece, b: _Piece) -> bool:
-        return (
-            a.section == b.section
-            and a.part == b.part == 0
-            and a.tokens + b.tokens <= settings.max_tokens
-        )
-
     def settle(short: _Piece) -> None:
-        if out and fits(out[-1], short):
+        if out and _can_join(out[-1], short, settings):
             out[-1] = _join(out[-1], short)
         else:
             out.append(short)
@@ -201,7 +203,7 @@ def _merge_short(pieces: list[_Piece], settings: ChunkerSettings) -> list[_Piece
     pending: _Piece | None = None
     for piece in pieces:
         if pending is not None:
-            if fits(pending, piece):
+            if _can_join(pending, piece, settings):
                 piece = _join(pending, piece)
             else:
                 settle(pending)
@@ -230,13 +232,7 @@ def _attach_pronoun_quotes(
     out: list[_Piece] = []
     for piece in pieces:
         first = text[piece.sentences[0][0] : piece.sentences[0][1]]
-        if (
-            out
-            and out[-1].section == piece.section
-            and out[-1].part == piece.part == 0
-            and out[-1].tokens + piece.tokens <= settings.max_tokens
-            and _PRONOUN_ATTRIBUTION.search(first)
-        ):
+        if out and _can_join(out[-1], piece, settings) and _PRONOUN_ATTRIBUTION.search(first):
             out[-1] = _join(out[-1], piece)
         else:
             out.append(piece)

@@ -402,16 +402,20 @@ def _embed(
     import numpy as np
 
     model = embedder.name
+    parts = [c.embed_parts for c in chunks]
+    # The parts before a passage's sentences (its heading) are pooled but not kept.
+    first_sentence = [len(p) - len(c.sentences) for p, c in zip(parts, chunks, strict=True)]
     passage_keys = [_passage_key(model, c) for c in chunks]
     sentence_keys = [
-        [_embed_key(model, c.sentence_text(k)) for k in range(len(c.sentences))] for c in chunks
+        [_embed_key(model, text) for text in p[first:]]
+        for p, first in zip(parts, first_sentence, strict=True)
     ]
     missing = [
         i
         for i, key in enumerate(passage_keys)
         if key not in cached or any(k not in cached for k in sentence_keys[i])
     ]
-    groups = [chunks[i].embed_parts for i in missing]
+    groups = [parts[i] for i in missing]
     if progress:
         texts = len(set().union(*groups)) if groups else 0
         unchanged = len(chunks) - len(missing)
@@ -424,14 +428,14 @@ def _embed(
     passages = np.zeros((len(chunks), embedder.dimension), dtype=np.float32)
     sentences = []
     fresh_row = {i: j for j, i in enumerate(missing)}
-    for i, chunk in enumerate(chunks):
+    for i in range(len(chunks)):
         j = fresh_row.get(i)
         if j is None:
             passages[i] = cached[passage_keys[i]]
             sentences.append(np.stack([cached[k] for k in sentence_keys[i]]))
         else:
             passages[i] = fresh[j]
-            sentences.append(fresh_parts[j][1:] if chunk.heading else fresh_parts[j])
+            sentences.append(fresh_parts[j][first_sentence[i] :])
     sentence_vectors = np.concatenate(sentences) if sentences else passages[:0]
     keys = passage_keys + [key for block in sentence_keys for key in block]
     return passages, sentence_vectors, keys

@@ -99,16 +99,21 @@ def test_one_line_per_paragraph_without_blank_lines(tmp_path):
     assert [p.kind for p in doc.paragraphs] == [Kind.CONTENT, Kind.CONTENT]
 
 
-def test_markdown(tmp_path):
+def kinds_of_markdown(tmp_path, text: str) -> list[tuple[Kind, str]]:
+    """Each paragraph of `text`, read as a Markdown file: its kind and its words."""
     path = tmp_path / "notes.md"
-    path.write_text(
+    path.write_text(text, encoding="utf-8")
+    doc = load_document(path)
+    return [(p.kind, normalize_space(text_of(doc, p))) for p in doc.paragraphs]
+
+
+def test_markdown(tmp_path):
+    kinds = kinds_of_markdown(
+        tmp_path,
         "# Release notes\n\nThe tool now starts faster.\n\n## Fixes\n\n"
         "- The index no longer breaks on Ctrl-C.\n- Errors fit on one line.\n\n"
         "```\ncode that is not prose\n```\n",
-        encoding="utf-8",
     )
-    doc = load_document(path)
-    kinds = [(p.kind, normalize_space(text_of(doc, p))) for p in doc.paragraphs]
     assert kinds == [
         (Kind.HEADING, "# Release notes"),
         (Kind.CONTENT, "The tool now starts faster."),
@@ -121,18 +126,15 @@ def test_markdown(tmp_path):
 
 def test_markdown_layout_is_not_prose(tmp_path):
     url = "https://github.com/example/tool/blob/master/docs/installing-the-build-dependencies.md"
-    path = tmp_path / "guide.md"
-    path.write_text(
+    kinds = kinds_of_markdown(
+        tmp_path,
         "## Installation\n\n----\n\n* [Windows](#windows)\n* [Upgrade notes](#upgrade-notes)\n\n"
         "![Terminal output](https://example.com/screen.png)\n\n"
         "<details>\n\n<summary>MacOS</summary>\n\n"
         f"Before you install, set up the [**build dependencies**]({url}) for your\n"
         "system, or the build will fail.\n\n"
         "* *3.7.8-3.7.15* : XCode 13.3\n\n</details>\n",
-        encoding="utf-8",
     )
-    doc = load_document(path)
-    kinds = [(p.kind, normalize_space(text_of(doc, p))) for p in doc.paragraphs]
     assert kinds == [
         (Kind.HEADING, "## Installation"),
         (Kind.MARKUP, "----"),
