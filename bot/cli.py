@@ -70,9 +70,16 @@ def open_engine(settings: Settings) -> QAEngine:
         progress.close()
 
 
+def _folder(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    # click.Path turns "" into ".", the current folder, which is nobody's index.
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty", ctx=ctx, param=param)
+    return Path(value) if value is not None else None
+
+
 index_dir_option = click.option(
     "--index-dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    callback=_folder,
     help="Folder of the index [env QABOT_INDEX_DIR; default ./index].",
 )
 

@@ -100,6 +100,14 @@ class Settings(BaseModel):
     )
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
 
+    @field_validator("index_dir", mode="before")
+    @classmethod
+    def _not_empty(cls, value: Any) -> Any:
+        # An empty path would mean the current folder, which is nobody's index.
+        if isinstance(value, str | Path) and not str(value).strip():
+            raise ValueError("must not be empty")
+        return value
+
     @field_validator("telegram", mode="before")
     @classmethod
     def _empty_section(cls, value: Any) -> Any:
@@ -138,11 +146,12 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     base = path.parent
     for key in _PATH_FIELDS:
         value = data.get(key)
-        if isinstance(value, str):
+        if isinstance(value, str) and value.strip():  # an empty one is refused by validation
             data[key] = str(base / Path(value).expanduser())
         elif isinstance(value, list):
             data[key] = [
-                str(base / Path(v).expanduser()) if isinstance(v, str) else v for v in value
+                str(base / Path(v).expanduser()) if isinstance(v, str) and v.strip() else v
+                for v in value
             ]
     return data
 
@@ -151,15 +160,15 @@ def _from_environment() -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name in Settings.model_fields:
         raw = os.environ.get(ENV_PREFIX + name.upper())
-        if raw is None or name == "telegram":
-            continue
+        if not raw or name == "telegram":
+            continue  # an empty variable counts as unset: `QABOT_INDEX_DIR=` is not "here"
         values[name] = raw.split(os.pathsep) if name == "sources" else raw
     telegram: dict[str, Any] = {}
     for name in TelegramSettings.model_fields:
         if name in TELEGRAM_ENV.values():
             continue
         raw = os.environ.get(f"{ENV_PREFIX}TELEGRAM_{name.upper()}")
-        if raw is not None:
+        if raw:
             telegram[name] = raw.replace(",", " ").split() if name.startswith("allowed_") else raw
     for variable, name in TELEGRAM_ENV.items():
         raw = os.environ.get(variable)
@@ -197,7 +206,11 @@ def load_settings(config: Path | None = None, **flags: Any) -> Settings:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"])
         origin = next((name for name, layer in reversed(layers) if _has(layer, error["loc"])), "")
-        message = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"]
+        message = (
+            "unknown setting"
+            if error["type"] == "extra_forbidden"
+            else error["msg"].removeprefix("Value error, ")
+        )
         suffix = f" (from {origin})" if origin else ""
         raise ConfigError(f"bad setting {field!r}: {message}{suffix}") from None
 

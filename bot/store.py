@@ -2,9 +2,14 @@
 
 Layout of an index folder:
 
+    .qabot-index         marker: qabot made this folder and may replace what it built here
     manifest.json        what was built, from what, how; names the data folder in use
     data-<build id>/     chunks.jsonl, chunks.faiss, sentences.npy
     .lock                held while a build runs
+
+qabot writes only into a folder it created or that carries the marker, and removes only the
+data and staging folders of its own builds (named by build id, holding only its own files): an
+index folder pointed at a folder of the user's never costs them a file.
 
 A build writes a new data folder under a temporary name, renames it, then replaces
 manifest.json in one atomic rename. Until that last step the previous manifest and its data
@@ -20,6 +25,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -46,6 +52,14 @@ SENTENCES_FILE = "sentences.npy"
 # One line per embedded text (passages, then sentences): a hash of the model and the text, so
 # the next build re-embeds only what changed.
 EMBED_KEYS_FILE = "embedded.keys"
+MARKER = ".qabot-index"
+_MARKER_TEXT = (
+    "This folder holds a qabot index. qabot replaces the data-<build id> folders and\n"
+    "manifest.json here when it rebuilds; it leaves everything else alone.\n"
+)
+_DATA_FILES = frozenset({CHUNKS_FILE, VECTORS_FILE, SENTENCES_FILE, EMBED_KEYS_FILE})
+# What a build names its folders: data-20261203T093110-1a2b3c, .build-<same>.
+_BUILD_FOLDER = re.compile(r"(data|\.build)-\d{8}T\d{6}-[0-9a-f]{6}")
 
 Notify = Callable[[str], None]
 
@@ -218,9 +232,30 @@ def missing_sources(manifest: Manifest) -> list[str]:
 # --- building ------------------------------------------------------------------------------
 
 
+def claim_folder(index_dir: Path) -> None:
+    """Make sure qabot may write in `index_dir`: create it (with the marker), or accept it
+    when it carries the marker, holds an index built before markers existed, or is empty.
+    A folder with anything else in it belongs to someone else and is refused."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexStoreError(f"the index folder {index_dir} is a file, not a folder")
+    marker = index_dir / MARKER
+    if marker.is_file():
+        return
+    if index_dir.is_dir() and not (index_dir / MANIFEST).is_file() and any(index_dir.iterdir()):
+        raise IndexStoreError(
+            f"{index_dir} is not empty and is not a qabot index; qabot will not write into "
+            "it. Choose a new or empty folder for the index (--index-dir, QABOT_INDEX_DIR)"
+        )
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_text(_MARKER_TEXT, encoding="utf-8")
+    except OSError as exc:
+        raise IndexStoreError(f"cannot create the index folder {index_dir}: {exc}") from None
+
+
 @contextlib.contextmanager
 def build_lock(index_dir: Path, notify: Notify) -> Iterator[None]:
-    index_dir.mkdir(parents=True, exist_ok=True)
+    claim_folder(index_dir)
     with open(index_dir / ".lock", "w") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -248,6 +283,7 @@ def build_index(
     started = time.perf_counter()
     if not sources:
         raise SourceError("no documents to index")
+    claim_folder(index_dir)  # before the slow part: a folder qabot may not use fails at once
     if chunker.max_tokens > embedder.max_tokens:
         raise IndexStoreError(
             f"max_chunk_tokens {chunker.max_tokens} exceeds what the model reads "
@@ -344,10 +380,20 @@ def _atomic_write(path: Path, content: str) -> None:
 
 
 def _remove_unused(index_dir: Path, keep: str) -> None:
-    """Old data folders and leftovers of interrupted builds; called while holding the lock."""
+    """Old data folders and leftovers of interrupted builds; called while holding the lock.
+    Only folders a build made: named by a build id and holding nothing but a build's files."""
     for item in index_dir.iterdir():
-        if item.is_dir() and item.name != keep and item.name.startswith(("data-", ".build-")):
+        if item.name == keep or not _BUILD_FOLDER.fullmatch(item.name):
+            continue
+        if item.is_dir() and not item.is_symlink() and _only_build_files(item):
             shutil.rmtree(item, ignore_errors=True)
+
+
+def _only_build_files(folder: Path) -> bool:
+    try:
+        return all(f.is_file() and f.name in _DATA_FILES for f in folder.iterdir())
+    except OSError:
+        return False
 
 
 def disk_size(index_dir: Path, manifest: Manifest) -> int:

@@ -147,23 +147,27 @@ def test_killed_build_keeps_the_old_index_and_is_cleaned_up(index_copy, tmp_path
     assert load_index(index_copy, before).chunks[0].text.startswith("It was the awkward")
 
     # A crash while writing leaves a staging folder; the next build removes it.
-    (index_copy / ".build-crashed").mkdir()
+    crashed = index_copy / ".build-20250101T000000-abc123"
+    crashed.mkdir()
+    (crashed / "chunks.jsonl").write_text("{}\n")
     build_index([ARTICLE], index_copy, embedder, ChunkerSettings())
-    assert not (index_copy / ".build-crashed").exists()
+    assert not crashed.exists()
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
 def test_every_index_type_builds_loads_and_answers(tmp_path, embedder, kind):
     from bot.answering import AnswerSettings, QAEngine
 
-    manifest = build_index([ARTICLE], tmp_path, embedder, ChunkerSettings(), index_type=kind)
+    manifest = build_index(
+        [ARTICLE], tmp_path / "idx", embedder, ChunkerSettings(), index_type=kind
+    )
     assert manifest.index_type == kind
     assert staleness(manifest, [ARTICLE], manifest.model, ChunkerSettings(), kind) == []
     other = "flat" if kind != "flat" else "hnsw"
     assert staleness(manifest, [ARTICLE], manifest.model, ChunkerSettings(), other) == [
         f"the index type changed ({kind} -> {other})"
     ]
-    engine = QAEngine(load_index(tmp_path, manifest), embedder, AnswerSettings())
+    engine = QAEngine(load_index(tmp_path / "idx", manifest), embedder, AnswerSettings())
     answer = engine.answer("Who is China's ambassador to Japan?")
     assert "Cheng Yonghua" in answer.text
 
