@@ -13,7 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from bot.errors import ConfigError
+from bot.core.errors import ConfigError
+from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings, IndexSettings
 
 ENV_PREFIX = "QABOT_"
 DEFAULT_CONFIG_FILE = Path("qabot.yaml")
@@ -25,6 +26,13 @@ TELEGRAM_ENV = {
     "TELEGRAM_API_BASE": "api_base",
     "TELEGRAM_FILE_BASE": "file_base",
 }
+# The core's defaults, so that each is defined once (bot.core.settings).
+_EMBED, _CHUNK, _INDEX, _ANSWER = (
+    EmbedderSettings(),
+    ChunkerSettings(),
+    IndexSettings(),
+    AnswerSettings(),
+)
 _BOT_TOKEN = re.compile(r"\d+:[A-Za-z0-9_-]+")
 _SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram accepts in setWebhook
 
@@ -82,21 +90,22 @@ class Settings(BaseModel):
         None, description="documents to index; unset: the index's own, else the bundled article"
     )
     index_dir: Path = Path("index")
-    model: str = "sentence-transformers/all-MiniLM-L6-v2"
-    device: str = "cpu"
+    model: str = _EMBED.model
+    device: str = _EMBED.device
     backend: Literal["torch", "torch-int8"] = Field(
-        "torch", description="torch-int8: the model's Linear layers quantised to int8 (CPU only)"
+        _EMBED.backend,
+        description="torch-int8: the model's Linear layers quantised to int8 (CPU only)",
     )
-    batch_size: int = Field(32, ge=1, le=4096)
-    max_chunk_tokens: int = Field(200, ge=16, le=1024)
-    min_chunk_tokens: int = Field(24, ge=0, le=1024)
-    top_k: int = Field(5, ge=1, le=100)
-    abstain_threshold: float = Field(0.32, ge=-1.0, le=1.0)
-    max_answer_sentences: int = Field(3, ge=1, le=10)
-    history_turns: int = Field(3, ge=0, le=50)
-    auto_rebuild: bool = True
+    batch_size: int = Field(_EMBED.batch_size, ge=1, le=4096)
+    max_chunk_tokens: int = Field(_CHUNK.max_tokens, ge=16, le=1024)
+    min_chunk_tokens: int = Field(_CHUNK.min_tokens, ge=0, le=1024)
+    top_k: int = Field(_ANSWER.top_k, ge=1, le=100)
+    abstain_threshold: float = Field(_ANSWER.abstain_threshold, ge=-1.0, le=1.0)
+    max_answer_sentences: int = Field(_ANSWER.max_sentences, ge=1, le=10)
+    history_turns: int = Field(_ANSWER.history_turns, ge=0, le=50)
+    auto_rebuild: bool = _INDEX.auto_rebuild
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
-        "auto", description="flat (exact) under 50,000 passages, else HNSW, when auto"
+        _INDEX.index_type, description="flat (exact) under 50,000 passages, else HNSW, when auto"
     )
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
 

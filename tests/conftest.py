@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.answering import AnswerSettings, QAEngine
-from bot.chunking import ChunkerSettings
 from bot.config import BUNDLED_DOCUMENT
-from bot.embedding import Embedder
-from bot.store import build_index, load_index, read_manifest
+from bot.core.answering import QAEngine
+from bot.core.embedding import Embedder
+from bot.core.settings import AnswerSettings, ChunkerSettings
+from bot.core.store import build_index, load_index, read_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 ARTICLE = BUNDLED_DOCUMENT

@@ -1,0 +1,78 @@
+"""What every command shares: settings from the global options, consoles, opening the service."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.config import Settings
+    from bot.service import QAService
+
+
+class State:
+    def __init__(self, config: Path | None, index_dir: Path | None, model: str | None):
+        self.config = config
+        self.index_dir = index_dir
+        self.model = model
+
+    def settings(self, **flags: object) -> Settings:
+        from bot.config import load_settings
+
+        flags.setdefault("index_dir", self.index_dir)
+        flags.setdefault("model", self.model)
+        return load_settings(self.config, **flags)
+
+
+def stderr_console() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+def stdout_console() -> Console:
+    from rich.console import Console
+
+    # Rich wraps at word boundaries on a terminal; piped output keeps one line per paragraph,
+    # and tables (eval, --explain) get room enough not to wrap their cells.
+    if sys.stdout.isatty():
+        return Console(highlight=False)
+    return Console(highlight=False, soft_wrap=True, width=160)
+
+
+def open_service(settings: Settings) -> QAService:
+    """Load (building or refreshing if needed) the index, with progress on stderr."""
+    from bot.cli.progress import BuildProgress
+    from bot.service import QAService
+
+    err = stderr_console()
+    progress = BuildProgress(err)
+    try:
+        return QAService.open(settings, progress=progress, notify=notice(err))
+    finally:
+        progress.close()
+
+
+def notice(console: Console) -> Callable[[str], None]:
+    """A notify callback that prints dimmed lines to `console`."""
+    return lambda message: console.print(message, style="dim", markup=False, highlight=False)
+
+
+def _folder(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    # click.Path turns "" into ".", the current folder, which is nobody's index.
+    if value is not None and not value.strip():
+        raise click.BadParameter("must not be empty", ctx=ctx, param=param)
+    return Path(value) if value is not None else None
+
+
+index_dir_option = click.option(
+    "--index-dir",
+    callback=_folder,
+    help="Folder of the index [env QABOT_INDEX_DIR; default ./index].",
+)

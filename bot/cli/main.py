@@ -1,0 +1,274 @@
+"""The `qabot` command: ask, repl, eval, telegram, index rebuild, index status.
+
+Heavy libraries (torch, sentence-transformers, faiss, python-telegram-bot) load only inside
+the commands that need them, so `qabot --help` and `qabot index status` answer at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from bot import __version__
+from bot.cli.common import (
+    State,
+    index_dir_option,
+    notice,
+    open_service,
+    stderr_console,
+    stdout_console,
+)
+from bot.cli.index import index
+from bot.core.errors import QABotError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="YAML config file [env QABOT_CONFIG; default ./qabot.yaml if present].",
+)
+@index_dir_option
+@click.option("--model", help="Embedding model: a name or a local path [env QABOT_MODEL].")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.version_option(__version__, prog_name="qabot")
+@click.pass_context
+def cli(
+    ctx: click.Context, config: Path | None, index_dir: Path | None, model: str | None, debug: bool
+) -> None:
+    """Ask questions about a document; get short answers with numbered citations.
+
+    With no index yet, the first question builds one from the bundled news article.
+    """
+    ctx.obj = State(config, index_dir, model)
+
+
+@cli.command()
+@click.argument("question")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--top-k", type=click.IntRange(1, 100), help="Passages to retrieve.")
+@click.option(
+    "--explain", is_flag=True, help="Show the passages found, their scores, and why it answered."
+)
+@click.pass_obj
+def ask(state: State, question: str, as_json: bool, top_k: int | None, explain: bool) -> None:
+    """Answer one QUESTION and exit."""
+    from bot.cli.render import answer_json, render_answer, render_explain
+
+    service = open_service(state.settings(top_k=top_k))
+    answer = service.ask(question)
+    if as_json:
+        click.echo(answer_json(answer, explain=explain))
+        return
+    console = stdout_console()
+    render_answer(console, answer)
+    if explain:
+        console.print()
+        render_explain(console, answer)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Piped input only: one JSON object a line.")
+@click.option("--top-k", type=click.IntRange(1, 100), help="Passages to retrieve.")
+@click.pass_obj
+def repl(state: State, as_json: bool, top_k: int | None) -> None:
+    """Ask questions in a loop; follow-up questions use the conversation so far.
+
+    On a terminal: a prompt with line editing and history (:help lists the commands).
+    Piped: one question per line, one answer each (a line ':reset' starts over).
+    """
+    from bot.cli import repl as repl_module
+
+    service = open_service(state.settings(top_k=top_k))
+    if sys.stdin.isatty() and not as_json:
+        repl_module.interactive(service, stdout_console())
+    else:
+        repl_module.piped(service, sys.stdin, stdout_console(), as_json)
+
+
+def eval_index_dir(document: Path) -> Path:
+    """Where `qabot eval` keeps the index of a QA set's document: a cache, one per document."""
+    import hashlib
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    tag = hashlib.sha256(str(document.resolve()).encode()).hexdigest()[:10]
+    return cache / "qabot" / "eval" / f"{document.stem}-{tag}"
+
+
+@cli.command(name="eval")
+@click.argument("qa_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics and misses as JSON.")
+@click.option("--top-k", type=click.IntRange(1, 100), help="Passages to retrieve.")
+@click.option("--threshold", type=click.FloatRange(-1, 1), help="Override abstain_threshold.")
+@click.option(
+    "--steps", is_flag=True, help="Compare each step of the pipeline with the dense baseline."
+)
+@click.option(
+    "--sweep", is_flag=True, help="Abstention against false abstention at each threshold."
+)
+@index_dir_option
+@click.pass_obj
+def eval_command(
+    state: State,
+    qa_file: Path,
+    as_json: bool,
+    top_k: int | None,
+    threshold: float | None,
+    steps: bool,
+    sweep: bool,
+    index_dir: Path | None,
+) -> None:
+    """Measure answer quality on a QA set (YAML; the format is in the README).
+
+    The QA set names its document; its index is built on first use and kept in
+    ~/.cache/qabot/eval unless --index-dir says otherwise.
+    """
+    from bot.cli.report import render_report, render_table, reports_json
+    from bot.service import check_sources
+    from bot.tools import evaluation
+
+    qa_set = evaluation.load_qa_set(qa_file)
+    check_sources([qa_set.document])  # a clear error before the model loads
+    settings = state.settings(
+        top_k=top_k,
+        abstain_threshold=threshold,
+        sources=[qa_set.document],
+        index_dir=index_dir or state.index_dir or eval_index_dir(qa_set.document),
+    )
+    service = open_service(settings)
+    console = stdout_console()
+    if steps or sweep:
+        rows: list[tuple[str, evaluation.Report]] = []
+        if steps:
+            rows += evaluation.evaluate_steps(service, qa_set)
+        if sweep:
+            thresholds = [round(0.20 + 0.02 * i, 2) for i in range(16)]
+            rows += [
+                (f"threshold {t:.2f}", report)
+                for t, report in evaluation.sweep(service, qa_set, thresholds)
+            ]
+        if as_json:
+            click.echo(reports_json(rows))
+        else:
+            render_table(console, f"{qa_file} ({qa_set.document.name})", rows)
+        return
+    report = evaluation.evaluate(service, qa_set)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        render_report(console, report)
+
+
+@cli.command()
+@click.option(
+    "--mode",
+    type=click.Choice(["polling", "webhook"]),
+    help="How updates arrive [env QABOT_TELEGRAM_MODE; default polling].",
+)
+@click.option("-v", "--verbose", is_flag=True, help="Debug log lines (secrets stay redacted).")
+@click.pass_obj
+def telegram(state: State, mode: str | None, verbose: bool) -> None:
+    """Run the Telegram bot until Ctrl-C or SIGTERM.
+
+    The token comes from TELEGRAM_BOT_TOKEN (or telegram.token in the config file); the
+    README tells how to get one from @BotFather.
+    """
+    from bot.telegram.app import serve  # python-telegram-bot loads only for this command
+
+    settings = state.settings(**({"telegram": {"mode": mode}} if mode else {}))
+    serve(settings, open_service, verbose)
+
+
+@cli.command()
+@click.option(
+    "--quick", is_flag=True, help="Scale only to 10,000 vectors, one repetition, a small build."
+)
+@click.option(
+    "--sizes",
+    default="10000,100000,1000000",
+    show_default=True,
+    help="Corpus sizes (vectors) for the scale table, comma-separated.",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 20),
+    default=3,
+    show_default=True,
+    help="Runs of each subprocess timing (the median is kept).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("bench-results/bench.json"),
+    show_default=True,
+    help="Where to write the figures as JSON.",
+)
+@click.pass_obj
+def bench(state: State, quick: bool, sizes: str, repeat: int, out: Path) -> None:
+    """Measure start-up, answer latency, build speed, memory and scale against their floors."""
+    from bot.cli.report import render_bench
+    from bot.tools import bench as bench_module
+
+    try:
+        counts = [int(s.replace("_", "")) for s in sizes.split(",") if s.strip()]
+    except ValueError:
+        raise click.BadParameter("comma-separated whole numbers", param_hint="--sizes") from None
+    documents = None  # every licence text the system has
+    if quick:
+        counts, repeat, documents = [c for c in counts if c <= 10_000] or [10_000], 1, 3
+    settings = state.settings()
+    err = stderr_console()
+    results = bench_module.run(
+        Path(settings.index_dir),
+        counts,
+        repeat,
+        log=lambda m: notice(err)(f"{m} …"),
+        documents=documents,
+    )
+    bench_module.write(results, out)
+    render_bench(stdout_console(), results)
+    click.echo(f"\nFigures written to {out}")
+
+
+cli.add_command(index)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: one-line errors and exit codes instead of tracebacks (unless --debug)."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args or os.environ.get("QABOT_DEBUG") == "1"
+    try:
+        cli.main(args, prog_name="qabot", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        if debug:
+            raise
+        exc.show()
+        sys.exit(exc.exit_code)
+    except QABotError as exc:
+        if debug:
+            raise
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # A reader that stopped early (`| head`) is not an error worth a traceback.
+        sys.stderr.close()
+        sys.exit(1)
+    except Exception as exc:
+        if debug:
+            raise
+        click.echo(
+            f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
+            err=True,
+        )
+        sys.exit(1)
+    sys.exit(0)

@@ -1,0 +1,131 @@
+"""The conversation loop behind `qabot repl`: interactive on a terminal, line by line on a pipe."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.cli.render import answer_json, render_answer, render_explain, render_passage
+from bot.core.errors import QuestionError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.service import Conversation, QAService
+
+HELP = """Ask anything about the document; follow-up questions use the conversation so far.
+  :sources N   show passage N of the last answer in full
+  :explain     the passages found for the last question, their scores, and why it answered
+  :reset       forget the conversation
+  :help        this help
+  :quit        leave (Ctrl-D works too)"""
+
+
+def piped(service: QAService, lines: Iterable[str], console: Console, as_json: bool) -> None:
+    conversation = service.conversation()
+    for raw in lines:
+        line = raw.strip()
+        if not line:
+            continue
+        if line.startswith(":"):
+            # JSON mode prints only answers, one object a line; it still honours :reset.
+            if as_json:
+                if line == ":reset":
+                    conversation.reset()
+                continue
+            if not _command(line, conversation, console):
+                break
+            console.print()
+            continue
+        answer = conversation.ask(line)
+        if as_json:
+            print(answer_json(answer), flush=True)
+        else:
+            console.print(f"[bold]? {line}[/]", highlight=False, markup=True)
+            render_answer(console, answer)
+            console.print()
+
+
+def _history_file() -> Path:
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return state / "qabot" / "history"
+
+
+def interactive(service: QAService, console: Console) -> None:
+    import readline
+
+    history = _history_file()
+    try:
+        history.parent.mkdir(parents=True, exist_ok=True)
+        if history.exists():
+            readline.read_history_file(history)
+    except OSError:
+        pass
+    readline.set_history_length(1000)
+
+    conversation = service.conversation()
+    names = ", ".join(s.doc_id for s in service.manifest.sources)
+    console.print(
+        f"[bold]qabot[/] — ask about [green]{names}[/] "
+        f"({service.manifest.chunk_count} passages). :help for commands, Ctrl-D to leave."
+    )
+    try:
+        while True:
+            try:
+                line = input("? ").strip()
+            except KeyboardInterrupt:
+                console.print()
+                break
+            except EOFError:
+                console.print()
+                break
+            if not line:
+                continue
+            if line.startswith(":"):
+                if not _command(line, conversation, console):
+                    break
+                continue
+            try:
+                render_answer(console, conversation.ask(line))
+            except QuestionError as exc:
+                console.print(f"[red]{exc}[/]")
+            console.print()
+    finally:
+        with contextlib.suppress(OSError):
+            readline.write_history_file(history)
+
+
+def _command(line: str, conversation: Conversation, console: Console) -> bool:
+    """Run a :command; False means leave."""
+    name, _, arg = line.partition(" ")
+    if name in (":quit", ":q", ":exit"):
+        return False
+    if name == ":help":
+        console.print(HELP, markup=False)
+    elif name == ":explain":
+        if conversation.last is None:
+            console.print("[dim]Ask a question first.[/]")
+        else:
+            render_explain(console, conversation.last)
+    elif name == ":reset":
+        conversation.reset()
+        console.print("[dim]Conversation forgotten.[/]")
+    elif name == ":sources":
+        last = conversation.last
+        if last is None or not last.citations:
+            console.print("[dim]The last answer cited no passages.[/]")
+            return True
+        try:
+            wanted = int(arg)
+            citation = next(c for c in last.citations if c.n == wanted)
+        except (ValueError, StopIteration):
+            numbers = ", ".join(str(c.n) for c in last.citations)
+            console.print(f"[red]Usage: :sources N, where N is one of {numbers}.[/]")
+            return True
+        render_passage(console, citation)
+    else:
+        console.print(f"[red]Unknown command {name}; :help lists them.[/]")
+    return True

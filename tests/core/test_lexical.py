@@ -1,0 +1,44 @@
+"""Lexical matching: terms, spelling variants, BM25 and coverage."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.core.lexical import LexicalIndex, american, terms
+
+
+@pytest.mark.parametrize(
+    ("british", "us"),
+    [
+        ("licence", "license"),
+        ("licences", "licenses"),
+        ("organisation", "organization"),
+        ("characterise", "characterize"),
+        ("honoured", "honored"),
+        ("favourite", "favorite"),
+        ("behaviour", "behavior"),
+        ("centre", "center"),
+        ("analysed", "analyzed"),
+        ("defence", "defense"),
+        ("catalogue", "catalog"),
+    ],
+)
+def test_british_and_american_spellings_are_one_term(british, us):
+    assert terms(british) == terms(us)
+
+
+@pytest.mark.parametrize("word", ["four", "hour", "your", "rise", "wise", "genre", "license"])
+def test_short_and_american_words_keep_their_spelling(word):
+    assert american(word) == word
+
+
+def test_a_question_spelt_the_british_way_finds_the_american_passage():
+    index = LexicalIndex(
+        [
+            "Each Contributor hereby grants You a world-wide, royalty-free license.",
+            "The Initial Developer may publish revised versions of this document.",
+        ]
+    )
+    scores = index.scores(terms("What kind of licence does each contributor give me?"))
+    assert scores[0] > 0 and scores[1] == 0
+    assert index.coverage(terms("licence"), terms("license")) == 1.0

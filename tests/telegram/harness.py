@@ -1,0 +1,45 @@
+"""Running the real Telegram bot against the fake Bot API server: shared by the end-to-end
+tests and the load run."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from bot.config import Settings
+from bot.service import QAService
+from bot.telegram.app import build_application, polling_options, redacting
+from tests.telegram.fake_server import TOKEN, FakeTelegram
+
+
+def settings_for(server: FakeTelegram, **telegram: Any) -> Settings:
+    return Settings.model_validate(
+        {
+            "telegram": {
+                "token": TOKEN,
+                "api_base": server.api_base,
+                "file_base": server.file_base,
+                **telegram,
+            }
+        }
+    )
+
+
+@contextlib.asynccontextmanager
+async def polling_bot(engine: Any, **telegram: Any) -> AsyncIterator[tuple[FakeTelegram, Any]]:
+    """The fake server and the bot polling it, started the way run_polling starts them."""
+    # Redaction first, as in `qabot telegram`: building the Bot already logs its URLs.
+    async with FakeTelegram() as server:
+        with redacting([TOKEN]):
+            app = build_application(QAService(engine), settings_for(server, **telegram))
+            async with app:
+                await app.post_init(app)
+                await app.updater.start_polling(poll_interval=0, **polling_options(poll_timeout=1))
+                await app.start()
+                try:
+                    yield server, app
+                finally:
+                    await app.updater.stop()
+                    await app.stop()
+                    await app.post_shutdown(app)

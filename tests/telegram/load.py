@@ -1,0 +1,128 @@
+"""Telegram under load: many chats asking at once, against the fake Bot API server, in front
+of the real engine. Every question must get exactly one reply, in its own chat, threaded to
+it; the run reports throughput and latency.
+
+    .venv/bin/python -m tests.telegram.load --chats 50 --questions 10 [--json FILE]
+
+All questions are queued at once, so a question's latency (queued -> reply sent) includes
+its wait behind the chat's earlier questions (a chat's questions are answered in order) and
+behind the other chats (answers run in a small thread pool on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.telegram.harness import polling_bot
+
+QUESTIONS = (
+    "Who is China's ambassador to Japan?",
+    "How big is Japan's trade surplus with the US?",
+    "Which university does Koichi Nakano teach at?",
+    "When did relations start to warm?",
+    "Which islands are disputed?",
+    "What did Trump claim China was meddling in?",
+    "Where does Richard McGregor work?",
+    "What is the capital of France?",
+    "Which metals were hit by the tariffs?",
+    "Who is honoured at the Yasukuni Shrine?",
+)
+
+
+@dataclass
+class LoadReport:
+    chats: int
+    questions_per_chat: int
+    sent: int
+    replied: int
+    lost: int  # questions without a reply
+    duplicated: int  # questions with more than one reply
+    misdelivered: int  # replies in another chat than the question's
+    seconds: float
+    throughput_per_s: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+
+
+async def run_load(engine: Any, chats: int = 50, per_chat: int = 10) -> LoadReport:
+    async with polling_bot(engine) as (server, _app):
+        users = [{"id": 10_000 + i, "is_bot": False, "first_name": f"U{i}"} for i in range(chats)]
+        started = time.monotonic()
+        asked = []
+        for round_ in range(per_chat):
+            for user in users:
+                asked.append(
+                    server.message(QUESTIONS[(round_ + user["id"]) % len(QUESTIONS)], user=user)
+                )
+        queued_at = time.monotonic()
+
+        def replies() -> list[Any]:
+            return [
+                c
+                for c in server.calls_of("sendMessage")
+                if (c.params.get("reply_parameters") or {}).get("message_id")
+            ]
+
+        await server.wait_for(lambda: len(replies()) >= len(asked), timeout=60 + 2 * len(asked))
+        await asyncio.sleep(0.5)  # a duplicate would arrive now
+        elapsed = time.monotonic() - started
+
+    reply_calls = replies()
+    counts = Counter(c.params["reply_parameters"]["message_id"] for c in reply_calls)
+    chat_of = {m["message_id"]: m["chat"]["id"] for m in asked}
+    misdelivered = sum(
+        1
+        for c in reply_calls
+        if int(c.params["chat_id"]) != chat_of.get(c.params["reply_parameters"]["message_id"])
+    )
+    first_reply = {}
+    for c in reply_calls:
+        first_reply.setdefault(c.params["reply_parameters"]["message_id"], c.at)
+    latencies = sorted((first_reply[m["message_id"]] - queued_at) * 1000 for m in asked)
+    return LoadReport(
+        chats=chats,
+        questions_per_chat=per_chat,
+        sent=len(asked),
+        replied=sum(1 for m in asked if counts[m["message_id"]] >= 1),
+        lost=sum(1 for m in asked if counts[m["message_id"]] == 0),
+        duplicated=sum(1 for m in asked if counts[m["message_id"]] > 1),
+        misdelivered=misdelivered,
+        seconds=round(elapsed, 2),
+        throughput_per_s=round(len(asked) / elapsed, 1),
+        latency_p50_ms=round(statistics.median(latencies), 1),
+        latency_p95_ms=round(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))], 1),
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--chats", type=int, default=50)
+    parser.add_argument("--questions", type=int, default=10)
+    parser.add_argument("--json", type=Path, help="also write the report to this file")
+    args = parser.parse_args(argv)
+
+    from bot.config import load_settings
+    from bot.service import QAService
+
+    with tempfile.TemporaryDirectory() as index_dir:
+        service = QAService.open(load_settings(index_dir=index_dir))
+        report = asyncio.run(run_load(service.engine, args.chats, args.questions))
+    data = asdict(report)
+    print(json.dumps(data, indent=2))
+    if args.json:
+        args.json.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return 0 if report.lost == report.duplicated == report.misdelivered == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

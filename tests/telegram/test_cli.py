@@ -1,0 +1,238 @@
+"""`qabot telegram` as a command: settings, one-line errors (missing or rejected token, bad
+settings), the token kept out of every output, and a real process served by polling and by
+webhook, stopped by SIGTERM and SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import aiohttp
+import pytest
+
+from bot.cli import main
+from bot.config import load_settings
+from tests.telegram.fake_server import TOKEN, FakeTelegramThread
+
+OTHER_TOKEN = "987654321:WRONG-token_zyxwvutsrqponmlkjihgfe"
+
+
+def run(capfd, *args):
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capfd.readouterr()
+    return info.value.code, out, err
+
+
+def test_missing_token_is_one_line(capfd):
+    code, out, err = run(capfd, "telegram")
+    assert code == 1 and out == ""
+    assert err.strip() == (
+        "error: no Telegram bot token: set TELEGRAM_BOT_TOKEN (get one from @BotFather) "
+        "or telegram.token in the config file"
+    )
+
+
+def test_rejected_token_is_one_line_and_never_shown(capfd, monkeypatch):
+    with FakeTelegramThread() as server:
+        monkeypatch.setenv("TELEGRAM_BOT_TOKEN", OTHER_TOKEN)
+        monkeypatch.setenv("TELEGRAM_API_BASE", server.api_base)
+        code, out, err = run(capfd, "telegram")
+        assert server.rejected_tokens == [OTHER_TOKEN]  # it did ask Telegram
+    assert code == 1
+    assert err.strip().splitlines() == [
+        "error: Telegram rejected the bot token (TELEGRAM_BOT_TOKEN); check it with @BotFather"
+    ]
+    assert OTHER_TOKEN not in out + err and OTHER_TOKEN.split(":")[1] not in out + err
+
+
+def test_unreachable_api_is_one_line(capfd, monkeypatch):
+    with FakeTelegramThread() as server:
+        dead = server.api_base  # the port is free again once the server is gone
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("TELEGRAM_API_BASE", dead)
+    code, out, err = run(capfd, "telegram")
+    assert code == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"error: cannot reach the Telegram Bot API at {dead}")
+    assert TOKEN not in err
+
+
+@pytest.mark.parametrize(
+    ("env", "config", "message"),
+    [
+        ({"QABOT_TELEGRAM_MODE": "pigeon"}, None, "bad setting 'telegram.mode'"),
+        ({"QABOT_TELEGRAM_MODE": "webhook"}, None, "bad setting 'telegram.url'"),
+        ({"TELEGRAM_BOT_TOKEN": "not a token"}, None, "bad setting 'telegram.token'"),
+        ({"TELEGRAM_API_BASE": "ftp://x"}, None, "bad setting 'telegram.api_base'"),
+        ({}, "telegram:\n  allowed_users: [alice]\n", "bad setting 'telegram.allowed_users.0'"),
+        ({}, "telegram:\n  colour: blue\n", "bad setting 'telegram.colour': unknown setting"),
+        ({}, "telegram:\n  secret_token: 'has space'\n", "bad setting 'telegram.secret_token'"),
+    ],
+)
+def test_bad_settings_are_one_line(capfd, monkeypatch, tmp_path, env, config, message):
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = ["telegram"]
+    if config is not None:
+        (tmp_path / "bot.yaml").write_text(config)
+        args = ["--config", str(tmp_path / "bot.yaml"), *args]
+    code, out, err = run(capfd, *args)
+    assert code == 1 and out == "" and message in err and len(err.strip().splitlines()) == 1
+    assert "not a token" not in err and TOKEN not in err
+
+
+def test_settings_precedence(tmp_path, monkeypatch):
+    config = tmp_path / "qabot.yaml"
+    config.write_text(
+        "telegram:\n  api_base: http://config.invalid/bot\n  mode: webhook\n"
+        "  allowed_users: [1, 2]\n  max_question_chars: 500\n"
+    )
+    settings = load_settings(config)
+    assert settings.telegram.api_base == "http://config.invalid/bot"
+    assert settings.telegram.allowed_users == [1, 2] and settings.telegram.token is None
+
+    monkeypatch.setenv("TELEGRAM_API_BASE", "http://127.0.0.1:8081/bot")
+    monkeypatch.setenv("TELEGRAM_FILE_BASE", "http://127.0.0.1:8081/file/bot")
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("QABOT_TELEGRAM_ALLOWED_CHATS", "-100, 7")
+    monkeypatch.setenv("QABOT_TELEGRAM_MODE", "polling")
+    settings = load_settings(config)
+    tg = settings.telegram
+    assert tg.api_base == "http://127.0.0.1:8081/bot"  # environment beats the file
+    assert tg.file_base == "http://127.0.0.1:8081/file/bot"
+    assert tg.token is not None and tg.token.get_secret_value() == TOKEN
+    assert TOKEN not in repr(settings)
+    assert tg.allowed_chats == [-100, 7] and tg.max_question_chars == 500
+    assert tg.mode == "polling"
+    flagged = load_settings(config, telegram={"mode": "webhook"})  # flag beats environment
+    assert flagged.telegram.mode == "webhook" and flagged.telegram.allowed_chats == [-100, 7]
+
+    # An empty `telegram:` section (all of it commented out) is no error.
+    config.write_text("telegram:\n#  token: ...\n")
+    assert load_settings(config).telegram.mode == "polling"
+
+
+def test_help_does_not_import_telegram_or_torch():
+    probe = (
+        "import sys; from click.testing import CliRunner; from bot.cli.main import cli;"
+        "r = CliRunner().invoke(cli, sys.argv[1:]); assert r.exit_code == 0, r.output;"
+        "heavy = {'torch', 'telegram', 'sentence_transformers'} & set(sys.modules);"
+        "assert not heavy, heavy"
+    )
+    for args in (["--help"], ["telegram", "--help"]):
+        check = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+
+
+# --- a real `qabot telegram` process ---------------------------------------------------------
+
+
+@pytest.fixture
+def index_env(tmp_path, article_index_dir):
+    target = tmp_path / "index"
+    shutil.copytree(article_index_dir, target)
+    return {"QABOT_INDEX_DIR": str(target)}
+
+
+def _serve(env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "telegram", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _stop(process: subprocess.Popen, sig: int) -> tuple[str, str]:
+    process.send_signal(sig)
+    try:
+        return process.communicate(timeout=30)
+    finally:
+        process.kill()
+
+
+def test_process_polls_answers_and_stops_on_sigterm(index_env):
+    thread = FakeTelegramThread()
+    with thread as server:
+        env = {**index_env, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE": server.api_base}
+        process = _serve(env, "--verbose")  # debug logs: the token must stay out of them too
+        try:
+            thread.call(server.wait_calls("setMyCommands", timeout=90), timeout=100)
+            message = thread.do(lambda: server.message("Who is China's ambassador to Japan?"))
+            reply = thread.call(server.reply_to(message, timeout=30))
+            assert "Cheng Yonghua" in reply["text"]
+        finally:
+            out, err = _stop(process, signal.SIGTERM)
+    assert process.returncode == 0, err
+    assert "@qa_test_bot answers questions about article.txt (32 passages), by polling" in err
+    assert "Application.stop() complete" in err and "Traceback" not in err
+    assert "[REDACTED]" in err  # PTB logged its URLs at debug level, redacted
+    assert TOKEN not in out + err and TOKEN.split(":")[1] not in out + err
+
+
+def test_process_serves_a_webhook_and_stops_on_sigint(index_env):
+    from tests.telegram.test_bot import free_port
+
+    port = free_port()
+    secret = "hook-Secret_42"
+    thread = FakeTelegramThread()
+    with thread as server:
+        env = {
+            **index_env,
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE": server.api_base,
+            "QABOT_TELEGRAM_URL": "https://bot.example.org/qa",
+            "QABOT_TELEGRAM_PORT": str(port),
+            "QABOT_TELEGRAM_SECRET_TOKEN": secret,
+        }
+        process = _serve(env, "--mode", "webhook")
+        try:
+            thread.call(server.wait_calls("setMyCommands", timeout=90), timeout=100)
+            thread.call(server.wait_for(lambda: server.webhook, timeout=30))
+            assert server.webhook["url"] == "https://bot.example.org/qa"
+            assert server.webhook["secret_token"] == secret
+            message = thread.do(lambda: server.message("Who is Koichi Nakano?", deliver=False))
+
+            async def post() -> int:
+                # PTB calls setWebhook before its server listens; Telegram would retry too.
+                for _ in range(200):
+                    try:
+                        async with (
+                            aiohttp.ClientSession() as http,
+                            http.post(
+                                f"http://127.0.0.1:{port}/qa",
+                                json={"update_id": 1, "message": message},
+                                headers={"X-Telegram-Bot-Api-Secret-Token": secret},
+                            ) as response,
+                        ):
+                            return response.status
+                    except aiohttp.ClientConnectorError:
+                        await asyncio.sleep(0.05)
+                raise AssertionError("the webhook server never listened")
+
+            assert thread.call(post()) == 200
+            reply = thread.call(server.reply_to(message, timeout=30))
+            assert "Sophia University" in reply["text"]
+        finally:
+            out, err = _stop(process, signal.SIGINT)
+    assert process.returncode == 0, err
+    assert "by webhook" in err and "Traceback" not in err
+    assert TOKEN not in out + err and secret not in out + err
+
+
+def test_every_telegram_setting_is_documented():
+    from bot.config import TelegramSettings
+    from tests.conftest import REPO
+
+    example = REPO / "config.example.yaml"
+    assert load_settings(example).telegram == TelegramSettings()  # it shows the defaults
+    text, readme = example.read_text(), (REPO / "README.md").read_text()
+    for name in TelegramSettings.model_fields:
+        assert f"{name}:" in text, name
+        assert f"telegram.{name}`" in readme, name
