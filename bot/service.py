@@ -224,7 +224,8 @@ def rebuild(
     """Build the index from scratch: from `sources`, else the configured ones, else the
     index's current ones, else the bundled article. The old index stays until the new one is
     complete."""
-    from bot.core.store import build_index, read_manifest
+    from bot.core.build import build_index
+    from bot.core.store import read_manifest
 
     target = Path(settings.index_dir)
     chosen = list(sources or settings.sources or [])

@@ -9,9 +9,10 @@ import pytest
 
 from bot.config import BUNDLED_DOCUMENT
 from bot.core.answering import QAEngine
+from bot.core.build import build_index
 from bot.core.embedding import Embedder
 from bot.core.settings import AnswerSettings, ChunkerSettings
-from bot.core.store import build_index, load_index, read_manifest
+from bot.core.store import load_index, read_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 ARTICLE = BUNDLED_DOCUMENT

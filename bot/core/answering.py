@@ -5,15 +5,15 @@ This is the core API every front end calls (`QAEngine.answer`); it imports none 
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.core.errors import QuestionError
-from bot.core.lexical import LexicalIndex, terms, words
+from bot.core.lexical import terms, words
 from bot.core.questions import contextualize, expectation, supplies
+from bot.core.retrieval import Candidate, Hit, Retriever
 from bot.core.settings import AnswerSettings
 from bot.core.types import (
     NO_EXPECTATION,
@@ -25,8 +25,6 @@ from bot.core.types import (
 )
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from bot.core.embedding import Embedder
     from bot.core.store import Index
 
@@ -52,12 +50,12 @@ class QAEngine:
         self.index = index
         self.embedder = embedder
         self.settings = settings
-        self._terms_cache: dict[int, list[set[str]]] = {}
+        self.retriever = Retriever(index)
 
     def warm_up(self) -> None:
         """Load the model and lexical index now, so the first answer is as fast as the rest."""
         self.embedder.encode_query("warm up")
-        _ = self.lexical
+        _ = self.retriever.lexical
 
     def answer(
         self, question: str, history: Sequence[Turn] = (), top_k: int | None = None
@@ -75,7 +73,9 @@ class QAEngine:
         query_terms = terms(query)
         # Sentences are scored over more passages than are shown: the sentence score reranks,
         # and a passage ranked low by one retriever may hold the one sentence that answers.
-        hits = self._retrieve(vector, query_terms, max(k, self.settings.answer_depth))
+        hits = self.retriever.retrieve(
+            vector, query_terms, max(k, self.settings.answer_depth), self.settings
+        )
         searched = time.perf_counter()
 
         # A follow-up's own words pick the sentence; its context has already picked passages.
@@ -83,7 +83,9 @@ class QAEngine:
         if query != question:
             sentence_query = vector[0] + self.embedder.encode_query(question)[0]
             sentence_query /= float((sentence_query**2).sum() ** 0.5)
-        candidates = self._score_sentences(sentence_query, hits, query_terms)
+        candidates = self.retriever.score_sentences(
+            sentence_query, hits, query_terms, self.settings
+        )
         expected = expectation(question) if self.settings.answer_checks else NO_EXPECTATION
         eligible, unsupported = self._eligible(expected, candidates)
         best = max(eligible, key=lambda c: c.score, default=None)
@@ -115,8 +117,8 @@ class QAEngine:
         )
 
     def _eligible(
-        self, expected: Expectation, candidates: list[_Candidate]
-    ) -> tuple[list[_Candidate], _Support | None]:
+        self, expected: Expectation, candidates: list[Candidate]
+    ) -> tuple[list[Candidate], _Support | None]:
         """The sentences that can answer: those giving the kind of thing asked for and, if
         any passage over the threshold names the question's focus, those of such passages.
         Also, when none does, the passage word that came nearest (for the verdict)."""
@@ -132,7 +134,7 @@ class QAEngine:
         )
         rows = list(dict.fromkeys(c.row for c in over))
         focus_terms = set(terms(" ".join(expected.focus)))
-        naming = {row for row in rows if focus_terms & self._passage_terms(row)}
+        naming = {row for row in rows if focus_terms & self.retriever.passage_terms(row)}
         nearest = _Support(0.0, "")
         if not naming:
             # Word similarity costs an encoding of the passage's words: only the best few.
@@ -145,14 +147,11 @@ class QAEngine:
             return [c for c in over if c.row in naming], None
         return eligible, nearest
 
-    def _passage_terms(self, row: int) -> set[str]:
-        return set().union(*self._sentence_terms(row))
-
     def _verdict(
         self,
         expected: Expectation,
-        candidates: list[_Candidate],
-        best: _Candidate | None,
+        candidates: list[Candidate],
+        best: Candidate | None,
         unsupported: _Support | None,
     ) -> tuple[bool, str]:
         """Whether to abstain, and why, in words for `--explain`."""
@@ -189,70 +188,9 @@ class QAEngine:
         best = int(sims.max(axis=1).argmax())
         return _Support(float(sims[best].max()), passage_words[best])
 
-    @functools.cached_property
-    def lexical(self) -> LexicalIndex:
-        return LexicalIndex([c.embed_text for c in self.index.chunks])
-
-    def _retrieve(self, vector: np.ndarray, query_terms: list[str], k: int) -> list[_Hit]:
-        """The k best passages: dense ranking alone, or fused with BM25 by reciprocal rank."""
-        import numpy as np
-
-        n = len(self.index.chunks)
-        depth = k if self.settings.retrieval == "dense" else min(n, max(4 * k, 20))
-        scores, rows = self.index.vectors.search(vector, depth)
-        dense = {int(r): float(s) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0}
-        if self.settings.retrieval == "dense":
-            return [_Hit(row, score, score, 0.0) for row, score in dense.items()]
-
-        bm25 = self.lexical.scores(query_terms)
-        lexical_rows = [int(r) for r in np.argsort(-bm25)[:depth] if bm25[r] > 0]
-        fused: dict[int, float] = {}
-        for ranking in (list(dense), lexical_rows):
-            for rank, row in enumerate(ranking):
-                fused[row] = fused.get(row, 0.0) + 1.0 / (self.settings.rrf_k + rank + 1)
-        top = sorted(fused, key=fused.__getitem__, reverse=True)[:k]
-        hits = []
-        for row in top:
-            score = dense.get(row)
-            if score is None:
-                score = float(self.index.vectors.reconstruct(row) @ vector[0])
-            hits.append(_Hit(row, fused[row], score, float(bm25[row])))
-        return hits
-
-    def _sentence_terms(self, row: int) -> list[set[str]]:
-        cached = self._terms_cache.get(row)
-        if cached is None:
-            chunk = self.index.chunks[row]
-            heading = set(terms(chunk.heading))
-            cached = [
-                set(terms(self.index.sentence_text(row, k))) | heading
-                for k in range(len(chunk.sentences))
-            ]
-            self._terms_cache[row] = cached
-        return cached
-
-    def _score_sentences(
-        self, query: np.ndarray, hits: list[_Hit], query_terms: list[str]
-    ) -> list[_Candidate]:
-        s = self.settings
-        candidates = []
-        for rank, hit in enumerate(hits):
-            rows = self.index.sentence_rows[hit.row]
-            sims = self.index.sentence_vectors[rows.start : rows.stop] @ query
-            sentence_terms = self._sentence_terms(hit.row)
-            for k, sim in enumerate(sims):
-                coverage = self.lexical.coverage(query_terms, sentence_terms[k])
-                score = (
-                    s.w_sentence * float(sim) + s.w_passage * hit.dense + s.w_coverage * coverage
-                )
-                candidates.append(
-                    _Candidate(hit.row, k, rank, hit.dense, float(sim), coverage, score)
-                )
-        return candidates
-
-    def _select(self, candidates: list[_Candidate], best: float) -> list[_Candidate]:
+    def _select(self, candidates: list[Candidate], best: float) -> list[Candidate]:
         floor = max(self.settings.abstain_threshold, best - self.settings.margin)
-        chosen: list[_Candidate] = []
+        chosen: list[Candidate] = []
         for cand in sorted(candidates, key=lambda c: c.score, reverse=True):
             if cand.score < floor or len(chosen) >= self.settings.max_sentences:
                 break
@@ -261,15 +199,15 @@ class QAEngine:
             chosen.append(cand)
         return chosen
 
-    def _same_meaning(self, a: _Candidate, b: _Candidate) -> bool:
+    def _same_meaning(self, a: Candidate, b: Candidate) -> bool:
         va = self.index.sentence_vectors[self.index.sentence_rows[a.row][a.k]]
         vb = self.index.sentence_vectors[self.index.sentence_rows[b.row][b.k]]
         return float(va @ vb) > self.settings.same_meaning
 
-    def _compose(self, chosen: list[_Candidate]) -> tuple[str, tuple[Citation, ...]]:
+    def _compose(self, chosen: list[Candidate]) -> tuple[str, tuple[Citation, ...]]:
         # One citation per passage, numbered in the order the answer first uses them; the
         # sentences of one passage keep the order they have in the document.
-        by_row: dict[int, list[_Candidate]] = {}
+        by_row: dict[int, list[Candidate]] = {}
         for cand in chosen:
             by_row.setdefault(cand.row, []).append(cand)
         parts, citations = [], []
@@ -293,14 +231,14 @@ class QAEngine:
             )
         return " ".join(parts), tuple(citations)
 
-    def _rerank(self, hits: list[_Hit], candidates: list[_Candidate]) -> list[_Hit]:
+    def _rerank(self, hits: list[Hit], candidates: list[Candidate]) -> list[Hit]:
         """Passages in the order of their best sentence: the order the answer sees them in."""
         best: dict[int, float] = {}
         for c in candidates:
             best[c.row] = max(best.get(c.row, -1.0), c.score)
         return sorted(hits, key=lambda h: best.get(h.row, -1.0), reverse=True)
 
-    def _describe(self, hits: list[_Hit], candidates: list[_Candidate]) -> tuple[Retrieved, ...]:
+    def _describe(self, hits: list[Hit], candidates: list[Candidate]) -> tuple[Retrieved, ...]:
         out = []
         for hit in hits:
             top = max((c for c in candidates if c.row == hit.row), key=lambda c: c.score)
@@ -323,22 +261,3 @@ class QAEngine:
 class _Support:
     similarity: float  # 1.0 when the passage has the word itself
     word: str
-
-
-@dataclass(frozen=True)
-class _Hit:
-    row: int  # chunk row in the index
-    fused: float  # the ranking score (the dense score in dense mode)
-    dense: float
-    lexical: float
-
-
-@dataclass(frozen=True)
-class _Candidate:
-    row: int  # chunk row in the index
-    k: int  # sentence number inside the chunk
-    rank: int
-    passage_score: float
-    sentence_score: float
-    coverage: float
-    score: float

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from bot.core.documents import TAG
+from bot.core.kinds import TAG
 from bot.core.settings import ChunkerSettings
 from bot.core.types import Chunk, Document, Kind, Paragraph, normalize_space
 

@@ -13,7 +13,17 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from bot.core.lexical import STOPWORDS
+from bot.core.language import (
+    ANAPHORA,
+    AUXILIARIES,
+    CLAUSES,
+    COPULAS,
+    DETERMINERS,
+    FILLERS,
+    PREPOSITIONS,
+    STOPWORDS,
+    VAGUE,
+)
 from bot.core.types import Expectation, Turn
 
 _NUMBER_WORDS = (
@@ -91,38 +101,6 @@ _KINDS = (
 )
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-_AUXILIARIES = _words(
-    "is are was were be been being am did does do has have had will would can could shall "
-    "should may might must"
-)
-_PREPOSITIONS = _words(
-    "of in at on to for with from by about between among into over under after before "
-    "during against as than"
-)
-# Head nouns too vague to check, or that only restate the kind of answer wanted.
-_VAGUE = _words(
-    "thing things kind kinds type types sort sorts way ways one ones part parts reason "
-    "reasons role roles name names word words term terms example examples point points "
-    "aspect aspects issue issues matter matters fact facts question questions "
-    "year years month months day days date dates time times decade decades century "
-    "number numbers amount percentage proportion share age "
-    # the category of the answer: its instance ("political science", "Mozilla Foundation")
-    # rarely repeats the category's name
-    "subject subjects topic topics area areas field fields domain domains "
-    "organisation organisations organization organizations"
-)
-_COPULAS = _words("is are was were")
-_FILLERS = _words("exactly precisely really actually else then now")
-# "What happens when…", "What changes if…": a clause follows the verb
-_CLAUSES = _words("when whenever if unless once while")
-_DETERMINERS = _words(
-    "a an the this that these those he she they it we you i his her their its our my your "
-    "him them me"  # not "us": it is also the US
-)
 _WORD = re.compile(r"[\w’'-]+")
 
 
@@ -153,9 +131,9 @@ def _focus(question: str) -> tuple[str, ...]:
         if word.lower() not in ("which", "what"):
             continue
         rest = words[i + 1 :]
-        while rest and rest[0].lower() in _FILLERS:  # "What exactly is a shim?"
+        while rest and rest[0].lower() in FILLERS:  # "What exactly is a shim?"
             rest = rest[1:]
-        if rest and rest[0].lower() in _COPULAS:
+        if rest and rest[0].lower() in COPULAS:
             return _copula_focus(rest[1:])
         phrase = _determiner_phrase(rest)
         if word.lower() == "what" and _verb_after_what(phrase, rest):
@@ -169,7 +147,7 @@ def _verb_after_what(phrase: list[str], rest: list[str]) -> bool:
     if len(phrase) != 1 or not phrase[0].endswith(("s", "ed")):
         return False
     following = rest[1].lower() if len(rest) > 1 else ""
-    return following in _PREPOSITIONS or following in _DETERMINERS or following in _CLAUSES
+    return following in PREPOSITIONS or following in DETERMINERS or following in CLAUSES
 
 
 def _copula_focus(rest: list[str]) -> tuple[str, ...]:
@@ -179,11 +157,11 @@ def _copula_focus(rest: list[str]) -> tuple[str, ...]:
     phrase = []
     for word in rest[1:]:
         lower = word.lower()
-        if lower in _PREPOSITIONS:
+        if lower in PREPOSITIONS:
             if lower not in ("of", "for", "between"):
                 return ()
             break
-        if lower in _AUXILIARIES:
+        if lower in AUXILIARIES:
             return ()
         phrase.append(lower)
     return _head(phrase)
@@ -196,9 +174,9 @@ def _determiner_phrase(rest: list[str]) -> list[str]:
     phrase: list[str] = []
     for word in rest:
         lower = word.lower()
-        if lower in _AUXILIARIES or lower in _PREPOSITIONS or _possessive(word):
+        if lower in AUXILIARIES or lower in PREPOSITIONS or _possessive(word):
             break
-        if lower in _DETERMINERS or (phrase and word[:1].isupper() and phrase[-1].islower()):
+        if lower in DETERMINERS or (phrase and word[:1].isupper() and phrase[-1].islower()):
             if len(phrase) >= 2:
                 phrase.pop()
             break
@@ -212,7 +190,7 @@ def _head(phrase: list[str]) -> tuple[str, ...]:
     # The head noun (English noun phrases end in it) decides whether the phrase is too vague
     # to check; its modifiers ("world leader") count as naming it too.
     phrase = [w for w in phrase if w not in STOPWORDS]
-    if not phrase or phrase[-1] in _VAGUE:
+    if not phrase or phrase[-1] in VAGUE:
         return ()
     return tuple(phrase)
 
@@ -223,11 +201,7 @@ def _possessive(word: str) -> bool:
 
 # --- follow-up questions -------------------------------------------------------------------
 
-_ANAPHORA = re.compile(
-    r"\b(he|him|his|she|her|hers|they|them|their|theirs|it|its|this|that|these|those|there|"
-    r"then|the two|both|the same|such)\b",
-    re.I,
-)
+_ANAPHORA = re.compile(r"\b(" + "|".join(sorted(ANAPHORA)) + r")\b", re.I)
 _SELF_REFERENCE = re.compile(r"\b(this|the) (article|document|text|story|piece|file)\b", re.I)
 _CONTINUATION = re.compile(r"^\s*(and|but|so|also|what about|how about|then|why not)\b", re.I)
 _PLAIN_WORD = re.compile(r"\w+")

@@ -12,9 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.core.build import _remove_unused, build_index, claim_folder
 from bot.core.errors import IndexStoreError
 from bot.core.settings import ChunkerSettings
-from bot.core.store import MARKER, _remove_unused, build_index, claim_folder, read_manifest
+from bot.core.store import MARKER, read_manifest
 from tests.conftest import ARTICLE
 
 # Names a user's own files and folders may have, including ones that look like qabot's.

@@ -14,11 +14,11 @@ import time
 import numpy as np
 import pytest
 
+from bot.core.build import build_index
 from bot.core.errors import IndexStoreError
 from bot.core.settings import ChunkerSettings, IndexSettings
 from bot.core.store import (
     MANIFEST,
-    build_index,
     load_index,
     open_index,
     read_manifest,
@@ -142,7 +142,7 @@ def test_killed_build_keeps_the_old_index_and_is_cleaned_up(index_copy, tmp_path
     big.write_text("\n\n".join(f"{i}. {paragraph * 3}" for i in range(3000)))
     script = (
         "import sys; from pathlib import Path; from bot.core.embedding import Embedder;"
-        "from bot.core.store import build_index; from bot.core.settings import ChunkerSettings;"
+        "from bot.core.build import build_index; from bot.core.settings import ChunkerSettings;"
         "build_index([Path(sys.argv[1])], Path(sys.argv[2]), Embedder(), ChunkerSettings())"
     )
     proc = subprocess.Popen([sys.executable, "-c", script, str(big), str(index_copy)])

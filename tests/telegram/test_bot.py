@@ -22,8 +22,9 @@ import aiohttp
 
 from bot.config import Settings
 from bot.core.answering import QAEngine
+from bot.core.build import build_index
 from bot.core.settings import AnswerSettings, ChunkerSettings
-from bot.core.store import build_index, load_index, read_manifest
+from bot.core.store import load_index, read_manifest
 from bot.service import QAService
 from bot.telegram.app import (
     ERROR_REPLY,

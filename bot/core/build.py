@@ -1,0 +1,217 @@
+"""Building an index: into a folder qabot owns, under a lock, written aside and swapped in.
+
+A build writes a new data folder under a temporary name, renames it, then replaces
+manifest.json in one atomic rename (the layout is in bot.core.store). Until that last step
+the previous manifest and its data stay untouched, so an interrupted build (Ctrl-C, a crash, a
+full disk) never leaves a broken index and never loses the last good one.
+
+qabot writes only into a folder it created or that carries its marker, and removes only the
+data and staging folders of its own builds (named by build id, holding only its own files): an
+index folder pointed at a folder of the user's never costs them a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.core import vectors as vector_index
+from bot.core.chunking import chunk_document
+from bot.core.documents import load_document, slug
+from bot.core.embedcache import embed_chunks, previous_vectors
+from bot.core.errors import IndexStoreError, SourceError
+from bot.core.settings import ChunkerSettings
+from bot.core.store import (
+    CHUNKS_FILE,
+    DATA_FILES,
+    EMBED_KEYS_FILE,
+    MANIFEST,
+    MARKER,
+    SENTENCES_FILE,
+    VECTORS_FILE,
+)
+from bot.core.types import SCHEMA_VERSION, Chunk, Manifest, Notify, Progress, SourceInfo
+
+if TYPE_CHECKING:
+    from bot.core.embedding import Embedder
+
+_MARKER_TEXT = (
+    "This folder holds a qabot index. qabot replaces the data-<build id> folders and\n"
+    "manifest.json here when it rebuilds; it leaves everything else alone.\n"
+)
+# What a build names its folders: data-20261203T093110-1a2b3c, .build-<same>.
+_BUILD_FOLDER = re.compile(r"(data|\.build)-\d{8}T\d{6}-[0-9a-f]{6}")
+
+
+def claim_folder(index_dir: Path) -> None:
+    """Make sure qabot may write in `index_dir`: create it (with the marker), or accept it
+    when it carries the marker, holds an index built before markers existed, or is empty.
+    A folder with anything else in it belongs to someone else and is refused."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexStoreError(f"the index folder {index_dir} is a file, not a folder")
+    marker = index_dir / MARKER
+    if marker.is_file():
+        return
+    if index_dir.is_dir() and not (index_dir / MANIFEST).is_file() and any(index_dir.iterdir()):
+        raise IndexStoreError(
+            f"{index_dir} is not empty and is not a qabot index; qabot will not write into "
+            "it. Choose a new or empty folder for the index (--index-dir, QABOT_INDEX_DIR)"
+        )
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_text(_MARKER_TEXT, encoding="utf-8")
+    except OSError as exc:
+        raise IndexStoreError(f"cannot create the index folder {index_dir}: {exc}") from None
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path, notify: Notify) -> Iterator[None]:
+    claim_folder(index_dir)
+    with open(index_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            notify(f"waiting for another qabot to finish building the index in {index_dir} …")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_index(
+    sources: Sequence[Path],
+    index_dir: Path,
+    embedder: Embedder,
+    chunker: ChunkerSettings,
+    progress: Progress | None = None,
+    notify: Notify = lambda _msg: None,
+    index_type: str = "auto",
+) -> Manifest:
+    import faiss
+    import numpy as np
+
+    started = time.perf_counter()
+    if not sources:
+        raise SourceError("no documents to index")
+    claim_folder(index_dir)  # before the slow part: a folder qabot may not use fails at once
+    if chunker.max_tokens > embedder.max_tokens:
+        raise IndexStoreError(
+            f"max_chunk_tokens {chunker.max_tokens} exceeds what the model reads "
+            f"({embedder.max_tokens} word pieces)"
+        )
+    ids: set[str] = set()
+    documents = []
+    for path in sources:
+        doc_id = _unique(slug(Path(path).stem), ids)
+        documents.append(load_document(Path(path), doc_id))
+
+    chunks: list[Chunk] = []
+    infos = []
+    for doc in documents:
+        doc_chunks = chunk_document(doc, embedder.count_tokens, chunker)
+        chunks.extend(doc_chunks)
+        infos.append(
+            SourceInfo(
+                path=str(doc.path.resolve()),
+                doc_id=doc.doc_id,
+                sha256=doc.sha256,
+                bytes=len(doc.text.encode("utf-8")),
+                chunks=len(doc_chunks),
+            )
+        )
+    previous = previous_vectors(index_dir, embedder.name)
+    chunk_vectors, sentence_vectors, keys = embed_chunks(chunks, previous, embedder, progress)
+
+    with build_lock(index_dir, notify):
+        build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        staging = index_dir / f".build-{build_id}"
+        staging.mkdir()
+        try:
+            with open(staging / CHUNKS_FILE, "w", encoding="utf-8") as fh:
+                for chunk in chunks:
+                    fh.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
+            kind = vector_index.choose(index_type, len(chunks))
+            faiss.write_index(vector_index.build(kind, chunk_vectors), str(staging / VECTORS_FILE))
+            np.save(staging / SENTENCES_FILE, sentence_vectors, allow_pickle=False)
+            (staging / EMBED_KEYS_FILE).write_text("\n".join(keys) + "\n", encoding="ascii")
+            for item in staging.iterdir():
+                _fsync(item)
+            data_dir = f"data-{build_id}"
+            os.replace(staging, index_dir / data_dir)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        manifest = Manifest(
+            schema=SCHEMA_VERSION,
+            build_id=build_id,
+            data_dir=data_dir,
+            model=embedder.name,
+            dimension=int(chunk_vectors.shape[1]),
+            chunker=chunker.as_dict(),
+            sources=infos,
+            chunk_count=len(chunks),
+            sentence_count=len(sentence_vectors),
+            index_type=kind,
+            built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            build_seconds=round(time.perf_counter() - started, 3),
+        )
+        _atomic_write(index_dir / MANIFEST, manifest.to_json())
+        _remove_unused(index_dir, keep=data_dir)
+    return manifest
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    taken.add(candidate)
+    return candidate
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, content: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync(path.parent)
+
+
+def _remove_unused(index_dir: Path, keep: str) -> None:
+    """Old data folders and leftovers of interrupted builds; called while holding the lock.
+    Only folders a build made: named by a build id and holding nothing but a build's files."""
+    for item in index_dir.iterdir():
+        if item.name == keep or not _BUILD_FOLDER.fullmatch(item.name):
+            continue
+        if item.is_dir() and not item.is_symlink() and _only_build_files(item):
+            shutil.rmtree(item, ignore_errors=True)
+
+
+def _only_build_files(folder: Path) -> bool:
+    try:
+        return all(f.is_file() and f.name in DATA_FILES for f in folder.iterdir())
+    except OSError:
+        return False
