@@ -11,6 +11,7 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check bot tests
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 setup: $(STAMP)

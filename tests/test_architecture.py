@@ -1,0 +1,55 @@
+"""The layering is enforced, not hoped for: `lint-imports` keeps the contracts in
+pyproject.toml, and breaks them when a core module imports a front-end library or a front end
+reaches past the service into the core."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+LINT = Path(sys.executable).parent / "lint-imports"
+
+
+def lint(root: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run(
+        [str(LINT), "--no-cache"], cwd=root, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def copy(tmp_path) -> Path:
+    shutil.copytree(REPO / "bot", tmp_path / "bot", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path)
+    return tmp_path
+
+
+def test_the_project_keeps_its_contracts():
+    result = lint(REPO)
+    assert result.returncode == 0, result.stdout
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "contract"),
+    [
+        ("bot/core/lexical.py", "import click", "The core imports no front end"),
+        ("bot/core/answering.py", "from bot import config", "The core imports no front end"),
+        ("bot/cli/render.py", "from bot.core import store", "Front ends reach the core only"),
+        ("bot/telegram/format.py", "from bot.cli import render", "Layers"),
+    ],
+)
+def test_a_forbidden_import_breaks_the_build(copy, module, line, contract):
+    path = copy / module
+    path.write_text(path.read_text(encoding="utf-8") + f"\n{line}  # noqa\n", encoding="utf-8")
+    result = lint(copy)
+    assert result.returncode != 0
+    _, _, broken = result.stdout.partition("Broken contracts")
+    assert contract in broken, result.stdout
