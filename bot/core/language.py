@@ -24,10 +24,6 @@ STOPWORDS = _words(
     "should so some such than that that's the their theirs them themselves then there these "
     "they this those through to too under until up very was wasn't we were weren't what when "
     "where which while who whom why will with would you your yours yourself yourselves"
-    # words that frame a question about the document rather than name its topic
-    " "
-    "according say says said tell told article document text story mentioned mention happen "
-    "happened anything something thing kind"
 )
 
 # Words after which a full stop does not end a sentence.
@@ -50,24 +46,18 @@ PREPOSITIONS = _words(
     "of in at on to for with from by about between among into over under after before "
     "during against as than"
 )
-# Head nouns too vague to check, or that only restate the kind of answer wanted.
+# Head nouns a focus check cannot use: general nouns (thing, kind, reason, name: they stand
+# for almost anything) and nouns that only restate the kind of answer wanted (year, number),
+# which the kind check already covers.
 VAGUE = _words(
     "thing things kind kinds type types sort sorts way ways one ones part parts reason "
     "reasons role roles name names word words term terms example examples point points "
     "aspect aspects issue issues matter matters fact facts question questions "
     "year years month months day days date dates time times decade decades century "
-    "number numbers amount percentage proportion share age "
-    # the category of the answer: its instance ("political science", "Mozilla Foundation")
-    # rarely repeats the category's name
-    "subject subjects topic topics area areas field fields domain domains "
-    "organisation organisations organization organizations"
+    "number numbers amount percentage proportion share age"
 )
 # "What is the X of Y": the copula after "what" introduces the focus phrase.
 COPULAS = _words("is are was were")
-# Adverbs between "what" and the rest of the question that do not name anything.
-FILLERS = _words("exactly precisely really actually else then now")
-# "What happens when…", "What changes if…": a clause follows the verb
-CLAUSES = _words("when whenever if unless once while")
 # Determiners and pronouns start a new noun phrase: a focus phrase ends before them.
 DETERMINERS = _words(
     "a an the this that these those he she they it we you i his her their its our my your "

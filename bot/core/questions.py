@@ -16,10 +16,8 @@ from collections.abc import Sequence
 from bot.core.language import (
     ANAPHORA,
     AUXILIARIES,
-    CLAUSES,
     COPULAS,
     DETERMINERS,
-    FILLERS,
     PREPOSITIONS,
     STOPWORDS,
     VAGUE,
@@ -131,8 +129,6 @@ def _focus(question: str) -> tuple[str, ...]:
         if word.lower() not in ("which", "what"):
             continue
         rest = words[i + 1 :]
-        while rest and rest[0].lower() in FILLERS:  # "What exactly is a shim?"
-            rest = rest[1:]
         if rest and rest[0].lower() in COPULAS:
             return _copula_focus(rest[1:])
         phrase = _determiner_phrase(rest)
@@ -147,7 +143,7 @@ def _verb_after_what(phrase: list[str], rest: list[str]) -> bool:
     if len(phrase) != 1 or not phrase[0].endswith(("s", "ed")):
         return False
     following = rest[1].lower() if len(rest) > 1 else ""
-    return following in PREPOSITIONS or following in DETERMINERS or following in CLAUSES
+    return following in PREPOSITIONS or following in DETERMINERS
 
 
 def _copula_focus(rest: list[str]) -> tuple[str, ...]:

@@ -26,17 +26,11 @@ from bot.core.questions import expectation, supplies
         ("Which Chinese premier met Emperor Akihito?", None, ("chinese", "premier")),
         ("What happens to my rights if I break the terms?", None, ()),
         ("What counts as source code?", None, ()),
-        ("What happens when I run a command no version provides?", None, ()),
-        ("What exactly is a shim?", None, ("shim",)),  # as "What is a shim?"
         ("Which sea lies between Japan and China?", None, ("sea", "lies")),
         ("What is the capital of France?", None, ("capital",)),
         ("What does Trump want Japan to buy?", None, ()),  # "what" is the object
         ("What are the islands called in Japan?", None, ()),
         ("What is the Chinese name of the islands?", None, ()),  # too vague to check
-        # a category its answer seldom repeats: "political science", "Mozilla Foundation"
-        ("What subject is Nakano a professor of?", None, ()),
-        ("Which organisation is in charge of the licence?", None, ()),
-        ("Which areas has the dispute spread into?", None, ()),
         ("Who is Lu Kang?", None, ()),
     ],
 )

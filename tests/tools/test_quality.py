@@ -20,7 +20,8 @@ FLOORS = {
         "answer_hit": 0.83,
         "citation_precision": 0.90,
         "abstention": 0.70,
-        "false_abstention": 0.05,
+        # 0.03 before the word-list entries fitted to this set were removed (issue 12)
+        "false_abstention": 0.06,
         "follow_up_accuracy": 0.90,
     },
     "mpl-2.0.yaml": {
