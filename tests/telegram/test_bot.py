@@ -26,6 +26,7 @@ from bot.core.answering import QAEngine
 from bot.core.settings import AnswerSettings, ChunkerSettings
 from bot.core.store import build_index, load_index, read_manifest
 from bot.service import QAService
+from bot.telegram import app as telegram_app
 from bot.telegram import state
 from bot.telegram.access import REFUSAL
 from bot.telegram.app import build_application, webhook_options, webhook_secret
@@ -42,7 +43,7 @@ from tests.telegram.fake_server import (
     parse_html,
     telegram_length,
 )
-from tests.telegram.harness import polling_bot, settings_for
+from tests.telegram.harness import polling, polling_bot, settings_for
 
 SCENARIO_TIMEOUT = 60
 AMBASSADOR = "Who is China's ambassador to Japan?"
@@ -222,6 +223,53 @@ def test_stale_and_foreign_buttons_get_a_polite_answer(engine):
             answered = await press_and_wait(server, elsewhere, good, user=OTHER_USER)
             assert answered["text"] == STALE_BUTTON
             assert len(server.calls_of("sendMessage")) == 1  # only the answer itself
+
+    run(scenario())
+
+
+def test_a_button_from_before_a_restart_is_stale(engine):
+    async def scenario():
+        async with FakeTelegram() as server:
+            async with polling(server, engine):
+                reply = await server.reply_to(server.message(AMBASSADOR))
+            async with polling(server, engine):
+                answered = await press_and_wait(server, reply, buttons(reply)[0]["callback_data"])
+            assert answered["text"] == STALE_BUTTON
+            assert len(server.calls_of("sendMessage")) == 1  # only the answer itself
+
+    run(scenario())
+
+
+def test_only_the_latest_answers_keep_working_buttons(engine, monkeypatch):
+    monkeypatch.setattr(telegram_app, "ANSWERS_KEPT", 2)
+
+    async def scenario():
+        async with polling_bot(engine) as (server, _app):
+            asked = [AMBASSADOR, "Who is Koichi Nakano?", AMBASSADOR]
+            replies = [await server.reply_to(server.message(q)) for q in asked]
+            oldest, newest = replies[0], replies[-1]
+            answered = await press_and_wait(server, oldest, buttons(oldest)[0]["callback_data"])
+            assert answered["text"] == STALE_BUTTON
+            answered = await press_and_wait(server, newest, buttons(newest)[0]["callback_data"])
+            assert "text" not in answered
+            assert (await server.reply_to(newest))["text"].startswith("[1] article ¶39")
+
+    run(scenario())
+
+
+def test_the_least_recently_active_chat_is_forgotten_first(engine, monkeypatch):
+    monkeypatch.setattr(state, "CHATS_KEPT", 2)
+    third = {"id": 444, "is_bot": False, "first_name": "Cy"}
+
+    async def scenario():
+        async with polling_bot(engine) as (server, app):
+            for user in (USER, OTHER_USER, USER, third):
+                await server.reply_to(server.message("Who is Koichi Nakano?", user=user))
+            # The other user asked before the user's second question: forgotten first.
+            assert set(app.chat_data) == {USER["id"], third["id"]}
+            assert questions_kept(app, USER["id"]) == ["Who is Koichi Nakano?"] * 2
+            follow = await server.reply_to(server.message("Which university is he at?"))
+            assert "Sophia University" in follow["text"]
 
     run(scenario())
 
