@@ -21,33 +21,14 @@ if TYPE_CHECKING:
     from bot.core.types import Answer, Citation, Manifest
 
 MAX_MESSAGE_CHARS = 4096  # Telegram's limit, counted after entity parsing
-MAX_CALLBACK_BYTES = 64  # Telegram's limit for callback_data
 PREVIEW_CHARS = 80
 
 _MARKER = re.compile(r"\[(\d+)\]")
-_CALLBACK = re.compile(r"p:([A-Za-z0-9_-]{1,32}):(\d{1,3})")
 
 
 def escape(text: str) -> str:
     """Text for Telegram HTML: <, > and & become entities (quotes only matter in attributes)."""
     return html.escape(text, quote=False)
-
-
-# --- callback data -------------------------------------------------------------------------
-
-
-def callback_data(key: str, n: int) -> str:
-    """Data of the "Show passage n" button of the answer stored under `key`."""
-    data = f"p:{key}:{n}"
-    if not _CALLBACK.fullmatch(data) or len(data.encode()) > MAX_CALLBACK_BYTES:
-        raise ValueError(f"bad passage button data {data!r}")
-    return data
-
-
-def parse_callback(data: str | None) -> tuple[str, int] | None:
-    """(answer key, citation number), or None for data this bot did not make."""
-    match = _CALLBACK.fullmatch(data or "")
-    return (match.group(1), int(match.group(2))) if match else None
 
 
 # --- replies -------------------------------------------------------------------------------

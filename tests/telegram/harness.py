@@ -7,9 +7,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from telegram.ext import Application
+
 from bot.config import Settings
 from bot.service import QAService
-from bot.telegram.app import build_application, polling_options, redacting
+from bot.telegram.app import build_application, polling_options
+from bot.telegram.redact import redacting
 from tests.telegram.fake_server import TOKEN, FakeTelegram
 
 
@@ -27,19 +30,27 @@ def settings_for(server: FakeTelegram, **telegram: Any) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def polling_bot(engine: Any, **telegram: Any) -> AsyncIterator[tuple[FakeTelegram, Any]]:
-    """The fake server and the bot polling it, started the way run_polling starts them."""
+async def polling(server: FakeTelegram, engine: Any, **telegram: Any) -> AsyncIterator[Application]:
+    """The bot polling `server`, started and stopped the way run_polling does it."""
     # Redaction first, as in `qabot telegram`: building the Bot already logs its URLs.
-    async with FakeTelegram() as server:
-        with redacting([TOKEN]):
-            app = build_application(QAService(engine), settings_for(server, **telegram))
-            async with app:
-                await app.post_init(app)
-                await app.updater.start_polling(poll_interval=0, **polling_options(poll_timeout=1))
-                await app.start()
-                try:
-                    yield server, app
-                finally:
-                    await app.updater.stop()
-                    await app.stop()
-                    await app.post_shutdown(app)
+    with redacting([TOKEN]):
+        app = build_application(QAService(engine), settings_for(server, **telegram))
+        async with app:
+            await app.post_init(app)
+            await app.updater.start_polling(poll_interval=0, **polling_options(poll_timeout=1))
+            await app.start()
+            try:
+                yield app
+            finally:
+                await app.updater.stop()
+                await app.stop()
+                await app.post_shutdown(app)
+
+
+@contextlib.asynccontextmanager
+async def polling_bot(
+    engine: Any, **telegram: Any
+) -> AsyncIterator[tuple[FakeTelegram, Application]]:
+    """A fresh fake server and the bot polling it."""
+    async with FakeTelegram() as server, polling(server, engine, **telegram) as app:
+        yield server, app

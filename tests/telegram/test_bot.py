@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
+from telegram.ext import Application
 
 from bot.config import Settings
 from bot.core.answering import QAEngine
@@ -26,18 +27,12 @@ from bot.core.build import build_index
 from bot.core.settings import AnswerSettings, ChunkerSettings
 from bot.core.store import load_index, read_manifest
 from bot.service import QAService
-from bot.telegram.app import (
-    ERROR_REPLY,
-    REFUSAL,
-    STALE_BUTTON,
-    TEXT_ONLY,
-    QABot,
-    build_application,
-    redacting,
-    webhook_options,
-    webhook_secret,
-)
-from bot.telegram.format import MAX_CALLBACK_BYTES, parse_callback
+from bot.telegram import app as telegram_app
+from bot.telegram import state
+from bot.telegram.access import REFUSAL
+from bot.telegram.app import build_application, webhook_options, webhook_secret
+from bot.telegram.handlers import ERROR_REPLY, STALE_BUTTON, TEXT_ONLY
+from bot.telegram.redact import redacting
 from tests.telegram.fake_server import (
     BOT_USER,
     GROUP,
@@ -49,10 +44,11 @@ from tests.telegram.fake_server import (
     parse_html,
     telegram_length,
 )
-from tests.telegram.harness import polling_bot, settings_for
+from tests.telegram.harness import polling, polling_bot, settings_for
 
 SCENARIO_TIMEOUT = 60
 AMBASSADOR = "Who is China's ambassador to Japan?"
+MAX_CALLBACK_BYTES = 64  # Telegram's limit for a button's callback_data
 
 
 def run(scenario: Coroutine[Any, Any, None]) -> None:
@@ -93,6 +89,23 @@ class EngineProxy:
 
 def buttons(message: dict) -> list[dict]:
     return [b for row in message.get("reply_markup", {}).get("inline_keyboard", []) for b in row]
+
+
+def questions_kept(app: Application, chat_id: int) -> list[str]:
+    """The questions of the turns the bot keeps for a chat, read from PTB's chat_data."""
+    chat_state = app.chat_data.get(chat_id, {}).get(state.CHAT_STATE)
+    return [t.question for t in chat_state.conversation.turns] if chat_state else []
+
+
+async def press_and_wait(
+    server: FakeTelegram, message: dict, data: str, user: dict = USER
+) -> dict[str, Any]:
+    """Press a button; the parameters of the bot's answerCallbackQuery to that press."""
+    query_id = server.press(message, data, user=user)
+    [call] = await server.wait_calls(
+        "answerCallbackQuery", where=lambda p: p["callback_query_id"] == query_id
+    )
+    return call.params
 
 
 # --- commands ------------------------------------------------------------------------------
@@ -153,8 +166,7 @@ def test_question_answered_with_citations_buttons_and_typing(engine):
 
             [button] = buttons(reply)
             assert button["text"] == "Show passage 1"
-            assert len(button["callback_data"].encode()) <= MAX_CALLBACK_BYTES
-            assert parse_callback(button["callback_data"])[1] == 1
+            assert 0 < len(button["callback_data"].encode()) <= MAX_CALLBACK_BYTES
 
             query_id = server.press(reply, button["callback_data"])
             await server.wait_calls(
@@ -184,18 +196,17 @@ def test_off_topic_question_abstains_without_buttons(engine):
 def test_follow_up_uses_the_chat_history_and_reset_forgets_it(engine):
     async def scenario():
         async with polling_bot(engine) as (server, app):
-            qa: QABot = app.bot_data["qabot"]
             first = await server.reply_to(server.message("Who is Koichi Nakano?"))
             assert "Koichi Nakano" in first["text"]
             follow = await server.reply_to(server.message("Which university is he at?"))
             assert "Sophia University" in follow["text"]
-            assert len(qa.conversations.history(USER["id"])) == 2
+            assert len(questions_kept(app, USER["id"])) == 2
             # Another chat has a conversation of its own.
-            assert qa.conversations.history(OTHER_USER["id"]) == []
+            assert questions_kept(app, OTHER_USER["id"]) == []
 
             reset = server.message("/reset", entities=[_command("/reset")])
             assert "forgotten" in (await server.reply_to(reset))["text"]
-            assert qa.conversations.history(USER["id"]) == []
+            assert questions_kept(app, USER["id"]) == []
 
     run(scenario())
 
@@ -205,20 +216,61 @@ def test_stale_and_foreign_buttons_get_a_polite_answer(engine):
         async with polling_bot(engine) as (server, _app):
             reply = await server.reply_to(server.message(AMBASSADOR))
             good = buttons(reply)[0]["callback_data"]
-            for data in ("p:unknownKey:1", "garbage", f"{good[:-1]}7", ""):
-                query_id = server.press(reply, data)
-                [call] = await server.wait_calls(
-                    "answerCallbackQuery", where=lambda p, q=query_id: p["callback_query_id"] == q
-                )
-                assert call.params["text"] == STALE_BUTTON
+            tampered = good[:-1] + ("7" if good[-1] != "7" else "8")
+            for data in ("p:unknownKey:1", "garbage", tampered, ""):
+                assert (await press_and_wait(server, reply, data))["text"] == STALE_BUTTON
             # The same button pressed from another chat's copy of the message shows nothing.
             elsewhere = {**reply, "chat": {"id": OTHER_USER["id"], "type": "private"}}
-            query_id = server.press(elsewhere, good, user=OTHER_USER)
-            [call] = await server.wait_calls(
-                "answerCallbackQuery", where=lambda p: p["callback_query_id"] == query_id
-            )
-            assert call.params["text"] == STALE_BUTTON
+            answered = await press_and_wait(server, elsewhere, good, user=OTHER_USER)
+            assert answered["text"] == STALE_BUTTON
             assert len(server.calls_of("sendMessage")) == 1  # only the answer itself
+
+    run(scenario())
+
+
+def test_a_button_from_before_a_restart_is_stale(engine):
+    async def scenario():
+        async with FakeTelegram() as server:
+            async with polling(server, engine):
+                reply = await server.reply_to(server.message(AMBASSADOR))
+            async with polling(server, engine):
+                answered = await press_and_wait(server, reply, buttons(reply)[0]["callback_data"])
+            assert answered["text"] == STALE_BUTTON
+            assert len(server.calls_of("sendMessage")) == 1  # only the answer itself
+
+    run(scenario())
+
+
+def test_only_the_latest_answers_keep_working_buttons(engine, monkeypatch):
+    monkeypatch.setattr(telegram_app, "ANSWERS_KEPT", 2)
+
+    async def scenario():
+        async with polling_bot(engine) as (server, _app):
+            asked = [AMBASSADOR, "Who is Koichi Nakano?", AMBASSADOR]
+            replies = [await server.reply_to(server.message(q)) for q in asked]
+            oldest, newest = replies[0], replies[-1]
+            answered = await press_and_wait(server, oldest, buttons(oldest)[0]["callback_data"])
+            assert answered["text"] == STALE_BUTTON
+            answered = await press_and_wait(server, newest, buttons(newest)[0]["callback_data"])
+            assert "text" not in answered
+            assert (await server.reply_to(newest))["text"].startswith("[1] article ¶39")
+
+    run(scenario())
+
+
+def test_the_least_recently_active_chat_is_forgotten_first(engine, monkeypatch):
+    monkeypatch.setattr(state, "CHATS_KEPT", 2)
+    third = {"id": 444, "is_bot": False, "first_name": "Cy"}
+
+    async def scenario():
+        async with polling_bot(engine) as (server, app):
+            for user in (USER, OTHER_USER, USER, third):
+                await server.reply_to(server.message("Who is Koichi Nakano?", user=user))
+            # The other user asked before the user's second question: forgotten first.
+            assert set(app.chat_data) == {USER["id"], third["id"]}
+            assert questions_kept(app, USER["id"]) == ["Who is Koichi Nakano?"] * 2
+            follow = await server.reply_to(server.message("Which university is he at?"))
+            assert "Sophia University" in follow["text"]
 
     run(scenario())
 
@@ -233,8 +285,7 @@ def test_edited_question_updates_the_answer_in_place(engine):
             assert edit.params["message_id"] == reply["message_id"]
             assert "Cheng Yonghua" in reply["text"]  # the fake updated the stored message
             assert buttons(reply)
-            turns = app.bot_data["qabot"].conversations.history(USER["id"])
-            assert [t.question for t in turns] == [AMBASSADOR]
+            assert questions_kept(app, USER["id"]) == [AMBASSADOR]
             # Edited again to the same words: answered again, still in place.
             server.edit(question, AMBASSADOR)
             await server.wait_calls("editMessageText", count=2)

@@ -1,5 +1,5 @@
-"""Telegram HTML: escaping, the reply layout, callback data, splitting long replies, and the
-fake server's HTML checker that the end-to-end tests rely on."""
+"""Telegram HTML: escaping, the reply layout, splitting long replies, and the fake server's
+HTML checker that the end-to-end tests rely on."""
 
 from __future__ import annotations
 
@@ -9,11 +9,8 @@ import pytest
 
 from bot.core.types import NO_EXPECTATION, Answer, Citation
 from bot.telegram.format import (
-    MAX_CALLBACK_BYTES,
     answer_html,
-    callback_data,
     escape,
-    parse_callback,
     passage_html,
     split_html,
     visible_length,
@@ -108,16 +105,6 @@ def test_answer_layout():
 def test_passage_keeps_paragraphs_and_joins_wrapped_lines():
     c = citation(3, "A hard-wrapped\nline.\n\nNext paragraph.")
     assert parse_html(passage_html(c)).endswith("\nA hard-wrapped line.\n\nNext paragraph.")
-
-
-def test_callback_data_round_trip_and_limits():
-    data = callback_data("AbC-12_x", 3)
-    assert parse_callback(data) == ("AbC-12_x", 3)
-    assert len(callback_data("k" * 32, 999).encode()) <= MAX_CALLBACK_BYTES
-    for junk in (None, "", "p::1", "p:key:", "p:key:x", "x:key:1", "p:k€y:1", "p:key:1:2"):
-        assert parse_callback(junk) is None
-    with pytest.raises(ValueError):
-        callback_data("k" * 33, 1)
 
 
 def _check_pieces(html: str, limit: int) -> list[str]:

@@ -1,0 +1,121 @@
+"""Sending: replies threaded to the question and split to fit, in-place edits of an earlier
+answer, the "typing…" action, and the "Show passage" buttons."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+)
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot.telegram import format as fmt
+from bot.telegram.state import PassageButton
+
+if TYPE_CHECKING:
+    from bot.core.types import Answer
+
+log = logging.getLogger("bot.telegram")
+
+TYPING_EVERY = 4.0  # seconds; Telegram shows "typing" for about 5 s after each action
+_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+
+async def reply(
+    message: Message, html: str, markup: InlineKeyboardMarkup | None = None
+) -> list[Message]:
+    """Send `html` threaded to `message`, split if long; buttons go under the last part."""
+    parts = fmt.split_html(html)
+    sent = []
+    for i, part in enumerate(parts):
+        threaded = ReplyParameters(message_id=message.message_id, allow_sending_without_reply=True)
+        sent.append(
+            await message.reply_text(
+                part,
+                parse_mode=ParseMode.HTML,
+                reply_parameters=threaded if i == 0 else None,
+                reply_markup=markup if i == len(parts) - 1 else None,
+                link_preview_options=_NO_PREVIEW,
+                do_quote=False,
+            )
+        )
+    return sent
+
+
+async def edit_reply(
+    bot: Bot, chat_id: int, message_id: int, html: str, markup: InlineKeyboardMarkup | None
+) -> bool:
+    """Put a new answer into an earlier one-message reply; False if that cannot be done."""
+    parts = fmt.split_html(html)
+    if len(parts) != 1:
+        return False
+    try:
+        await bot.edit_message_text(
+            parts[0],
+            chat_id=chat_id,
+            message_id=message_id,
+            parse_mode=ParseMode.HTML,
+            reply_markup=markup,
+            link_preview_options=_NO_PREVIEW,
+        )
+    except BadRequest as exc:
+        if "not modified" in str(exc).lower():
+            return True  # the same answer as before: nothing to change
+        log.info(
+            "could not edit reply %s in chat %s (%s); sending a new one", message_id, chat_id, exc
+        )
+        return False
+    return True
+
+
+@contextlib.asynccontextmanager
+async def typing(bot: Bot, message: Message) -> AsyncIterator[None]:
+    """Show "typing…" in the chat until the block ends."""
+    thread_id = message.message_thread_id if message.is_topic_message else None
+
+    async def keep_typing() -> None:
+        while True:
+            try:
+                await bot.send_chat_action(
+                    message.chat_id, ChatAction.TYPING, message_thread_id=thread_id
+                )
+            except Forbidden:
+                return
+            except TelegramError as exc:  # cosmetic: never let it fail the answer
+                log.debug("typing action failed: %s", exc)
+            await asyncio.sleep(TYPING_EVERY)
+
+    task = asyncio.create_task(keep_typing())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def passage_buttons(chat_id: int, answer: Answer) -> InlineKeyboardMarkup | None:
+    """One "Show passage n" button per citation; PTB keeps what each carries."""
+    if not answer.citations:
+        return None
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(
+                    fmt.passage_button_label(c.n), callback_data=PassageButton(chat_id, c)
+                )
+            ]
+            for c in answer.citations
+        ]
+    )
