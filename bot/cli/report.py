@@ -11,6 +11,7 @@ from bot.cli.render import preview
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
 
     from bot.tools.evaluation import Report
 
@@ -95,30 +96,37 @@ def reports_json(rows: list[tuple[str, Report]]) -> str:
 
 def render_bench(console: Console, r: dict) -> None:
     """The bench figures next to their floors and targets."""
-    from rich.table import Table
-
     m = r["machine"]
     console.print(
         f"[bold]qabot bench[/] on {m['cpu']}, {m['cores']} cores (torch {m['torch']}, "
         f"{m['torch_threads']} threads; faiss {m['faiss']}; Python {m['python']})"
     )
-    table = Table(box=None, header_style="bold", pad_edge=False)
-    for name in ("measure", "qabot", "floor", "ratio", "target", "met"):
-        table.add_column(name, justify="left" if name in ("measure", "target") else "right")
+    console.print(_targets_table(r))
+    console.print()
+    console.print(_backends_table(r["backends"]))
+    console.print()
+    console.print(_scale_table(r["scale"]))
+
+
+def _table(columns: tuple[str, ...], left: tuple[str, ...], title: str | None = None) -> Table:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left", box=None, header_style="bold", pad_edge=False)
+    for name in columns:
+        table.add_column(name, justify="left" if name in left else "right")
+    return table
+
+
+def _targets_table(r: dict) -> Table:
+    table = _table(("measure", "qabot", "floor", "ratio", "target", "met"), ("measure", "target"))
 
     def row(name: str, value: str, floor: str, ratio: str, target: str, met: bool) -> None:
         table.add_row(name, value, floor, ratio, target, "yes" if met else "[red]no[/]")
 
     s, c, w, b = r["startup"], r["cold_ask"], r["warm"], r["build"]
     row("qabot --help", f"{s['help_s']:.2f} s", "", "", "< 0.3 s", s["help_s"] < 0.3)
-    row(
-        "qabot index status",
-        f"{s['index_status_s']:.2f} s",
-        "",
-        "",
-        "< 0.3 s",
-        s["index_status_s"] < 0.3,
-    )
+    status_s = s["index_status_s"]
+    row("qabot index status", f"{status_s:.2f} s", "", "", "< 0.3 s", status_s < 0.3)
     row(
         "cold qabot ask",
         f"{c['ask_s']:.2f} s",
@@ -153,48 +161,33 @@ def render_bench(console: Console, r: dict) -> None:
         b["rebuild_ratio"] < 0.5,
     )
     rss = r["repl_rss_mb"]
-    row(
-        "REPL memory (RSS / peak)",
-        f"{rss['rss_mb']:.0f} / {rss['peak_mb']:.0f} MB",
-        "",
-        "",
-        "",
-        True,
-    )
-    console.print(table)
+    memory = f"{rss['rss_mb']:.0f} / {rss['peak_mb']:.0f} MB"
+    row("REPL memory (RSS / peak)", memory, "", "", "", True)
+    return table
 
-    backends = r["backends"]
-    speed = Table(
-        title=f"Backends (passage vectors: cosine to torch's {backends['passage_cosine_mean']:.3f} "
-        f"mean, {backends['passage_cosine_min']:.3f} min)",
-        title_justify="left",
-        box=None,
-        header_style="bold",
-        pad_edge=False,
+
+def _backends_table(backends: dict) -> Table:
+    title = (
+        f"Backends (passage vectors: cosine to torch's {backends['passage_cosine_mean']:.3f} "
+        f"mean, {backends['passage_cosine_min']:.3f} min)"
     )
-    for name in ("backend", "build", "warm answer p50", "floor p50"):
-        speed.add_column(name, justify="left" if name == "backend" else "right")
+    table = _table(("backend", "build", "warm answer p50", "floor p50"), ("backend",), title)
     for b in backends["rows"]:
-        speed.add_row(
+        table.add_row(
             b["backend"],
             f"{b['build_s']:.1f} s ({b['passages']} passages)",
             f"{b['answer_p50_ms']:.1f} ms",
             f"{b['floor_p50_ms']:.1f} ms",
         )
-    console.print()
-    console.print(speed)
+    return table
 
-    scale = Table(
-        title="Scale (synthetic unit vectors, 384 dims, intrinsic dimension 48)",
-        title_justify="left",
-        box=None,
-        header_style="bold",
-        pad_edge=False,
-    )
-    for name in ("vectors", "type", "build", "memory", "search p50", "recall@10"):
-        scale.add_column(name, justify="left" if name == "type" else "right")
-    for s in r["scale"]:
-        scale.add_row(
+
+def _scale_table(rows: list[dict]) -> Table:
+    title = "Scale (synthetic unit vectors, 384 dims, intrinsic dimension 48)"
+    columns = ("vectors", "type", "build", "memory", "search p50", "recall@10")
+    table = _table(columns, ("type",), title)
+    for s in rows:
+        table.add_row(
             f"{s['vectors']:,}",
             s["type"],
             f"{s['build_s']:.1f} s",
@@ -202,5 +195,4 @@ def render_bench(console: Console, r: dict) -> None:
             f"{s['search_p50_ms']:.2f} ms",
             f"{s['recall_at_10']:.3f}",
         )
-    console.print()
-    console.print(scale)
+    return table

@@ -23,7 +23,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.core import vectors as vector_index
 from bot.core.chunking import chunk_document
@@ -43,6 +43,8 @@ from bot.core.store import (
 from bot.core.types import SCHEMA_VERSION, Chunk, Manifest, Notify, Progress, SourceInfo
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from bot.core.embedding import Embedder
 
 _MARKER_TEXT = (
@@ -98,9 +100,8 @@ def build_index(
     notify: Notify = lambda _msg: None,
     index_type: str = "auto",
 ) -> Manifest:
-    import faiss
-    import numpy as np
-
+    """Read, chunk and embed `sources`, then write the index into `index_dir` and swap it in
+    atomically; the previous index answers until then."""
     started = time.perf_counter()
     if not sources:
         raise SourceError("no documents to index")
@@ -110,26 +111,7 @@ def build_index(
             f"max_chunk_tokens {chunker.max_tokens} exceeds what the model reads "
             f"({embedder.max_tokens} word pieces)"
         )
-    ids: set[str] = set()
-    documents = []
-    for path in sources:
-        doc_id = _unique(slug(Path(path).stem), ids)
-        documents.append(load_document(Path(path), doc_id))
-
-    chunks: list[Chunk] = []
-    infos = []
-    for doc in documents:
-        doc_chunks = chunk_document(doc, embedder.count_tokens, chunker)
-        chunks.extend(doc_chunks)
-        infos.append(
-            SourceInfo(
-                path=str(doc.path.resolve()),
-                doc_id=doc.doc_id,
-                sha256=doc.sha256,
-                bytes=len(doc.text.encode("utf-8")),
-                chunks=len(doc_chunks),
-            )
-        )
+    chunks, infos = _read_and_chunk(sources, embedder, chunker)
     previous = previous_vectors(index_dir, embedder.name)
     chunk_vectors, sentence_vectors, keys = embed_chunks(chunks, previous, embedder, progress)
 
@@ -137,16 +119,11 @@ def build_index(
         build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         staging = index_dir / f".build-{build_id}"
         staging.mkdir()
+        kind = vector_index.choose(index_type, len(chunks))
         try:
-            with open(staging / CHUNKS_FILE, "w", encoding="utf-8") as fh:
-                for chunk in chunks:
-                    fh.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
-            kind = vector_index.choose(index_type, len(chunks))
-            faiss.write_index(vector_index.build(kind, chunk_vectors), str(staging / VECTORS_FILE))
-            np.save(staging / SENTENCES_FILE, sentence_vectors, allow_pickle=False)
-            (staging / EMBED_KEYS_FILE).write_text("\n".join(keys) + "\n", encoding="ascii")
-            for item in staging.iterdir():
-                _fsync(item)
+            _write_data(
+                staging, chunks, vector_index.build(kind, chunk_vectors), sentence_vectors, keys
+            )
             data_dir = f"data-{build_id}"
             os.replace(staging, index_dir / data_dir)
         except BaseException:
@@ -169,6 +146,46 @@ def build_index(
         _atomic_write(index_dir / MANIFEST, manifest.to_json())
         _remove_unused(index_dir, keep=data_dir)
     return manifest
+
+
+def _read_and_chunk(
+    sources: Sequence[Path], embedder: Embedder, chunker: ChunkerSettings
+) -> tuple[list[Chunk], list[SourceInfo]]:
+    """Every source's passages, in order, and what the manifest records of each source."""
+    ids: set[str] = set()
+    chunks: list[Chunk] = []
+    infos = []
+    for path in sources:
+        doc = load_document(Path(path), _unique(slug(Path(path).stem), ids))
+        doc_chunks = chunk_document(doc, embedder.count_tokens, chunker)
+        chunks.extend(doc_chunks)
+        infos.append(
+            SourceInfo(
+                path=str(doc.path.resolve()),
+                doc_id=doc.doc_id,
+                sha256=doc.sha256,
+                bytes=len(doc.text.encode("utf-8")),
+                chunks=len(doc_chunks),
+            )
+        )
+    return chunks, infos
+
+
+def _write_data(
+    folder: Path, chunks: list[Chunk], vectors: Any, sentence_vectors: np.ndarray, keys: list[str]
+) -> None:
+    """The data files of one build, flushed to disk before the folder is swapped in."""
+    import faiss
+    import numpy as np
+
+    with open(folder / CHUNKS_FILE, "w", encoding="utf-8") as fh:
+        for chunk in chunks:
+            fh.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
+    faiss.write_index(vectors, str(folder / VECTORS_FILE))
+    np.save(folder / SENTENCES_FILE, sentence_vectors, allow_pickle=False)
+    (folder / EMBED_KEYS_FILE).write_text("\n".join(keys) + "\n", encoding="ascii")
+    for item in folder.iterdir():
+        _fsync(item)
 
 
 def _unique(name: str, taken: set[str]) -> str:
