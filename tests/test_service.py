@@ -70,9 +70,10 @@ def test_rebuild_and_status_through_the_settings(tmp_path, article_index_dir):
     settings = load_settings(index_dir=target)
     report = status(settings)
     assert report.up_to_date and report.manifest.chunk_count == 32 and report.size_bytes > 0
-    assert "the chunking settings changed" in status(
-        load_settings(index_dir=target, max_chunk_tokens=128)
-    ).reasons
+    assert (
+        "the chunking settings changed"
+        in status(load_settings(index_dir=target, max_chunk_tokens=128)).reasons
+    )
 
     doc = tmp_path / "lighthouse.txt"
     doc.write_text("The lighthouse keeper lit the lamp at dusk every evening.\n")

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,6 +24,9 @@ from bot.cli.common import (
     stdout_console,
 )
 from bot.cli.index import index
+
+if TYPE_CHECKING:
+    from bot.service import QAService
 from bot.core.errors import QABotError
 
 
@@ -110,6 +114,15 @@ def eval_index_dir(document: Path) -> Path:
 @click.option(
     "--sweep", is_flag=True, help="Abstention against false abstention at each threshold."
 )
+@click.option(
+    "--check", is_flag=True, help="Only check the QA set against its document (no model)."
+)
+@click.option(
+    "--split",
+    type=click.Choice(["train", "dev", "held-out"]),
+    multiple=True,
+    help="A corpus file: only the documents of this split (repeatable). Default: all.",
+)
 @index_dir_option
 @click.pass_obj
 def eval_command(
@@ -120,19 +133,34 @@ def eval_command(
     threshold: float | None,
     steps: bool,
     sweep: bool,
+    check: bool,
+    split: tuple[str, ...],
     index_dir: Path | None,
 ) -> None:
-    """Measure answer quality on a QA set (YAML; the format is in the README).
+    """Measure answer quality on a QA set or a corpus of them (YAML; formats in the README).
 
-    The QA set names its document; its index is built on first use and kept in
-    ~/.cache/qabot/eval unless --index-dir says otherwise.
+    A QA set names its document; its index is built on first use and kept in
+    ~/.cache/qabot/eval unless --index-dir says otherwise. A corpus (eval/corpus.yaml) lists
+    QA sets with each document's kind and split, and is reported per document, kind and split.
     """
     from bot.cli.report import render_report, render_table, reports_json
     from bot.service import check_sources
-    from bot.tools import evaluation
+    from bot.tools import corpus, evaluation
 
+    if corpus.is_corpus(qa_file):
+        _eval_corpus(state, qa_file, split, steps, as_json, top_k, threshold)
+        return
     qa_set = evaluation.load_qa_set(qa_file)
     check_sources([qa_set.document])  # a clear error before the model loads
+    if check:
+        problems = evaluation.check_qa_set(qa_set)
+        for problem in problems:
+            click.echo(f"{qa_file}: {problem}")
+        counts = qa_set.summary
+        if problems:
+            raise QABotError(f"{qa_file}: {len(problems)} problem(s) in the QA set ({counts})")
+        click.echo(f"{qa_file}: ok ({counts})")
+        return
     settings = state.settings(
         top_k=top_k,
         abstain_threshold=threshold,
@@ -161,6 +189,39 @@ def eval_command(
         click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         render_report(console, report)
+
+
+def _eval_corpus(
+    state: State,
+    path: Path,
+    splits: tuple[str, ...],
+    steps: bool,
+    as_json: bool,
+    top_k: int | None,
+    threshold: float | None,
+) -> None:
+    from bot.cli.report import render_table, reports_json
+    from bot.service import check_sources
+    from bot.tools import corpus
+
+    entries = corpus.load_corpus(path, splits or corpus.SPLITS)
+    check_sources([e.qa_set.document for e in entries])
+
+    def open_for(document: Path) -> QAService:
+        return open_service(
+            state.settings(
+                top_k=top_k,
+                abstain_threshold=threshold,
+                sources=[document],
+                index_dir=eval_index_dir(document),
+            )
+        )
+
+    rows = corpus.summary_rows(corpus.evaluate_corpus(entries, open_for, steps))
+    if as_json:
+        click.echo(reports_json(rows))
+    else:
+        render_table(stdout_console(), f"{path} ({len(entries)} documents)", rows)
 
 
 @cli.command()

@@ -38,6 +38,14 @@ class QASet:
     questions: tuple[Item, ...]
     conversations: tuple[tuple[Item, ...], ...]
 
+    @property
+    def summary(self) -> str:
+        unanswerable = sum(not q.answerable for q in self.questions)
+        return (
+            f"{len(self.questions) - unanswerable} answerable, {unanswerable} unanswerable, "
+            f"{len(self.conversations)} conversations"
+        )
+
 
 def _fold(text: str) -> str:
     """Compare case-, punctuation- and quote-insensitively."""
@@ -165,6 +173,29 @@ class Report:
             "metrics": self.metrics(),
             "misses": [miss.to_dict() for miss in self.misses()],
         }
+
+
+def check_qa_set(qa_set: QASet) -> list[str]:
+    """What is wrong with a QA set, without running the bot: evidence or answers that are not
+    in the document, too few unanswerable questions, conversations of one turn."""
+    text = _fold(qa_set.document.read_text(encoding="utf-8-sig"))
+    problems = []
+    answerable = [i for i in qa_set.questions if i.answerable]
+    for conversation in qa_set.conversations:
+        if len(conversation) < 2:
+            problems.append(f"conversation {conversation[0].question!r} has one turn only")
+        answerable += list(conversation)
+    for item in answerable:
+        if not any(_fold(e) in text for e in item.evidence):
+            problems.append(f"{item.question!r}: no evidence text occurs in the document")
+        if not any(_fold(a) in text for a in item.answers):
+            problems.append(f"{item.question!r}: no accepted answer occurs in the document")
+    unanswerable = sum(not i.answerable for i in qa_set.questions)
+    if unanswerable < 0.2 * len(qa_set.questions):
+        problems.append(
+            f"{unanswerable} unanswerable of {len(qa_set.questions)} questions (under 20%)"
+        )
+    return problems
 
 
 def _contains_evidence(passage: str, evidence: tuple[str, ...]) -> bool:
