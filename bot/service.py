@@ -15,14 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.config import BUNDLED_DOCUMENT, Settings
+from bot.config import BUNDLED_DOCUMENT, SHIPPED_SELECTOR, Settings
 from bot.core.errors import IndexStoreError
 from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings, IndexSettings
-from bot.core.types import Answer, Manifest, Notify, Progress, Turn
+from bot.core.types import Answer, Manifest, Notify, Progress, SentenceCandidate, Turn
 
 if TYPE_CHECKING:
     from bot.core.answering import QAEngine
     from bot.core.embedding import Embedder
+    from bot.core.selector import Selector
 
 __all__ = ["Conversation", "IndexStatus", "QAService", "check_sources", "rebuild", "status"]
 
@@ -52,7 +53,32 @@ def answer_settings(settings: Settings) -> AnswerSettings:
         abstain_threshold=settings.abstain_threshold,
         max_sentences=settings.max_answer_sentences,
         history_turns=settings.history_turns,
+        selector_threshold=settings.selector_threshold,
     )
+
+
+def selector_path(settings: Settings) -> Path | None:
+    """The answer selector to use: the configured folder, else the shipped one if the
+    package has it; None for similarity scores only."""
+    if settings.selector is None:
+        return SHIPPED_SELECTOR if (SHIPPED_SELECTOR / "model.safetensors").is_file() else None
+    if settings.selector.strip().lower() in ("", "none"):
+        return None
+    return Path(settings.selector).expanduser()
+
+
+def base_model_path(settings: Settings) -> str:
+    """The folder of the embedding model, which the selector is fine-tuned from."""
+    from bot.core.embedding import resolve_model
+
+    return resolve_model(settings.model)
+
+
+def _selector(settings: Settings) -> Selector | None:
+    from bot.core.selector import Selector
+
+    path = selector_path(settings)
+    return Selector(path, base_model_path(settings)) if path else None
 
 
 def _embedder(settings: Settings) -> Embedder:
@@ -98,7 +124,7 @@ class QAService:
             progress=progress,
             notify=notify,
         )
-        engine = QAEngine(index, embedder, answer_settings(settings))
+        engine = QAEngine(index, embedder, answer_settings(settings), _selector(settings))
         engine.warm_up()
         return cls(engine)
 
@@ -137,6 +163,13 @@ class QAService:
     def ask(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Answer:
         """Answer one question; `history` is the conversation so far (for follow-ups)."""
         return self.engine.answer(question, history, top_k=top_k)
+
+    def candidates(
+        self, question: str, history: Sequence[Turn] = (), depth: int | None = None
+    ) -> list[SentenceCandidate]:
+        """The sentences that compete for the answer, as the selector reads them (to train
+        one: `qabot train`)."""
+        return self.engine.candidates(question, history, depth)
 
     def conversation(self, keep: int = 20) -> Conversation:
         return Conversation(self, keep)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -76,3 +77,12 @@ index_dir_option = click.option(
     callback=_folder,
     help="Folder of the index [env QABOT_INDEX_DIR; default ./index].",
 )
+
+
+def eval_index_dir(document: Path) -> Path:
+    """Where `qabot eval` keeps the index of a QA set's document: a cache, one per document."""
+    import hashlib
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    tag = hashlib.sha256(str(document.resolve()).encode()).hexdigest()[:10]
+    return cache / "qabot" / "eval" / f"{document.stem}-{tag}"

@@ -17,6 +17,7 @@ import click
 from bot import __version__
 from bot.cli.common import (
     State,
+    eval_index_dir,
     index_dir_option,
     notice,
     open_service,
@@ -92,15 +93,6 @@ def repl(state: State, as_json: bool, top_k: int | None) -> None:
         repl_module.interactive(service, stdout_console())
     else:
         repl_module.piped(service, sys.stdin, stdout_console(), as_json)
-
-
-def eval_index_dir(document: Path) -> Path:
-    """Where `qabot eval` keeps the index of a QA set's document: a cache, one per document."""
-    import hashlib
-
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    tag = hashlib.sha256(str(document.resolve()).encode()).hexdigest()[:10]
-    return cache / "qabot" / "eval" / f"{document.stem}-{tag}"
 
 
 @cli.command(name="eval")
@@ -242,6 +234,48 @@ def telegram(state: State, mode: str | None, verbose: bool) -> None:
 
     settings = state.settings(**({"telegram": {"mode": mode}} if mode else {}))
     serve(settings, open_service, verbose)
+
+
+@cli.command()
+@click.option(
+    "--corpus",
+    "corpus_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("eval/corpus.yaml"),
+    show_default=True,
+    help="The QA corpus; its train split is trained on.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the selector [default: the one the package ships].",
+)
+@click.option("--epochs", type=click.IntRange(1, 20), default=None, help="Passes over the data.")
+@click.option("--seed", type=int, default=None, help="Random seed (fixed by default).")
+@click.option(
+    "--limit", type=click.IntRange(1), default=None, help="Train on the first N examples only."
+)
+@click.option("--no-eval", is_flag=True, help="Skip evaluating dev and held-out afterwards.")
+@click.pass_obj
+def train(
+    state: State,
+    corpus_file: Path,
+    out: Path | None,
+    epochs: int | None,
+    seed: int | None,
+    limit: int | None,
+    no_eval: bool,
+) -> None:
+    """Train the answer selector on the corpus's train split, then report dev and held-out.
+
+    Reproducible: a fixed seed, on the CPU; the weights the package ships come from this.
+    """
+    from bot.cli.train import run_training
+
+    run_training(
+        state, corpus_file, out, epochs=epochs, seed=seed, limit=limit, evaluate=not no_eval
+    )
 
 
 @cli.command()

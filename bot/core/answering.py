@@ -5,6 +5,7 @@ This is the core API every front end calls (`QAEngine.answer`); it imports none 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from bot.core.errors import QuestionError
 from bot.core.lexical import terms, words
 from bot.core.questions import contextualize, expectation, supplies
 from bot.core.retrieval import Candidate, Hit, Retriever
+from bot.core.selector import Selector, context_text
 from bot.core.settings import AnswerSettings
 from bot.core.types import (
     NO_EXPECTATION,
@@ -21,6 +23,7 @@ from bot.core.types import (
     Citation,
     Expectation,
     Retrieved,
+    SentenceCandidate,
     Turn,
 )
 
@@ -46,20 +49,95 @@ _KIND_WORDS = {
 
 
 class QAEngine:
-    def __init__(self, index: Index, embedder: Embedder, settings: AnswerSettings):
+    def __init__(
+        self,
+        index: Index,
+        embedder: Embedder,
+        settings: AnswerSettings,
+        selector: Selector | None = None,
+    ):
         self.index = index
         self.embedder = embedder
         self.settings = settings
+        self.selector = selector
         self.retriever = Retriever(index)
 
     def warm_up(self) -> None:
-        """Load the model and lexical index now, so the first answer is as fast as the rest."""
+        """Load the models and lexical index now, so the first answer is as fast as the rest."""
         self.embedder.encode_query("warm up")
         _ = self.retriever.lexical
+        if self.selector is not None:
+            self.selector.probabilities("warm up", ["warm up"])
 
     def answer(
         self, question: str, history: Sequence[Turn] = (), top_k: int | None = None
     ) -> Answer:
+        started = time.perf_counter()
+        question, query, hits, candidates, timings = self._candidates(question, history, top_k)
+        searched = time.perf_counter()
+        if self.selector is not None:
+            candidates = self._select_by_model(self._selector_question(question, query), candidates)
+        expected = expectation(question) if self.settings.answer_checks else NO_EXPECTATION
+        eligible, unsupported = self._eligible(expected, candidates)
+        best = max(eligible, key=lambda c: c.score, default=None)
+        abstained, reason = self._verdict(expected, candidates, best, unsupported)
+        if abstained:
+            text, citations = ABSTAIN_TEXT, ()
+        else:
+            text, citations = self._compose(self._select(eligible, best.score))
+        done = time.perf_counter()
+        k = min(top_k or self.settings.top_k, len(self.index.chunks))
+        return Answer(
+            question=question,
+            text=text,
+            citations=citations,
+            abstained=abstained,
+            timings_ms={
+                **timings,
+                "select": (done - searched) * 1000,
+                "total": (done - started) * 1000,
+            },
+            query=query,
+            expected=expected,
+            score=best.score if best else 0.0,
+            threshold=self.threshold,
+            reason=reason,
+            retrieved=self._describe(self._rerank(hits, candidates)[:k], candidates),
+        )
+
+    @property
+    def threshold(self) -> float:
+        """The score an answer needs: the selector's probability, or the similarity score."""
+        if self.selector is not None:
+            return self.settings.selector_threshold
+        return self.settings.abstain_threshold
+
+    def candidates(
+        self, question: str, history: Sequence[Turn] = (), depth: int | None = None
+    ) -> list[SentenceCandidate]:
+        """The sentences that compete for the answer, best first by similarity score, as the
+        selector would read them (for training it)."""
+        question, query, _, candidates, _ = self._candidates(question, history, None)
+        depth = depth or self.settings.selector_depth
+        top = sorted(candidates, key=lambda c: c.score, reverse=True)[:depth]
+        asked = self._selector_question(question, query)
+        return [
+            SentenceCandidate(
+                question=asked,
+                chunk_id=self.index.chunks[c.row].id,
+                sentence=self.index.sentence_text(c.row, c.k),
+                context=context_text(self.index.chunks[c.row], c.k),
+                passage=self.index.chunks[c.row].text,
+                score=c.score,
+            )
+            for c in top
+        ]
+
+    def _candidates(
+        self, question: str, history: Sequence[Turn], top_k: int | None
+    ) -> tuple[str, str, list[Hit], list[Candidate], dict[str, float]]:
+        """The question tidied, the query searched, the passages found and every sentence of
+        theirs scored by similarity; with the time embedding and searching took."""
         question = " ".join(question.split())
         if not question:
             raise QuestionError("the question is empty")
@@ -86,35 +164,25 @@ class QAEngine:
         candidates = self.retriever.score_sentences(
             sentence_query, hits, query_terms, self.settings
         )
-        expected = expectation(question) if self.settings.answer_checks else NO_EXPECTATION
-        eligible, unsupported = self._eligible(expected, candidates)
-        best = max(eligible, key=lambda c: c.score, default=None)
-        threshold = self.settings.abstain_threshold
-        abstained, reason = self._verdict(expected, candidates, best, unsupported)
-        if abstained:
-            text, citations = ABSTAIN_TEXT, ()
-        else:
-            text, citations = self._compose(self._select(eligible, best.score))
-        done = time.perf_counter()
+        timings = {"embed": (encoded - started) * 1000, "search": (searched - encoded) * 1000}
+        return question, query, hits, candidates, timings
 
-        return Answer(
-            question=question,
-            text=text,
-            citations=citations,
-            abstained=abstained,
-            timings_ms={
-                "embed": (encoded - started) * 1000,
-                "search": (searched - encoded) * 1000,
-                "select": (done - searched) * 1000,
-                "total": (done - started) * 1000,
-            },
-            query=query,
-            expected=expected,
-            score=best.score if best else 0.0,
-            threshold=threshold,
-            reason=reason,
-            retrieved=self._describe(self._rerank(hits, candidates)[:k], candidates),
-        )
+    @staticmethod
+    def _selector_question(question: str, query: str) -> str:
+        # A follow-up ("Which university is he at?") is read with the question it leans on.
+        return query if query != question else question
+
+    def _select_by_model(self, question: str, candidates: list[Candidate]) -> list[Candidate]:
+        """The best few sentences by similarity, scored instead by the selector's probability;
+        the rest cannot answer."""
+        assert self.selector is not None
+        top = sorted(candidates, key=lambda c: c.score, reverse=True)
+        top = top[: self.settings.selector_depth]
+        texts = [context_text(self.index.chunks[c.row], c.k) for c in top]
+        probabilities = self.selector.probabilities(question, texts)
+        return [
+            dataclasses.replace(c, score=float(p)) for c, p in zip(top, probabilities, strict=True)
+        ]
 
     def _eligible(
         self, expected: Expectation, candidates: list[Candidate]
@@ -128,7 +196,7 @@ class QAEngine:
         if not expected.focus:
             return eligible, None
         over = sorted(
-            (c for c in eligible if c.score >= self.settings.abstain_threshold),
+            (c for c in eligible if c.score >= self.threshold),
             key=lambda c: c.score,
             reverse=True,
         )
@@ -155,7 +223,7 @@ class QAEngine:
         unsupported: _Support | None,
     ) -> tuple[bool, str]:
         """Whether to abstain, and why, in words for `--explain`."""
-        threshold = self.settings.abstain_threshold
+        threshold = self.threshold
         top = max((c.score for c in candidates), default=None)
         if top is None:
             return True, "nothing was retrieved"
@@ -189,7 +257,7 @@ class QAEngine:
         return _Support(float(sims[best].max()), passage_words[best])
 
     def _select(self, candidates: list[Candidate], best: float) -> list[Candidate]:
-        floor = max(self.settings.abstain_threshold, best - self.settings.margin)
+        floor = max(self.threshold, best - self.settings.margin)
         chosen: list[Candidate] = []
         for cand in sorted(candidates, key=lambda c: c.score, reverse=True):
             if cand.score < floor or len(chosen) >= self.settings.max_sentences:

@@ -240,3 +240,15 @@ class Answer:
 class Turn:
     question: str
     answer: Answer
+
+
+@dataclass(frozen=True)
+class SentenceCandidate:
+    """A sentence that competes for the answer, as the answer selector reads it."""
+
+    question: str  # the question as the selector reads it: a follow-up with its context
+    chunk_id: str
+    sentence: str
+    context: str  # the sentence with its section heading: what the selector reads
+    passage: str  # the text of its passage, as a citation quotes it
+    score: float  # the similarity score that ranked it

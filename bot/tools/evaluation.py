@@ -47,7 +47,7 @@ class QASet:
         )
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """Compare case-, punctuation- and quote-insensitively."""
     text = text.replace("’", "'").replace("‘", "'").lower()
     return " ".join(re.sub(r"[^\w\s$%']", " ", text).split())
@@ -178,7 +178,7 @@ class Report:
 def check_qa_set(qa_set: QASet) -> list[str]:
     """What is wrong with a QA set, without running the bot: evidence or answers that are not
     in the document, too few unanswerable questions, conversations of one turn."""
-    text = _fold(qa_set.document.read_text(encoding="utf-8-sig"))
+    text = fold(qa_set.document.read_text(encoding="utf-8-sig"))
     problems = []
     answerable = [i for i in qa_set.questions if i.answerable]
     for conversation in qa_set.conversations:
@@ -186,9 +186,9 @@ def check_qa_set(qa_set: QASet) -> list[str]:
             problems.append(f"conversation {conversation[0].question!r} has one turn only")
         answerable += list(conversation)
     for item in answerable:
-        if not any(_fold(e) in text for e in item.evidence):
+        if not any(fold(e) in text for e in item.evidence):
             problems.append(f"{item.question!r}: no evidence text occurs in the document")
-        if not any(_fold(a) in text for a in item.answers):
+        if not any(fold(a) in text for a in item.answers):
             problems.append(f"{item.question!r}: no accepted answer occurs in the document")
     unanswerable = sum(not i.answerable for i in qa_set.questions)
     if unanswerable < 0.2 * len(qa_set.questions):
@@ -199,8 +199,8 @@ def check_qa_set(qa_set: QASet) -> list[str]:
 
 
 def _contains_evidence(passage: str, evidence: tuple[str, ...]) -> bool:
-    folded = _fold(passage)
-    return any(_fold(e) in folded for e in evidence)
+    folded = fold(passage)
+    return any(fold(e) in folded for e in evidence)
 
 
 def judge(passages: dict[str, str], item: Item, answer: Answer, turn: int = 0) -> Outcome:
@@ -211,8 +211,8 @@ def judge(passages: dict[str, str], item: Item, answer: Answer, turn: int = 0) -
             if _contains_evidence(passages[got.chunk_id], item.evidence):
                 rank = i
                 break
-    folded_answer = _fold(answer.text)
-    hit = item.answerable and any(_fold(a) in folded_answer for a in item.answers)
+    folded_answer = fold(answer.text)
+    hit = item.answerable and any(fold(a) in folded_answer for a in item.answers)
     cited = item.answerable and any(
         _contains_evidence(normalize_space(c.text), item.evidence) for c in answer.citations
     )
