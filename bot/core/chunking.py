@@ -16,6 +16,10 @@ from bot.core.kinds import TAG
 from bot.core.settings import ChunkerSettings
 from bot.core.types import Chunk, Document, Kind, Paragraph, normalize_space
 
+# Between the headings of a passage's heading path: "Install › Linux". Only the innermost
+# PATH_DEPTH headings count: a document title over every passage says nothing about one.
+HEADING_SEPARATOR = " › "
+PATH_DEPTH = 3
 TokenCounter = Callable[[Sequence[str]], list[int]]
 
 
@@ -36,6 +40,49 @@ def heading_label(text: str) -> str:
     return normalize_space(first_line.strip("#*= \t"))
 
 
+_ATX = re.compile(r"\s{0,3}(#{1,6})\s")
+_SETEXT = re.compile(r".*\n\s{0,3}(=+|-+)\s*$")
+_NUMBERED = re.compile(r"\s*((?:\d+\.)*\d+)\.?\s+\S")
+# A heading whose level the text does not show (a plain title line, an HTML <summary>)
+# ranks below every marked one: it never ends the section a marked heading opened.
+_UNMARKED = 7
+
+
+@dataclass(frozen=True)
+class _Heading:
+    level: int
+    label: str
+    number: tuple[str, ...] = ()  # "3.1. Distribution" -> ("3", "1")
+
+
+def _heading(text: str) -> _Heading:
+    """A heading and how deep it is: Markdown `#` count, 1 or 2 for setext underlines, one
+    more than the dots of a section number ("3.1. Distribution" is 2)."""
+    label = heading_label(text)
+    if match := _ATX.match(text):
+        return _Heading(len(match.group(1)), label)
+    if match := _SETEXT.match(text.strip("\n")):
+        return _Heading(1 if match.group(1).startswith("=") else 2, label)
+    if match := _NUMBERED.match(text):
+        number = tuple(match.group(1).split("."))
+        return _Heading(len(number), label, number)
+    return _Heading(_UNMARKED, label)
+
+
+def _under(outline: list[_Heading], heading: _Heading) -> list[_Heading]:
+    """The outline once `heading` is reached: it replaces its siblings and what lies below
+    them; a numbered section sits only under the sections its number extends ("10.3" under
+    "10", never under "7" when "10" was not recognised as a heading)."""
+    kept = [h for h in outline if h.level < heading.level]
+    if heading.number:
+        kept = [h for h in kept if not h.number or heading.number[: len(h.number)] == h.number]
+    return [*kept, heading]
+
+
+def heading_path(outline: list[_Heading]) -> str:
+    return HEADING_SEPARATOR.join(h.label for h in outline[-PATH_DEPTH:])
+
+
 def chunk_document(
     doc: Document, count_tokens: TokenCounter, settings: ChunkerSettings
 ) -> list[Chunk]:
@@ -46,9 +93,11 @@ def chunk_document(
 
     pieces: list[_Piece] = []
     heading, section = "", 0
+    outline: list[_Heading] = []
     for paragraph in doc.paragraphs:
         if paragraph.kind is Kind.HEADING:
-            heading = heading_label(doc.text[paragraph.start : paragraph.end])
+            outline = _under(outline, _heading(doc.text[paragraph.start : paragraph.end]))
+            heading = heading_path(outline)
             section += 1
         elif paragraph.kind is not Kind.CONTENT:
             section += 1

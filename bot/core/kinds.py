@@ -38,7 +38,8 @@ _PAST_OR_SPEECH = re.compile(
     re.I,
 )
 _QUOTES = re.compile(r"[\"“”]")
-TAG = re.compile(r"</?[a-zA-Z][^>]*>")
+# An HTML tag or comment (`<!-- introduced_in=v0.10.0 -->` marks up Node's API docs).
+TAG = re.compile(r"</?[a-zA-Z][^>]*>|<!--.*?-->", re.S)
 _SUMMARY = re.compile(r"<summary>(.*?)</summary>", re.I)
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _ANCHOR_LINK = re.compile(r"\[[^\]]*\]\(#[^)]*\)")

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 WEIGHTS = "model.safetensors"
 WORD_EMBEDDINGS = "bert.embeddings.word_embeddings.weight"
-MAX_LENGTH = 128  # word pieces of question + heading + sentence; longer pairs are truncated
+MAX_LENGTH = 96  # word pieces of question + heading + sentence; longer pairs are truncated
 BATCH = 32
 
 

@@ -14,7 +14,8 @@ DEFAULT_BACKEND = "torch"
 # Bumped when the same settings cut a text differently, so that indexes built by the old
 # rules count as stale. 2: a quote said by "he"/"she" joins the paragraph naming the speaker.
 # 3: Markdown layout (HTML tags, images, rules, tables of contents) is not prose.
-CHUNKING_RULES = 3
+# 4: a passage's heading is its heading path ("Usage › Install › Linux"), not the nearest one.
+CHUNKING_RULES = 4
 
 
 @dataclass(frozen=True)

@@ -125,3 +125,74 @@ def test_hard_wrapped_article_chunks_like_the_original(tmp_path, article, chunks
     assert any("\n" in c.text for c in again)  # offsets point into the wrapped source
     for c in again:
         assert doc.text[c.start : c.end] == c.text
+
+
+def _headings(tmp_path, count_tokens, text: str, name: str = "doc.md") -> dict[str, str]:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    found = chunk_document(load_document(path), count_tokens, ChunkerSettings(min_tokens=0))
+    return {c.text.split()[0]: c.heading for c in found}
+
+
+def test_a_passage_carries_its_heading_path(tmp_path, count_tokens):
+    headings = _headings(
+        tmp_path,
+        count_tokens,
+        """\
+        # Guide
+
+        Alpha is the first paragraph of the guide, under its title.
+
+        ## Install
+
+        <!-- introduced_in=v1.0 -->
+
+        Bravo explains how installing works in general terms.
+
+        ### Linux
+
+        Charlie covers the Linux packages that need installing.
+
+        ## Usage
+
+        Delta shows how to run it once it is installed.
+        """,
+    )
+    assert headings == {
+        "Alpha": "Guide",
+        "Bravo": "Guide › Install",  # an HTML comment is layout, not a heading
+        "Charlie": "Guide › Install › Linux",
+        "Delta": "Guide › Usage",  # a sibling replaces Install and what lay under it
+    }
+
+
+def test_numbered_sections_nest_by_their_numbers(tmp_path, count_tokens):
+    headings = _headings(
+        tmp_path,
+        count_tokens,
+        """\
+        Terms of Use
+
+        3. Responsibilities
+
+        Alpha is what section three says about responsibilities here.
+
+        3.1. Distribution of Source Form
+
+        Bravo is what section three point one says about distribution.
+
+        4. Termination
+
+        Charlie is what section four says about ending the licence.
+
+        10.3. Modified Versions
+
+        Delta sits under ten, whose own heading was never recognised.
+        """,
+        name="terms.txt",
+    )
+    # A plain title line has no level of its own: the numbered sections replace it.
+    assert headings["Alpha"] == "3. Responsibilities"
+    assert headings["Bravo"] == "3. Responsibilities › 3.1. Distribution of Source Form"
+    assert headings["Charlie"] == "4. Termination"
+    assert headings["Delta"] == "10.3. Modified Versions"

@@ -39,7 +39,7 @@ def test_manifest_describes_the_build(article_index_dir):
     assert manifest.schema == 1
     assert manifest.model == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest.dimension == 384
-    assert manifest.chunker == {"max_tokens": 200, "min_tokens": 24, "rules": 3}
+    assert manifest.chunker == {"max_tokens": 200, "min_tokens": 24, "rules": 4}
     [source] = manifest.sources
     assert source.path == str(ARTICLE.resolve())
     assert len(source.sha256) == 64
