@@ -19,8 +19,8 @@ from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings,
 ENV_PREFIX = "QABOT_"
 DEFAULT_CONFIG_FILE = Path("qabot.yaml")
 BUNDLED_DOCUMENT = Path(__file__).parent / "data" / "article.txt"
-# The answer selector `qabot train` makes and the package ships (bot/models/selector).
-SHIPPED_SELECTOR = Path(__file__).parent / "models" / "selector"
+# The answer selector `qabot train` makes and the package ships.
+SHIPPED_SELECTOR = Path(__file__).parent / "models" / "selector.json"
 _PATH_FIELDS = ("index_dir", "sources")
 # The names Telegram tooling uses; the other Telegram settings are QABOT_TELEGRAM_<NAME>.
 TELEGRAM_ENV = {
@@ -107,10 +107,12 @@ class Settings(BaseModel):
     history_turns: int = Field(_ANSWER.history_turns, ge=0, le=50)
     selector: str | None = Field(
         None,
-        description="answer selector: a folder of trained weights (qabot train); "
+        description="answer selector: a file written by qabot train; "
         "unset: the shipped one if there is one; 'none': similarity scores only",
     )
-    selector_threshold: float = Field(_ANSWER.selector_threshold, ge=0.0, le=1.0)
+    selector_threshold: float | None = Field(
+        _ANSWER.selector_threshold, ge=0.0, le=1.0, description="unset: the selector's own"
+    )
     auto_rebuild: bool = _INDEX.auto_rebuild
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
         _INDEX.index_type, description="flat (exact) under 50,000 passages, else HNSW, when auto"

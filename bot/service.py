@@ -21,6 +21,8 @@ from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings,
 from bot.core.types import Answer, Manifest, Notify, Progress, SentenceCandidate, Turn
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from bot.core.answering import QAEngine
     from bot.core.embedding import Embedder
     from bot.core.selector import Selector
@@ -58,27 +60,20 @@ def answer_settings(settings: Settings) -> AnswerSettings:
 
 
 def selector_path(settings: Settings) -> Path | None:
-    """The answer selector to use: the configured folder, else the shipped one if the
-    package has it; None for similarity scores only."""
+    """The answer selector to use: the configured file, else the shipped one if the package
+    has it; None for similarity scores only."""
     if settings.selector is None:
-        return SHIPPED_SELECTOR if (SHIPPED_SELECTOR / "model.safetensors").is_file() else None
+        return SHIPPED_SELECTOR if SHIPPED_SELECTOR.is_file() else None
     if settings.selector.strip().lower() in ("", "none"):
         return None
     return Path(settings.selector).expanduser()
-
-
-def base_model_path(settings: Settings) -> str:
-    """The folder of the embedding model, which the selector is fine-tuned from."""
-    from bot.core.embedding import resolve_model
-
-    return resolve_model(settings.model)
 
 
 def _selector(settings: Settings) -> Selector | None:
     from bot.core.selector import Selector
 
     path = selector_path(settings)
-    return Selector(path, base_model_path(settings)) if path else None
+    return Selector.load(path) if path else None
 
 
 def _embedder(settings: Settings) -> Embedder:
@@ -165,11 +160,11 @@ class QAService:
         return self.engine.answer(question, history, top_k=top_k)
 
     def candidates(
-        self, question: str, history: Sequence[Turn] = (), depth: int | None = None
-    ) -> list[SentenceCandidate]:
-        """The sentences that compete for the answer, as the selector reads them (to train
-        one: `qabot train`)."""
-        return self.engine.candidates(question, history, depth)
+        self, question: str, history: Sequence[Turn] = ()
+    ) -> tuple[list[SentenceCandidate], np.ndarray]:
+        """The sentences that compete for the answer and the selector's features of each
+        (to train one: `qabot train`)."""
+        return self.engine.candidates(question, history)
 
     def conversation(self, keep: int = 20) -> Conversation:
         return Conversation(self, keep)

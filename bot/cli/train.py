@@ -1,22 +1,18 @@
-"""`qabot train` from end to end: examples from the train split, training, the model card,
-and the dev and held-out figures of the new selector next to the similarity-only pipeline."""
+"""`qabot train` from end to end: examples from the train and dev splits, the fitted
+selector, its threshold chosen on dev, and the dev and held-out figures of the new selector
+next to the similarity-only pipeline."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.cli.common import (
-    eval_index_dir,
-    notice,
-    open_service,
-    stderr_console,
-    stdout_console,
-)
+from bot.cli.common import eval_index_dir, notice, open_service, stderr_console, stdout_console
 from bot.tools import corpus, train
 
 if TYPE_CHECKING:
@@ -24,53 +20,45 @@ if TYPE_CHECKING:
     from bot.service import QAService
 
 
-def run_training(
-    state: State,
-    corpus_file: Path,
-    out: Path | None,
-    *,
-    epochs: int | None,
-    seed: int | None,
-    limit: int | None,
-    evaluate: bool,
-) -> None:
+def run_training(state: State, corpus_file: Path, out: Path | None, evaluate: bool) -> None:
     from bot.config import SHIPPED_SELECTOR
-    from bot.service import base_model_path
 
     out = out or SHIPPED_SELECTOR
     log = notice(stderr_console())
-    base = state.settings()
-    settings = train.TrainSettings()
-    settings = dataclasses.replace(
-        settings,
-        **{k: v for k, v in {"epochs": epochs, "seed": seed}.items() if v is not None},
-    )
 
     def open_for(document: Path, selector: str = "none") -> QAService:
-        return open_service(
-            state.settings(
-                sources=[document], index_dir=eval_index_dir(document), selector=selector
-            )
+        settings = state.settings(
+            sources=[document], index_dir=eval_index_dir(document), selector=selector
         )
+        return open_service(settings)
 
-    entries = corpus.load_corpus(corpus_file, ["train"])
-    log(f"collecting examples from {len(entries)} train documents")
-    data = train.examples(entries, open_for)
-    data = data[:limit] if limit else data
-    log(f"training on {len(data)} examples ({int(sum(e.label for e in data))} positive)")
-    stats = train.train(data, base_model_path(base), out, settings, log)
+    splits = {s: corpus.load_corpus(corpus_file, [s]) for s in ("train", "dev")}
+    log(f"reading {len(splits['train'])} train and {len(splits['dev'])} dev documents")
+    data = {s: train.examples(entries, open_for) for s, entries in splits.items()}
+    selector = train.fit_selector(data["train"])
+    threshold, dev_figures = train.choose_threshold(selector, data["dev"])
+    selector = dataclasses.replace(selector, threshold=threshold)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(selector.to_json(), encoding="utf-8")
     card: dict[str, Any] = {
-        "trained_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "base_model": base.model,
+        "trained_at": dt.datetime.now(dt.UTC).date().isoformat(),
         "corpus": str(corpus_file),
-        "train_documents": [e.name for e in entries],
-        "settings": dataclasses.asdict(settings),
-        **stats,
+        "train_documents": [e.name for e in splits["train"]],
+        "train_questions": len(data["train"]),
+        "dev_documents": [e.name for e in splits["dev"]],
+        "threshold": threshold,
+        "threshold_on_dev": dev_figures,
+        "weights": dict(zip(selector.features, selector.weights, strict=True)),
     }
     if evaluate:
         card["figures"] = _figures(corpus_file, out, open_for)
-    train.write_card(out, card)
-    click.echo(f"Selector written to {out} ({stats['examples']} examples, {stats['seconds']} s)")
+    out.with_suffix(".training.json").write_text(
+        json.dumps(card, indent=2) + "\n", encoding="utf-8"
+    )
+    click.echo(
+        f"Selector written to {out} ({len(data['train'])} train questions; "
+        f"threshold {threshold:.2f} chosen on dev)"
+    )
 
 
 def _figures(corpus_file: Path, out: Path, open_for: Any) -> dict[str, Any]:
@@ -82,8 +70,7 @@ def _figures(corpus_file: Path, out: Path, open_for: Any) -> dict[str, Any]:
     for label, selector in (("similarity only", "none"), ("selector", str(out))):
         results = corpus.evaluate_corpus(entries, lambda doc, s=selector: open_for(doc, s))
         for name, report in corpus.summary_rows(results):
-            if not name.startswith(("dev (", "held-out (")):
-                continue
-            rows.append((f"{name}: {label}", report))
+            if name.startswith(("dev (", "held-out (")):
+                rows.append((f"{name}: {label}", report))
     render_table(stdout_console(), f"{corpus_file}: dev and held-out", rows)
     return {name: report.metrics() for name, report in rows}

@@ -5,17 +5,17 @@ This is the core API every front end calls (`QAEngine.answer`); it imports none 
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.core.errors import QuestionError
+from bot.core.features import candidate_features
 from bot.core.lexical import terms, words
 from bot.core.questions import contextualize, expectation, supplies
 from bot.core.retrieval import Candidate, Hit, Retriever
-from bot.core.selector import Selector, context_text
+from bot.core.selector import Selector
 from bot.core.settings import AnswerSettings
 from bot.core.types import (
     NO_EXPECTATION,
@@ -28,6 +28,8 @@ from bot.core.types import (
 )
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from bot.core.embedding import Embedder
     from bot.core.store import Index
 
@@ -66,8 +68,6 @@ class QAEngine:
         """Load the models and lexical index now, so the first answer is as fast as the rest."""
         self.embedder.encode_query("warm up")
         _ = self.retriever.lexical
-        if self.selector is not None:
-            self.selector.probabilities("warm up", ["warm up"])
 
     def answer(
         self, question: str, history: Sequence[Turn] = (), top_k: int | None = None
@@ -75,12 +75,20 @@ class QAEngine:
         started = time.perf_counter()
         question, query, hits, candidates, timings = self._candidates(question, history, top_k)
         searched = time.perf_counter()
-        if self.selector is not None:
-            candidates = self._select_by_model(self._selector_question(question, query), candidates)
         expected = expectation(question) if self.settings.answer_checks else NO_EXPECTATION
         eligible, unsupported = self._eligible(expected, candidates)
         best = max(eligible, key=lambda c: c.score, default=None)
         abstained, reason = self._verdict(expected, candidates, best, unsupported)
+        if self.selector is not None and not abstained:
+            # Similarity chooses the sentences; the selector may still say none answers.
+            chance = self._answer_probability(question, query, hits, candidates)
+            if chance < self.selector_threshold:
+                abstained = True
+                reason = (
+                    f"the answer selector gives the best candidate a probability of "
+                    f"{chance:.2f} of answering, under its threshold "
+                    f"{self.selector_threshold:.2f}"
+                )
         if abstained:
             text, citations = ABSTAIN_TEXT, ()
         else:
@@ -107,31 +115,35 @@ class QAEngine:
 
     @property
     def threshold(self) -> float:
-        """The score an answer needs: the selector's probability, or the similarity score."""
-        if self.selector is not None:
-            return self.settings.selector_threshold
+        """The similarity score an answer needs."""
         return self.settings.abstain_threshold
 
+    @property
+    def selector_threshold(self) -> float:
+        """The probability the answer selector must give the best candidate."""
+        chosen = self.settings.selector_threshold
+        if chosen is None and self.selector is not None:
+            return self.selector.threshold
+        return chosen if chosen is not None else 0.0
+
     def candidates(
-        self, question: str, history: Sequence[Turn] = (), depth: int | None = None
-    ) -> list[SentenceCandidate]:
-        """The sentences that compete for the answer, best first by similarity score, as the
-        selector would read them (for training it)."""
-        question, query, _, candidates, _ = self._candidates(question, history, None)
-        depth = depth or self.settings.selector_depth
-        top = sorted(candidates, key=lambda c: c.score, reverse=True)[:depth]
-        asked = self._selector_question(question, query)
-        return [
+        self, question: str, history: Sequence[Turn] = ()
+    ) -> tuple[list[SentenceCandidate], np.ndarray]:
+        """The sentences the selector would read for this question, best first by similarity,
+        and its features for each (to train a selector)."""
+        question, query, hits, candidates, _ = self._candidates(question, history, None)
+        top, x = self._features(question, query, hits, candidates)
+        out = [
             SentenceCandidate(
-                question=asked,
+                question=question,
                 chunk_id=self.index.chunks[c.row].id,
                 sentence=self.index.sentence_text(c.row, c.k),
-                context=context_text(self.index.chunks[c.row], c.k),
                 passage=self.index.chunks[c.row].text,
                 score=c.score,
             )
             for c in top
         ]
+        return out, x
 
     def _candidates(
         self, question: str, history: Sequence[Turn], top_k: int | None
@@ -167,22 +179,25 @@ class QAEngine:
         timings = {"embed": (encoded - started) * 1000, "search": (searched - encoded) * 1000}
         return question, query, hits, candidates, timings
 
-    @staticmethod
-    def _selector_question(question: str, query: str) -> str:
-        # A follow-up ("Which university is he at?") is read with the question it leans on.
-        return query if query != question else question
-
-    def _select_by_model(self, question: str, candidates: list[Candidate]) -> list[Candidate]:
-        """The best few sentences by similarity, scored instead by the selector's probability;
-        the rest cannot answer."""
-        assert self.selector is not None
+    def _features(
+        self, question: str, query: str, hits: list[Hit], candidates: list[Candidate]
+    ) -> tuple[list[Candidate], np.ndarray]:
+        """The best `selector_depth` sentences by similarity and the selector's features of
+        each."""
         top = sorted(candidates, key=lambda c: c.score, reverse=True)
         top = top[: self.settings.selector_depth]
-        texts = [context_text(self.index.chunks[c.row], c.k) for c in top]
-        probabilities = self.selector.probabilities(question, texts)
-        return [
-            dataclasses.replace(c, score=float(p)) for c, p in zip(top, probabilities, strict=True)
-        ]
+        x = candidate_features(
+            self.retriever, top, hits, terms(query), expectation(question), query != question
+        )
+        return top, x
+
+    def _answer_probability(
+        self, question: str, query: str, hits: list[Hit], candidates: list[Candidate]
+    ) -> float:
+        """The selector's probability that the best of the candidates answers."""
+        assert self.selector is not None
+        top, x = self._features(question, query, hits, candidates)
+        return float(self.selector.probabilities(x).max()) if top else 0.0
 
     def _eligible(
         self, expected: Expectation, candidates: list[Candidate]

@@ -66,8 +66,8 @@ class AnswerSettings:
     focus_similarity: float = 0.55
     confident_score: float = 0.5
     focus_passages: int = 3  # passages whose words are compared with the focus by similarity
-    # With an answer selector (bot.core.selector): the best `selector_depth` sentences by the
-    # score above are read by it, its probability becomes their score, and the answer needs
-    # at least `selector_threshold` (abstain_threshold is for the similarity score only).
+    # With an answer selector (bot.core.selector): it reads the best `selector_depth`
+    # sentences by the score above, and the answer is given only if it rates one of them at
+    # least `selector_threshold` (None: the threshold it was trained with).
     selector_depth: int = 12
-    selector_threshold: float = 0.5
+    selector_threshold: float | None = None

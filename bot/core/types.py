@@ -244,11 +244,10 @@ class Turn:
 
 @dataclass(frozen=True)
 class SentenceCandidate:
-    """A sentence that competes for the answer, as the answer selector reads it."""
+    """A sentence that competes for the answer (what the answer selector is trained on)."""
 
-    question: str  # the question as the selector reads it: a follow-up with its context
+    question: str
     chunk_id: str
     sentence: str
-    context: str  # the sentence with its section heading: what the selector reads
     passage: str  # the text of its passage, as a citation quotes it
     score: float  # the similarity score that ranked it

@@ -1,16 +1,18 @@
-"""Training the answer selector, on a tiny slice: examples labelled from a QA set, a model
-that trains, saves without the frozen word embeddings, loads, and answers through the
-engine with its probability as the score."""
+"""Training the answer selector: examples labelled from a QA set through the bot's own
+retrieval, a fitted model whose probabilities rank answers above non-answers, a threshold
+chosen on another document, and the engine abstaining by it."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import dataclasses
 
+import numpy as np
 import pytest
 
 from bot.config import load_settings
-from bot.core.selector import WEIGHTS, Selector
-from bot.service import QAService, base_model_path
+from bot.core.errors import ConfigError
+from bot.core.selector import FEATURES, Selector, fit
+from bot.service import QAService
 from bot.tools import train
 from bot.tools.corpus import Entry
 from bot.tools.evaluation import load_qa_set
@@ -19,52 +21,69 @@ from tests.conftest import REPO
 
 @pytest.fixture(scope="module")
 def article_examples(engine):
-    qa_set = load_qa_set(REPO / "eval" / "article.yaml")
-    entry = Entry(qa_set, "news", "train")
+    entry = Entry(load_qa_set(REPO / "eval" / "article.yaml"), "news", "train")
     return train.examples([entry], lambda _document: QAService(engine))
 
 
 def test_examples_are_labelled_from_the_qa_set(article_examples):
-    positives = [e for e in article_examples if e.label == 1.0]
-    assert 50 <= len(positives) < len(article_examples) / 4
-    nakano = [e for e in positives if e.question == "Which university does Koichi Nakano teach at?"]
-    assert nakano and all("Sophia University" in e.candidate for e in nakano)
-    unanswerable = [e for e in article_examples if e.question == "How old is Xi Jinping?"]
-    assert unanswerable and all(e.label == 0.0 for e in unanswerable)
-    # a follow-up is read with the question it leans on
-    assert any(
-        e.question.endswith("Which university is he at?") and "Nakano" in e.question
-        for e in article_examples
+    data = article_examples
+    assert len(data) == 72 + 21 + 26  # every question, conversation turns included
+    assert all(
+        x.shape == (len(y), len(FEATURES)) for x, y in zip(data.features, data.labels, strict=True)
     )
+    answered = [y.any() for y, ok in zip(data.labels, data.answerable, strict=True) if ok]
+    assert sum(answered) > 0.8 * len(answered)  # most answers are among the candidates
+    assert not any(y.any() for y, ok in zip(data.labels, data.answerable, strict=True) if not ok)
 
 
-def test_a_tiny_selector_trains_saves_small_and_answers(article_examples, tmp_path, engine):
-    out = tmp_path / "selector"
-    settings = train.TrainSettings(epochs=1, layers=1, batch_size=8)
-    base = base_model_path(load_settings())
-    stats = train.train(article_examples[:48], base, out, settings, log=lambda _m: None)
-    assert stats["examples"] == 48 and stats["steps"] == 6
-    weights = (out / WEIGHTS).stat().st_size
-    # one layer in fp16 is about 4 MB; the word embeddings alone would add 23 MB
-    assert weights < 5_000_000
+def test_a_fitted_selector_ranks_answers_first_and_round_trips(article_examples, tmp_path):
+    selector = train.fit_selector(article_examples)
+    x = np.vstack(article_examples.features)
+    y = np.concatenate(article_examples.labels)
+    p = selector.probabilities(x)
+    assert ((p > 0) & (p < 1)).all()
+    assert p[y == 1].mean() > 2 * p[y == 0].mean()
+    path = tmp_path / "selector.json"
+    path.write_text(selector.to_json(), encoding="utf-8")
+    again = Selector.load(path)
+    assert np.allclose(again.probabilities(x), p, atol=1e-4)
 
-    selector = Selector(out, base)
-    probabilities = selector.probabilities("Who is Lu Kang?", ["Lu Kang is a spokesman.", "Tea."])
-    assert probabilities.shape == (2,) and ((probabilities >= 0) & (probabilities <= 1)).all()
 
-    service = QAService.open(
-        load_settings(index_dir=engine.index.directory, selector=str(out), selector_threshold=0)
+def test_the_threshold_keeps_false_abstention_in_bounds(article_examples):
+    selector = train.fit_selector(article_examples)
+    threshold, figures = train.choose_threshold(selector, article_examples)
+    assert 0 < threshold < 1
+    assert figures["vetoed_answerable"] <= train.MAX_FALSE_ABSTENTION
+    assert figures["vetoed_unanswerable"] > 0
+
+
+def test_the_engine_abstains_by_the_selector(article_examples, engine, tmp_path):
+    path = tmp_path / "selector.json"
+    selector = dataclasses.replace(train.fit_selector(article_examples), threshold=0.0)
+    path.write_text(selector.to_json(), encoding="utf-8")
+    question = "Who is China's ambassador to Japan?"
+    open_with = lambda t: QAService.open(  # noqa: E731
+        load_settings(index_dir=engine.index.directory, selector=str(path), selector_threshold=t)
     )
-    answer = service.ask("Who is China's ambassador to Japan?")
-    assert answer.threshold == 0 and not answer.abstained and 0 <= answer.score <= 1
-    strict = QAService.open(
-        load_settings(index_dir=engine.index.directory, selector=str(out), selector_threshold=1)
-    )
-    assert strict.ask("Who is China's ambassador to Japan?").abstained
+    assert "Cheng Yonghua" in open_with(0.0).ask(question).text
+    vetoed = open_with(1.0).ask(question)
+    assert vetoed.abstained and "answer selector" in vetoed.reason
 
 
-def test_a_missing_selector_is_a_clear_error(tmp_path):
-    from bot.core.errors import ConfigError
+def test_fit_separates_a_simple_class(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, len(FEATURES)))
+    y = (x[:, 0] + 0.1 * rng.normal(size=400) > 0).astype(float)
+    p = fit(x, y).probabilities(x)
+    assert ((p > 0.5) == (y == 1)).mean() > 0.95
 
+
+def test_a_missing_or_foreign_selector_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="no answer selector"):
-        Selector(Path(tmp_path), "unused")
+        Selector.load(tmp_path / "missing.json")
+    (tmp_path / "other.json").write_text(
+        '{"features": ["x"], "weights": [1], "bias": 0, "mean": [0], "scale": [1], '
+        '"threshold": 0.5}'
+    )
+    with pytest.raises(ConfigError, match="other features"):
+        Selector.load(tmp_path / "other.json")
