@@ -53,3 +53,33 @@ def engine(article_index_dir, embedder) -> QAEngine:
     qa = QAEngine(index, embedder, AnswerSettings())
     qa.warm_up()
     return qa
+
+
+def run_cli(capture, *args: str) -> tuple[int, str, str]:
+    """Run `qabot ARGS` in this process: exit code, stdout, stderr (capsys or capfd)."""
+    from bot.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(list(args))
+    out, err = capture.readouterr()
+    return info.value.code, out, err
+
+
+def heavy_imports(args: list[str], heavy: set[str]) -> set[str]:
+    """Which of the `heavy` modules a fresh process holds after `qabot ARGS` succeeds."""
+    import json
+    import subprocess
+    import sys
+
+    probe = (
+        "import json, sys; from click.testing import CliRunner; from bot.cli.main import cli;"
+        "r = CliRunner().invoke(cli, sys.argv[2:]); assert r.exit_code == 0, r.output;"
+        "print(json.dumps(sorted(set(json.loads(sys.argv[1])) & set(sys.modules))))"
+    )
+    check = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps(sorted(heavy)), *args],
+        capture_output=True,
+        text=True,
+    )
+    assert check.returncode == 0, check.stderr
+    return set(json.loads(check.stdout.splitlines()[-1]))

@@ -12,17 +12,13 @@ import sys
 
 import pytest
 
-from bot.cli import main
-from tests.conftest import ARTICLE
+from tests.conftest import ARTICLE, heavy_imports, run_cli
 
 
 def run(capsys, *args, stdin: str | None = None, monkeypatch=None):
     if stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
+    return run_cli(capsys, *args)
 
 
 @pytest.fixture
@@ -162,15 +158,8 @@ def test_real_process_cold_ask_and_fast_paths(index_dir):
     assert result.stderr == ""  # no weight-loading bars or warnings
 
     # --help and index status never import torch, faiss or sentence-transformers.
-    probe = (
-        "import sys; from click.testing import CliRunner; from bot.cli.main import cli;"
-        "r = CliRunner().invoke(cli, sys.argv[1:]); assert r.exit_code == 0, r.output;"
-        "heavy = {'torch', 'faiss', 'sentence_transformers'} & set(sys.modules);"
-        "assert not heavy, heavy"
-    )
     for args in (["--help"], ["index", "status"]):
-        check = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True)
-        assert check.returncode == 0, check.stderr
+        assert heavy_imports(args, {"torch", "faiss", "sentence_transformers"}) == set()
 
 
 def test_debug_shows_the_traceback(tmp_path):

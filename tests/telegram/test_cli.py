@@ -14,18 +14,14 @@ import sys
 import aiohttp
 import pytest
 
-from bot.cli import main
 from bot.config import load_settings
+from tests.conftest import heavy_imports, run_cli
 from tests.telegram.fake_server import TOKEN, FakeTelegramThread
 
 OTHER_TOKEN = "987654321:WRONG-token_zyxwvutsrqponmlkjihgfe"
 
 
-def run(capfd, *args):
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capfd.readouterr()
-    return info.value.code, out, err
+run = run_cli
 
 
 def test_missing_token_is_one_line(capfd):
@@ -118,15 +114,8 @@ def test_settings_precedence(tmp_path, monkeypatch):
 
 
 def test_help_does_not_import_telegram_or_torch():
-    probe = (
-        "import sys; from click.testing import CliRunner; from bot.cli.main import cli;"
-        "r = CliRunner().invoke(cli, sys.argv[1:]); assert r.exit_code == 0, r.output;"
-        "heavy = {'torch', 'telegram', 'sentence_transformers'} & set(sys.modules);"
-        "assert not heavy, heavy"
-    )
     for args in (["--help"], ["telegram", "--help"]):
-        check = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True)
-        assert check.returncode == 0, check.stderr
+        assert heavy_imports(args, {"torch", "telegram", "sentence_transformers"}) == set()
 
 
 # --- a real `qabot telegram` process ---------------------------------------------------------

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from bot.cli import main
+from tests.conftest import run_cli
 
 LIGHTHOUSE = (
     "The lighthouse keeper lit the lamp at dusk every evening.\n\nShe kept a cat named Pepper.\n"
@@ -15,11 +15,7 @@ LIGHTHOUSE = (
 FERRY = "The ferry leaves the harbour at noon.\n\nIt carries forty cars and a café.\n"
 
 
-def run(capsys, *args):
-    with pytest.raises(SystemExit) as info:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return info.value.code, out, err
+run = run_cli
 
 
 def write_set(folder, name, document, questions, unanswerable):
