@@ -114,6 +114,7 @@ def build_index(
     chunks, infos = _read_and_chunk(sources, embedder, chunker)
     previous = previous_vectors(index_dir, embedder.name)
     chunk_vectors, sentence_vectors, keys = embed_chunks(chunks, previous, embedder, progress)
+    embedder.prepare_queries()  # torch is loaded now; answering later need not load it
 
     with build_lock(index_dir, notify):
         build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
+    from bot.core.onnx_encoder import OnnxEncoder
+
 _BUNDLED_NAMES = {DEFAULT_MODEL, "all-MiniLM-L6-v2", "all-minilm-l6-v2"}
 
 # Nothing may be downloaded at run time: the model comes from a package or a local path.
@@ -173,28 +175,60 @@ class Embedder:
             part_vectors.append(_normalized(block))
         return _normalized(passages), part_vectors
 
+    @functools.cached_property
+    def _queries(self) -> OnnxEncoder | None:
+        """The torch-free encoder for questions and words (bot.core.onnx_encoder), exported
+        from this model on first use; None where it does not apply (int8, a GPU) or the
+        export cannot be made here (then sentence-transformers encodes, with equal vectors)."""
+        from bot.core.onnx_encoder import MODEL_FILE, OnnxEncoder, cache_dir, export
+
+        if self.backend != DEFAULT_BACKEND or self.device != "cpu":
+            return None
+        model_dir = resolve_model(self.model_name)
+        folder = cache_dir(model_dir)
+        if not (folder / MODEL_FILE).is_file():
+            try:
+                export(model_dir, folder)
+            except ImportError:
+                return None
+        return OnnxEncoder(folder)
+
+    def prepare_queries(self) -> None:
+        """Make the query encoder now (while torch is loaded anyway, during a build), so
+        that answering later never needs torch."""
+        _ = self._queries
+
+    def _encode_short(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of short texts (questions, words): through ONNX Runtime when it can."""
+        encoder = self._queries
+        if encoder is not None:
+            import numpy as np
+
+            return np.concatenate(
+                [encoder.encode(texts[i : i + 128]) for i in range(0, len(texts), 128)]
+            )
+        return self.model.encode(
+            texts,
+            batch_size=max(self.batch_size, 128),
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).astype("float32")
+
     def encode_words(self, words: Sequence[str]) -> np.ndarray:
         """Unit vectors of single words, one row per word, cached for the process."""
         import numpy as np
 
         new = sorted({w for w in words if w not in self._word_vectors})
         if new:
-            vectors = self.model.encode(
-                new,
-                batch_size=max(self.batch_size, 128),
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            ).astype("float32")
+            vectors = self._encode_short(new)
             self._word_vectors.update(zip(new, vectors, strict=True))
         if not words:
             return np.zeros((0, self.dimension), dtype=np.float32)
         return np.stack([self._word_vectors[w] for w in words])
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.model.encode(
-            [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        ).astype("float32")
+        return self._encode_short([text])
 
 
 def _normalized(vectors: np.ndarray) -> np.ndarray:

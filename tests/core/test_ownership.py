@@ -3,6 +3,7 @@ what its own builds made, whatever else the folder holds and however it is named
 
 from __future__ import annotations
 
+import os
 import shutil
 import string
 import sys
@@ -113,7 +114,13 @@ def test_cli_rebuild_never_touches_the_current_folder(tmp_path, how):
     (tmp_path / ".build-cache").mkdir()
     before = _tree(tmp_path)
     env_args = ["--index-dir", str(tmp_path)] if how == "flag" else []
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "QABOT_INDEX_DIR": ""}
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "XDG_CACHE_HOME": cache,  # the query encoder's export is cached there, not in cwd
+        "QABOT_INDEX_DIR": "",
+    }
     proc = subprocess.run(
         [sys.executable, "-m", "bot", *env_args, "index", "rebuild"],
         cwd=tmp_path,

@@ -1,0 +1,48 @@
+"""Questions are encoded through ONNX Runtime, without torch, into the same vectors
+sentence-transformers gives them."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from bot.core.embedding import resolve_model
+from bot.core.onnx_encoder import MODEL_FILE, cache_dir
+from bot.tools.corpus import load_corpus
+from tests.conftest import REPO, heavy_imports
+
+QUESTIONS = sorted(
+    {
+        item.question
+        for entry in load_corpus(REPO / "eval" / "corpus.yaml", ["train", "dev"])
+        for item in [*entry.qa_set.questions, *(t for c in entry.qa_set.conversations for t in c)]
+    }
+)
+
+
+def test_query_vectors_match_sentence_transformers(embedder):
+    assert embedder._queries is not None, "the default backend encodes questions with ONNX"
+    onnx = np.concatenate([embedder.encode_query(q) for q in QUESTIONS[:300]])
+    reference = embedder.model.encode(QUESTIONS[:300], normalize_embeddings=True)
+    cosines = (onnx * reference).sum(axis=1)
+    assert len(QUESTIONS) > 1000 and cosines.min() >= 0.9999, cosines.min()
+
+
+def test_word_vectors_match_and_batches_do_not_change_them(embedder):
+    words = ["licence", "ambassador", "glob", "extension", "Sophia", "a", "unconscionable"]
+    onnx = embedder.encode_words(words)
+    reference = embedder.model.encode(words, normalize_embeddings=True)
+    assert ((onnx * reference).sum(axis=1) >= 0.9999).all()
+    one_by_one = np.concatenate([embedder._queries.encode([w]) for w in words])
+    assert np.allclose(one_by_one, onnx, atol=1e-5)
+
+
+def test_the_export_is_made_once_per_model(embedder):
+    folder = cache_dir(resolve_model(embedder.model_name))
+    assert (folder / MODEL_FILE).is_file()
+    assert folder == cache_dir(resolve_model("all-MiniLM-L6-v2"))  # keyed by the weights
+
+
+def test_asking_imports_no_torch(article_index_dir):
+    heavy = {"torch", "transformers", "sentence_transformers"}
+    args = ["--index-dir", str(article_index_dir), "ask", "Who is Lu Kang?"]
+    assert heavy_imports(args, heavy) == set()
