@@ -59,21 +59,38 @@ def cli(
 @click.option(
     "--explain", is_flag=True, help="Show the passages found, their scores, and why it answered."
 )
+@click.option(
+    "--timings", is_flag=True, help="Show where the time went (stderr): load, encode, search…"
+)
 @click.pass_obj
-def ask(state: State, question: str, as_json: bool, top_k: int | None, explain: bool) -> None:
+def ask(
+    state: State, question: str, as_json: bool, top_k: int | None, explain: bool, timings: bool
+) -> None:
     """Answer one QUESTION and exit."""
+    import time
+
     from bot.cli.render import answer_json, render_answer, render_explain
 
+    started = time.perf_counter()
     service = open_service(state.settings(top_k=top_k))
+    loaded = time.perf_counter()
     answer = service.ask(question)
+    spent = {"load": (loaded - started) * 1000, **answer.timings_ms}
+    rendering = time.perf_counter()
     if as_json:
         click.echo(answer_json(answer, explain=explain))
-        return
-    console = stdout_console()
-    render_answer(console, answer)
-    if explain:
-        console.print()
-        render_explain(console, answer)
+    else:
+        console = stdout_console()
+        render_answer(console, answer)
+        if explain:
+            console.print()
+            render_explain(console, answer)
+    spent["render"] = (time.perf_counter() - rendering) * 1000
+    if timings or explain:
+        names = {"load": "load", "embed": "encode", "search": "search", "select": "select"}
+        names["render"] = "render"
+        parts = ", ".join(f"{label} {spent[key]:.1f} ms" for key, label in names.items())
+        click.echo(f"timings: {parts}", err=True)
 
 
 @cli.command()

@@ -289,3 +289,12 @@ def test_bench_quick_writes_every_figure(capsys, index_dir, tmp_path):
     assert [b["backend"] for b in data["backends"]["rows"]] == ["torch", "torch-int8"]
     assert 0.8 < data["backends"]["passage_cosine_mean"] < 1
     assert "cold qabot ask" in text and "recall@10" in text and "torch-int8" in text
+
+
+def test_timings_say_where_the_time_went(capsys, index_dir):
+    code, out, err = run(capsys, "ask", "--timings", "Who is Lu Kang?")
+    assert code == 0 and "Lu Kang" in out
+    [line] = err.splitlines()
+    assert line.startswith("timings: load ")
+    for part in ("encode", "search", "select", "render"):
+        assert f", {part} " in line and line.count(" ms") == 5

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -208,6 +209,9 @@ def test_process_serves_a_webhook_and_stops_on_sigint(index_env):
             assert thread.call(post()) == 200
             reply = thread.call(server.reply_to(message, timeout=30))
             assert "Sophia University" in reply["text"]
+            # It answered without PyTorch: no libtorch is mapped into the bot's process.
+            maps = Path(f"/proc/{process.pid}/maps").read_text()
+            assert "libtorch" not in maps and "onnxruntime" in maps
         finally:
             out, err = _stop(process, signal.SIGINT)
     assert process.returncode == 0, err
