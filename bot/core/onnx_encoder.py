@@ -26,10 +26,14 @@ MAX_TOKENS = 256  # what sentence-transformers reads of a text with this model
 
 
 def cache_dir(model_dir: str) -> Path:
-    """Where the export of the model in `model_dir` lives: keyed by its weights' hash."""
+    """Where the export of the model in `model_dir` lives: keyed by where its weights are,
+    their size and modification time (hashing 90 MB of weights would cost every start a
+    quarter of a second), so new or changed weights get an export of their own."""
     weights = Path(model_dir) / "model.safetensors"
-    digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else ""
-    key = digest or hashlib.sha256(str(Path(model_dir).resolve()).encode()).hexdigest()[:16]
+    stat = weights.stat() if weights.is_file() else None
+    identity = f"{Path(model_dir).resolve()}\0{stat.st_size if stat else ''}\0"
+    identity += str(stat.st_mtime_ns if stat else "")
+    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return base / "qabot" / "onnx" / key
 

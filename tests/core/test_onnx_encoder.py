@@ -39,7 +39,7 @@ def test_word_vectors_match_and_batches_do_not_change_them(embedder):
 def test_the_export_is_made_once_per_model(embedder):
     folder = cache_dir(resolve_model(embedder.model_name))
     assert (folder / MODEL_FILE).is_file()
-    assert folder == cache_dir(resolve_model("all-MiniLM-L6-v2"))  # keyed by the weights
+    assert folder == cache_dir(resolve_model("all-MiniLM-L6-v2"))  # one per weights file
 
 
 def test_asking_imports_no_torch(article_index_dir):
