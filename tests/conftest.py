@@ -65,19 +65,21 @@ def run_cli(capture, *args: str) -> tuple[int, str, str]:
     return info.value.code, out, err
 
 
-def heavy_imports(args: list[str], heavy: set[str]) -> set[str]:
-    """Which of the `heavy` modules a fresh process holds after `qabot ARGS` succeeds."""
+def heavy_imports(args: list[str], heavy: set[str], stdin: str = "") -> set[str]:
+    """Which of the `heavy` modules a fresh process holds after `qabot ARGS` succeeds (fed
+    `stdin`, for the REPL)."""
     import json
     import subprocess
     import sys
 
     probe = (
         "import json, sys; from click.testing import CliRunner; from bot.cli.main import cli;"
-        "r = CliRunner().invoke(cli, sys.argv[2:]); assert r.exit_code == 0, r.output;"
+        "r = CliRunner().invoke(cli, sys.argv[3:], input=sys.argv[2]);"
+        "assert r.exit_code == 0, r.output;"
         "print(json.dumps(sorted(set(json.loads(sys.argv[1])) & set(sys.modules))))"
     )
     check = subprocess.run(
-        [sys.executable, "-c", probe, json.dumps(sorted(heavy)), *args],
+        [sys.executable, "-c", probe, json.dumps(sorted(heavy)), stdin, *args],
         capture_output=True,
         text=True,
     )

@@ -44,5 +44,8 @@ def test_the_export_is_made_once_per_model(embedder):
 
 def test_asking_imports_no_torch(article_index_dir):
     heavy = {"torch", "transformers", "sentence_transformers"}
-    args = ["--index-dir", str(article_index_dir), "ask", "Who is Lu Kang?"]
-    assert heavy_imports(args, heavy) == set()
+    index = ["--index-dir", str(article_index_dir)]
+    assert heavy_imports([*index, "ask", "Who is Lu Kang?"], heavy) == set()
+    # the REPL's answers too, a follow-up included
+    questions = "Who is Koichi Nakano?\nWhich university is he at?\n"
+    assert heavy_imports([*index, "repl"], heavy, stdin=questions) == set()
