@@ -6,7 +6,6 @@ the commands that need them, so `qabot --help` and `qabot index status` answer a
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -17,17 +16,17 @@ import click
 from bot import __version__
 from bot.cli.common import (
     State,
-    eval_index_dir,
     index_dir_option,
     notice,
     open_service,
     stderr_console,
     stdout_console,
 )
+from bot.cli.evaluate import eval_command
 from bot.cli.index import index
 
 if TYPE_CHECKING:
-    from bot.service import QAService
+    pass
 from bot.core.errors import QABotError
 
 
@@ -110,127 +109,6 @@ def repl(state: State, as_json: bool, top_k: int | None) -> None:
         repl_module.interactive(service, stdout_console())
     else:
         repl_module.piped(service, sys.stdin, stdout_console(), as_json)
-
-
-@cli.command(name="eval")
-@click.argument("qa_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print the metrics and misses as JSON.")
-@click.option("--top-k", type=click.IntRange(1, 100), help="Passages to retrieve.")
-@click.option("--threshold", type=click.FloatRange(-1, 1), help="Override abstain_threshold.")
-@click.option(
-    "--steps", is_flag=True, help="Compare each step of the pipeline with the dense baseline."
-)
-@click.option(
-    "--sweep", is_flag=True, help="Abstention against false abstention at each threshold."
-)
-@click.option(
-    "--check", is_flag=True, help="Only check the QA set against its document (no model)."
-)
-@click.option(
-    "--split",
-    type=click.Choice(["train", "dev", "held-out"]),
-    multiple=True,
-    help="A corpus file: only the documents of this split (repeatable). Default: all.",
-)
-@index_dir_option
-@click.pass_obj
-def eval_command(
-    state: State,
-    qa_file: Path,
-    as_json: bool,
-    top_k: int | None,
-    threshold: float | None,
-    steps: bool,
-    sweep: bool,
-    check: bool,
-    split: tuple[str, ...],
-    index_dir: Path | None,
-) -> None:
-    """Measure answer quality on a QA set or a corpus of them (YAML; formats in the README).
-
-    A QA set names its document; its index is built on first use and kept in
-    ~/.cache/qabot/eval unless --index-dir says otherwise. A corpus (eval/corpus.yaml) lists
-    QA sets with each document's kind and split, and is reported per document, kind and split.
-    """
-    from bot.cli.report import render_report, render_table, reports_json
-    from bot.service import check_sources
-    from bot.tools import corpus, evaluation
-
-    if corpus.is_corpus(qa_file):
-        _eval_corpus(state, qa_file, split, steps, as_json, top_k, threshold)
-        return
-    qa_set = evaluation.load_qa_set(qa_file)
-    check_sources([qa_set.document])  # a clear error before the model loads
-    if check:
-        problems = evaluation.check_qa_set(qa_set)
-        for problem in problems:
-            click.echo(f"{qa_file}: {problem}")
-        counts = qa_set.summary
-        if problems:
-            raise QABotError(f"{qa_file}: {len(problems)} problem(s) in the QA set ({counts})")
-        click.echo(f"{qa_file}: ok ({counts})")
-        return
-    settings = state.settings(
-        top_k=top_k,
-        abstain_threshold=threshold,
-        sources=[qa_set.document],
-        index_dir=index_dir or state.index_dir or eval_index_dir(qa_set.document),
-    )
-    service = open_service(settings)
-    console = stdout_console()
-    if steps or sweep:
-        rows: list[tuple[str, evaluation.Report]] = []
-        if steps:
-            rows += evaluation.evaluate_steps(service, qa_set)
-        if sweep:
-            thresholds = [round(0.20 + 0.02 * i, 2) for i in range(16)]
-            rows += [
-                (f"threshold {t:.2f}", report)
-                for t, report in evaluation.sweep(service, qa_set, thresholds)
-            ]
-        if as_json:
-            click.echo(reports_json(rows))
-        else:
-            render_table(console, f"{qa_file} ({qa_set.document.name})", rows)
-        return
-    report = evaluation.evaluate(service, qa_set)
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
-    else:
-        render_report(console, report)
-
-
-def _eval_corpus(
-    state: State,
-    path: Path,
-    splits: tuple[str, ...],
-    steps: bool,
-    as_json: bool,
-    top_k: int | None,
-    threshold: float | None,
-) -> None:
-    from bot.cli.report import render_table, reports_json
-    from bot.service import check_sources
-    from bot.tools import corpus
-
-    entries = corpus.load_corpus(path, splits or corpus.SPLITS)
-    check_sources([e.qa_set.document for e in entries])
-
-    def open_for(document: Path) -> QAService:
-        return open_service(
-            state.settings(
-                top_k=top_k,
-                abstain_threshold=threshold,
-                sources=[document],
-                index_dir=eval_index_dir(document),
-            )
-        )
-
-    rows = corpus.summary_rows(corpus.evaluate_corpus(entries, open_for, steps))
-    if as_json:
-        click.echo(reports_json(rows))
-    else:
-        render_table(stdout_console(), f"{path} ({len(entries)} documents)", rows)
 
 
 @cli.command()
@@ -332,6 +210,7 @@ def bench(state: State, quick: bool, sizes: str, repeat: int, out: Path) -> None
 
 
 cli.add_command(index)
+cli.add_command(eval_command)
 
 
 def main(argv: list[str] | None = None) -> None:

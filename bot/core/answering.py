@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.core.compose import compose, describe, rerank
 from bot.core.errors import QuestionError
 from bot.core.features import candidate_features
 from bot.core.lexical import terms, words
@@ -20,9 +21,7 @@ from bot.core.settings import AnswerSettings
 from bot.core.types import (
     NO_EXPECTATION,
     Answer,
-    Citation,
     Expectation,
-    Retrieved,
     SentenceCandidate,
     Turn,
 )
@@ -92,7 +91,7 @@ class QAEngine:
         if abstained:
             text, citations = ABSTAIN_TEXT, ()
         else:
-            text, citations = self._compose(self._select(eligible, best.score))
+            text, citations = compose(self.index, self._select(eligible, best.score))
         done = time.perf_counter()
         k = min(top_k or self.settings.top_k, len(self.index.chunks))
         return Answer(
@@ -110,7 +109,7 @@ class QAEngine:
             score=best.score if best else 0.0,
             threshold=self.threshold,
             reason=reason,
-            retrieved=self._describe(self._rerank(hits, candidates)[:k], candidates),
+            retrieved=describe(self.index, rerank(hits, candidates)[:k], candidates),
         )
 
     @property
@@ -286,58 +285,6 @@ class QAEngine:
         va = self.index.sentence_vectors[self.index.sentence_rows[a.row][a.k]]
         vb = self.index.sentence_vectors[self.index.sentence_rows[b.row][b.k]]
         return float(va @ vb) > self.settings.same_meaning
-
-    def _compose(self, chosen: list[Candidate]) -> tuple[str, tuple[Citation, ...]]:
-        # One citation per passage, numbered in the order the answer first uses them; the
-        # sentences of one passage keep the order they have in the document.
-        by_row: dict[int, list[Candidate]] = {}
-        for cand in chosen:
-            by_row.setdefault(cand.row, []).append(cand)
-        parts, citations = [], []
-        for n, (row, group) in enumerate(by_row.items(), start=1):
-            chunk = self.index.chunks[row]
-            sentences = [
-                self.index.sentence_text(row, c.k) for c in sorted(group, key=lambda c: c.k)
-            ]
-            parts.append(" ".join(sentences) + f" [{n}]")
-            citations.append(
-                Citation(
-                    n=n,
-                    chunk_id=chunk.id,
-                    doc_id=chunk.doc_id,
-                    paragraphs=chunk.paragraphs,
-                    start=chunk.start,
-                    end=chunk.end,
-                    score=max(c.score for c in group),
-                    text=chunk.text,
-                )
-            )
-        return " ".join(parts), tuple(citations)
-
-    def _rerank(self, hits: list[Hit], candidates: list[Candidate]) -> list[Hit]:
-        """Passages in the order of their best sentence: the order the answer sees them in."""
-        best: dict[int, float] = {}
-        for c in candidates:
-            best[c.row] = max(best.get(c.row, -1.0), c.score)
-        return sorted(hits, key=lambda h: best.get(h.row, -1.0), reverse=True)
-
-    def _describe(self, hits: list[Hit], candidates: list[Candidate]) -> tuple[Retrieved, ...]:
-        out = []
-        for hit in hits:
-            top = max((c for c in candidates if c.row == hit.row), key=lambda c: c.score)
-            chunk = self.index.chunks[hit.row]
-            out.append(
-                Retrieved(
-                    chunk_id=chunk.id,
-                    paragraphs=chunk.paragraphs,
-                    fused=hit.fused,
-                    dense=hit.dense,
-                    lexical=hit.lexical,
-                    best_sentence=self.index.sentence_text(hit.row, top.k),
-                    best_sentence_score=top.score,
-                )
-            )
-        return tuple(out)
 
 
 @dataclass(frozen=True, order=True)
