@@ -53,3 +53,18 @@ def test_a_forbidden_import_breaks_the_build(copy, module, line, contract):
     assert result.returncode != 0
     _, _, broken = result.stdout.partition("Broken contracts")
     assert contract in broken, result.stdout
+
+
+def test_every_core_internal_is_forbidden_to_the_front_ends():
+    import tomllib
+
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    contracts = config["tool"]["importlinter"]["contracts"]
+    [front] = [
+        c for c in contracts if c["source_modules"] == ["bot.cli", "bot.telegram", "bot.tools"]
+    ]
+    public = {"__init__", "types", "errors"}
+    internals = {
+        f"bot.core.{p.stem}" for p in (REPO / "bot" / "core").glob("*.py") if p.stem not in public
+    }
+    assert internals == set(front["forbidden_modules"])
