@@ -99,6 +99,9 @@ class Settings(BaseModel):
         description="torch-int8: the model's Linear layers quantised to int8 (CPU only)",
     )
     batch_size: int = Field(_EMBED.batch_size, ge=1, le=4096)
+    query_precision: Literal["fp32", "int8"] = Field(
+        _EMBED.query_precision, description="questions through ONNX Runtime in fp32 or int8"
+    )
     max_chunk_tokens: int = Field(_CHUNK.max_tokens, ge=16, le=1024)
     min_chunk_tokens: int = Field(_CHUNK.min_tokens, ge=0, le=1024)
     top_k: int = Field(_ANSWER.top_k, ge=1, le=100)

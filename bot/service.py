@@ -38,7 +38,13 @@ def _quiet(_message: str) -> None:
 
 
 def embedder_settings(settings: Settings) -> EmbedderSettings:
-    return EmbedderSettings(settings.model, settings.device, settings.batch_size, settings.backend)
+    return EmbedderSettings(
+        settings.model,
+        settings.device,
+        settings.batch_size,
+        settings.backend,
+        settings.query_precision,
+    )
 
 
 def chunker_settings(settings: Settings) -> ChunkerSettings:

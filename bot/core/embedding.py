@@ -180,18 +180,28 @@ class Embedder:
         """The torch-free encoder for questions and words (bot.core.onnx_encoder), exported
         from this model on first use; None where it does not apply (int8, a GPU) or the
         export cannot be made here (then sentence-transformers encodes, with equal vectors)."""
-        from bot.core.onnx_encoder import MODEL_FILE, OnnxEncoder, cache_dir, export
+        from bot.core.onnx_encoder import (
+            INT8_FILE,
+            MODEL_FILE,
+            OnnxEncoder,
+            cache_dir,
+            export,
+            quantize,
+        )
 
         if self.backend != DEFAULT_BACKEND or self.device != "cpu":
             return None
         model_dir = resolve_model(self.model_name)
         folder = cache_dir(model_dir)
-        if not (folder / MODEL_FILE).is_file():
-            try:
+        int8 = self.settings.query_precision == "int8"
+        try:
+            if not (folder / MODEL_FILE).is_file():
                 export(model_dir, folder)
-            except ImportError:
-                return None
-        return OnnxEncoder(folder)
+            if int8 and not (folder / INT8_FILE).is_file():
+                quantize(folder)
+        except ImportError:
+            return None
+        return OnnxEncoder(folder, model_file=INT8_FILE if int8 else MODEL_FILE)
 
     def prepare_queries(self) -> None:
         """Make the query encoder now (while torch is loaded anyway, during a build), so

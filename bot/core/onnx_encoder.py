@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 MODEL_FILE = "model.onnx"
+INT8_FILE = "model.int8.onnx"  # the same, weights quantised to int8 (dynamic quantisation)
 TOKENIZER_FILE = "tokenizer.json"
 MAX_TOKENS = 256  # what sentence-transformers reads of a text with this model
 
@@ -88,12 +89,31 @@ def _export(torch: Any, model: Any, sample: Any, names: list[str], path: Path) -
     )
 
 
+def quantize(folder: Path) -> None:
+    """The int8 variant of an export, beside it (written aside and renamed)."""
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    # It logs advice on a pre-processing step that matters for convolutions, not this model.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        tmp = folder / f".{INT8_FILE}.{os.getpid()}.tmp"
+        quantize_dynamic(str(folder / MODEL_FILE), str(tmp), weight_type=QuantType.QInt8)
+        os.replace(tmp, folder / INT8_FILE)
+    finally:
+        root.setLevel(level)
+
+
 class OnnxEncoder:
     """Unit vectors of texts from an exported model; thread-safe."""
 
-    def __init__(self, folder: Path, threads: int = 0):
+    def __init__(self, folder: Path, threads: int = 0, model_file: str = MODEL_FILE):
         self.folder = folder
         self.threads = threads  # 0: ONNX Runtime's choice
+        self.model_file = model_file
 
     @functools.cached_property
     def _session(self) -> tuple[Any, Any]:
@@ -104,7 +124,7 @@ class OnnxEncoder:
         if self.threads:
             options.intra_op_num_threads = self.threads
         session = onnxruntime.InferenceSession(
-            str(self.folder / MODEL_FILE), options, providers=["CPUExecutionProvider"]
+            str(self.folder / self.model_file), options, providers=["CPUExecutionProvider"]
         )
         tokenizer = tokenizers.Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
         tokenizer.enable_truncation(MAX_TOKENS)

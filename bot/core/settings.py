@@ -24,6 +24,9 @@ class EmbedderSettings:
     device: str = "cpu"
     batch_size: int = 32  # texts per forward pass while building
     backend: str = DEFAULT_BACKEND  # or "torch-int8": Linear layers quantised after loading
+    # Questions are encoded through ONNX Runtime: "fp32" gives sentence-transformers' vectors,
+    # "int8" a quantised export (smaller, faster, slightly different vectors).
+    query_precision: str = "fp32"
 
 
 @dataclass(frozen=True)

@@ -49,3 +49,16 @@ def test_asking_imports_no_torch(article_index_dir):
     # the REPL's answers too, a follow-up included
     questions = "Who is Koichi Nakano?\nWhich university is he at?\n"
     assert heavy_imports([*index, "repl"], heavy, stdin=questions) == set()
+
+
+def test_int8_queries_stay_close_to_fp32(embedder):
+    from bot.core.embedding import Embedder
+    from bot.core.settings import EmbedderSettings
+
+    int8 = Embedder(EmbedderSettings(query_precision="int8"))
+    questions = QUESTIONS[:100]
+    low = np.concatenate([int8.encode_query(q) for q in questions])
+    full = np.concatenate([embedder.encode_query(q) for q in questions])
+    cosines = (low * full).sum(axis=1)
+    assert cosines.min() > 0.95 and cosines.mean() > 0.98, (cosines.min(), cosines.mean())
+    assert int8.name == embedder.name  # the index's passages are the same: not stale
