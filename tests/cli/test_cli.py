@@ -298,3 +298,14 @@ def test_timings_say_where_the_time_went(capsys, index_dir):
     assert line.startswith("timings: load ")
     for part in ("encode", "search", "select", "render"):
         assert f", {part} " in line and line.count(" ms") == 5
+
+
+def test_every_setting_is_documented():
+    from bot.config import Settings
+    from tests.conftest import REPO
+
+    example = (REPO / "config.example.yaml").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        assert f"{name}:" in example, name
+        assert f"`{name}`" in readme, name
