@@ -130,7 +130,11 @@ class Embedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
             return []
-        encoded = self.model.tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+        # Counting is not encoding: a text longer than the model reads is expected here (the
+        # chunker cuts it to fit), so the tokenizer's warning about it would only mislead.
+        encoded = self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)[
+            "input_ids"
+        ]
         return [len(ids) for ids in encoded]
 
     def encode_passages(

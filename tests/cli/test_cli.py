@@ -309,3 +309,13 @@ def test_every_setting_is_documented():
     for name in Settings.model_fields:
         assert f"{name}:" in example, name
         assert f"`{name}`" in readme, name
+
+
+def test_a_build_with_an_overlong_sentence_says_nothing_on_stderr(tmp_path):
+    # One 700-word "sentence" (a table row, a run-on list): the chunker cuts it to fit, so a
+    # tokenizer warning about "indexing errors" would only alarm the user.
+    doc = tmp_path / "long.txt"
+    doc.write_text("The table lists " + ", ".join(f"item{i} value{i}" for i in range(350)) + ".\n")
+    result = qabot("index", "rebuild", "--source", str(doc), "--index-dir", str(tmp_path / "i"))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == "" and "Indexed" in result.stdout
