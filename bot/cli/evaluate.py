@@ -14,6 +14,7 @@ from bot.core.errors import QABotError
 
 if TYPE_CHECKING:
     from bot.service import QAService
+    from bot.tools import evaluation
 
 
 @click.command(name="eval")
@@ -66,13 +67,7 @@ def eval_command(
     qa_set = evaluation.load_qa_set(qa_file)
     check_sources([qa_set.document])  # a clear error before the model loads
     if check:
-        problems = evaluation.check_qa_set(qa_set)
-        for problem in problems:
-            click.echo(f"{qa_file}: {problem}")
-        counts = qa_set.summary
-        if problems:
-            raise QABotError(f"{qa_file}: {len(problems)} problem(s) in the QA set ({counts})")
-        click.echo(f"{qa_file}: ok ({counts})")
+        _check(qa_file, qa_set)
         return
     settings = state.settings(
         top_k=top_k,
@@ -135,3 +130,15 @@ def _eval_corpus(
         click.echo(reports_json(rows))
     else:
         render_table(stdout_console(), f"{path} ({len(entries)} documents)", rows)
+
+
+def _check(qa_file: Path, qa_set: evaluation.QASet) -> None:
+    """`--check`: each problem on a line, then ok or a one-line error (exit 1)."""
+    from bot.tools import evaluation
+
+    problems = evaluation.check_qa_set(qa_set)
+    for problem in problems:
+        click.echo(f"{qa_file}: {problem}")
+    if problems:
+        raise QABotError(f"{qa_file}: {len(problems)} problem(s) in the QA set ({qa_set.summary})")
+    click.echo(f"{qa_file}: ok ({qa_set.summary})")
