@@ -198,9 +198,16 @@ def check_qa_set(qa_set: QASet) -> list[str]:
     return problems
 
 
-def _contains_evidence(passage: str, evidence: tuple[str, ...]) -> bool:
-    folded = fold(passage)
+def contains_evidence(passage: str, evidence: tuple[str, ...]) -> bool:
+    """Whether a passage (as a citation quotes it) holds one of the evidence texts."""
+    folded = fold(normalize_space(passage))
     return any(fold(e) in folded for e in evidence)
+
+
+def contains_answer(text: str, answers: tuple[str, ...]) -> bool:
+    """Whether a text holds one of the accepted answers."""
+    folded = fold(text)
+    return any(fold(a) in folded for a in answers)
 
 
 def judge(passages: dict[str, str], item: Item, answer: Answer, turn: int = 0) -> Outcome:
@@ -208,13 +215,12 @@ def judge(passages: dict[str, str], item: Item, answer: Answer, turn: int = 0) -
     rank = None
     if item.answerable:
         for i, got in enumerate(answer.retrieved, start=1):
-            if _contains_evidence(passages[got.chunk_id], item.evidence):
+            if contains_evidence(passages[got.chunk_id], item.evidence):
                 rank = i
                 break
-    folded_answer = fold(answer.text)
-    hit = item.answerable and any(fold(a) in folded_answer for a in item.answers)
+    hit = item.answerable and contains_answer(answer.text, item.answers)
     cited = item.answerable and any(
-        _contains_evidence(normalize_space(c.text), item.evidence) for c in answer.citations
+        contains_evidence(c.text, item.evidence) for c in answer.citations
     )
     return Outcome(item, answer, rank, hit, cited, turn)
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from bot.core.types import SentenceCandidate, Turn
 from bot.tools.corpus import Entry
-from bot.tools.evaluation import Item, fold
+from bot.tools.evaluation import Item, contains_answer, contains_evidence
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,9 +48,8 @@ def label(item: Item, candidate: SentenceCandidate) -> float:
     sentence holds an accepted answer."""
     if not item.answerable:
         return 0.0
-    passage, sentence = fold(candidate.passage), fold(candidate.sentence)
-    cited = any(fold(e) in passage for e in item.evidence)
-    return float(cited and any(fold(a) in sentence for a in item.answers))
+    cited = contains_evidence(candidate.passage, item.evidence)
+    return float(cited and contains_answer(candidate.sentence, item.answers))
 
 
 def _questions(entry: Entry, service: QAService) -> Iterator[tuple[Item, list[Turn]]]:
