@@ -264,7 +264,7 @@ def rebuild(
     target = Path(settings.index_dir)
     chosen = list(sources or settings.sources or [])
     if not chosen:
-        existing = read_manifest(target) if (target / "manifest.json").exists() else None
+        existing = read_manifest(target)  # None when there is no index yet
         chosen = [Path(s.path) for s in existing.sources] if existing else [BUNDLED_DOCUMENT]
     check_sources(chosen)
     return build_index(

@@ -86,3 +86,14 @@ def eval_index_dir(document: Path) -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     tag = hashlib.sha256(str(document.resolve()).encode()).hexdigest()[:10]
     return cache / "qabot" / "eval" / f"{document.stem}-{tag}"
+
+
+def document_service(
+    state: State, document: Path, index_dir: Path | None = None, **flags: object
+) -> QAService:
+    """A service over one document (`qabot eval`, `qabot train`): its index in `index_dir`,
+    else cached per document (eval_index_dir)."""
+    settings = state.settings(
+        sources=[document], index_dir=index_dir or eval_index_dir(document), **flags
+    )
+    return open_service(settings)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from bot.cli.common import State, eval_index_dir, index_dir_option, open_service, stdout_console
+from bot.cli.common import State, document_service, index_dir_option, stdout_console
 from bot.core.errors import QABotError
 
 if TYPE_CHECKING:
@@ -69,13 +69,13 @@ def eval_command(
     if check:
         _check(qa_file, qa_set)
         return
-    settings = state.settings(
+    service = document_service(
+        state,
+        qa_set.document,
+        index_dir or state.index_dir,
         top_k=top_k,
         abstain_threshold=threshold,
-        sources=[qa_set.document],
-        index_dir=index_dir or state.index_dir or eval_index_dir(qa_set.document),
     )
-    service = open_service(settings)
     console = stdout_console()
     if steps or sweep:
         rows: list[tuple[str, evaluation.Report]] = []
@@ -116,14 +116,7 @@ def _eval_corpus(
     check_sources([e.qa_set.document for e in entries])
 
     def open_for(document: Path) -> QAService:
-        return open_service(
-            state.settings(
-                top_k=top_k,
-                abstain_threshold=threshold,
-                sources=[document],
-                index_dir=eval_index_dir(document),
-            )
-        )
+        return document_service(state, document, top_k=top_k, abstain_threshold=threshold)
 
     rows = corpus.summary_rows(corpus.evaluate_corpus(entries, open_for, steps))
     if as_json:

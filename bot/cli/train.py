@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from bot.cli.common import eval_index_dir, notice, open_service, stderr_console, stdout_console
+from bot.cli.common import document_service, notice, stderr_console, stdout_console
 from bot.tools import corpus, train
 
 if TYPE_CHECKING:
@@ -27,10 +27,7 @@ def run_training(state: State, corpus_file: Path, out: Path | None, evaluate: bo
     log = notice(stderr_console())
 
     def open_for(document: Path, selector: str = "none") -> QAService:
-        settings = state.settings(
-            sources=[document], index_dir=eval_index_dir(document), selector=selector
-        )
-        return open_service(settings)
+        return document_service(state, document, selector=selector)
 
     splits = {s: corpus.load_corpus(corpus_file, [s]) for s in ("train", "dev")}
     log(f"reading {len(splits['train'])} train and {len(splits['dev'])} dev documents")
