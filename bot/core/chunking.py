@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from bot.core.documents import ATX_HEADING, SETEXT_UNDERLINE
 from bot.core.kinds import TAG
 from bot.core.settings import ChunkerSettings
 from bot.core.types import Chunk, Document, Kind, Paragraph, normalize_space
@@ -40,8 +41,6 @@ def heading_label(text: str) -> str:
     return normalize_space(first_line.strip("#*= \t"))
 
 
-_ATX = re.compile(r"\s{0,3}(#{1,6})\s")
-_SETEXT = re.compile(r".*\n\s{0,3}(=+|-+)\s*$")
 _NUMBERED = re.compile(r"\s*((?:\d+\.)*\d+)\.?\s+\S")
 # A heading whose level the text does not show (a plain title line, an HTML <summary>)
 # ranks below every marked one: it never ends the section a marked heading opened.
@@ -59,9 +58,10 @@ def _heading(text: str) -> _Heading:
     """A heading and how deep it is: Markdown `#` count, 1 or 2 for setext underlines, one
     more than the dots of a section number ("3.1. Distribution" is 2)."""
     label = heading_label(text)
-    if match := _ATX.match(text):
+    lines = text.strip("\n").splitlines()
+    if match := ATX_HEADING.match(text):
         return _Heading(len(match.group(1)), label)
-    if match := _SETEXT.match(text.strip("\n")):
+    if len(lines) > 1 and (match := SETEXT_UNDERLINE.fullmatch(lines[-1])):
         return _Heading(1 if match.group(1).startswith("=") else 2, label)
     if match := _NUMBERED.match(text):
         number = tuple(match.group(1).split("."))

@@ -73,8 +73,9 @@ def slug(name: str) -> str:
 
 _BLANK = re.compile(r"[\s\u00a0\u200b]*")
 _FENCE = re.compile(r"\s*(```|~~~)")
-_ATX_HEADING = re.compile(r"\s{0,3}#{1,6}\s+\S")
-_SETEXT_UNDERLINE = re.compile(r"\s{0,3}(=+|-+)\s*")
+# Markdown headings: "## Install" (the #s give the level), or a line underlined with = or -.
+ATX_HEADING = re.compile(r"\s{0,3}(#{1,6})\s+\S")
+SETEXT_UNDERLINE = re.compile(r"\s{0,3}(=+|-+)\s*")
 _LIST_ITEM = re.compile(r"\s*(?:[-*+•]|\d{1,3}[.)]|\([a-z0-9]{1,4}\))\s+\S")
 # A Markdown link's target is not read: a line long only because of URLs is still wrapped.
 _LINK_TARGET = re.compile(r"\]\([^)\s]*(?:\s+\"[^\"]*\")?\)")
@@ -156,11 +157,11 @@ def _split_block(text: str, lines: list[tuple[int, int]]) -> list[tuple[int, int
 
     for i, (start, end) in enumerate(lines):
         line = text[start:end]
-        if _SETEXT_UNDERLINE.fullmatch(line) and len(group) == 1:
+        if SETEXT_UNDERLINE.fullmatch(line) and len(group) == 1:
             group.append((start, end))
             flush(is_heading=True)
             continue
-        if _ATX_HEADING.match(line):
+        if ATX_HEADING.match(line):
             flush()
             group.append((start, end))
             flush(is_heading=True)
