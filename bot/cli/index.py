@@ -79,6 +79,7 @@ def status(state: State, index_dir: Path | None, as_json: bool) -> None:
             f"{manifest.qabot_version}, schema {manifest.schema})",
         ),
         ("Model", f"{manifest.model} ({manifest.dimension} dimensions)"),
+        ("Questions", _query_encoder(manifest.query_encoder)),
         ("Chunking", ", ".join(f"{k}={v}" for k, v in manifest.chunker.items())),
         (
             "Passages",
@@ -99,3 +100,14 @@ def status(state: State, index_dir: Path | None, as_json: bool) -> None:
         click.echo(f"{key + ':':<{width + 1}} {value}")
     if reasons:
         click.echo("Run `qabot index rebuild` to bring it up to date (asking a question does too).")
+
+
+def _query_encoder(recorded: dict[str, str] | None) -> str:
+    """How questions are encoded, as the build recorded it."""
+    if not recorded:
+        return "sentence-transformers (loads torch)"
+    where = Path(recorded["file"])
+    line = f"{recorded['runtime']}, {where.name} (sha256 {recorded['sha256'][:12]}…)"
+    if not where.is_file():
+        line += "; the export is gone: the next answer makes it again, loading torch once"
+    return line

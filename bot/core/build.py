@@ -114,7 +114,7 @@ def build_index(
     chunks, infos = _read_and_chunk(sources, embedder, chunker)
     previous = previous_vectors(index_dir, embedder.name)
     chunk_vectors, sentence_vectors, keys = embed_chunks(chunks, previous, embedder, progress)
-    embedder.prepare_queries()  # torch is loaded now; answering later need not load it
+    query_encoder = embedder.prepare_queries()  # torch is loaded now; answering need not
 
     with build_lock(index_dir, notify):
         build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -143,6 +143,7 @@ def build_index(
             index_type=kind,
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
+            query_encoder=query_encoder,
         )
         _atomic_write(index_dir / MANIFEST, manifest.to_json())
         _remove_unused(index_dir, keep=data_dir)

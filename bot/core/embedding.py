@@ -207,10 +207,13 @@ class Embedder:
             return None
         return OnnxEncoder(folder, model_file=INT8_FILE if int8 else MODEL_FILE)
 
-    def prepare_queries(self) -> None:
+    def prepare_queries(self) -> dict[str, str] | None:
         """Make the query encoder now (while torch is loaded anyway, during a build), so
-        that answering later never needs torch."""
-        _ = self._queries
+        that answering later never needs torch; what it is, for the manifest."""
+        encoder = self._queries
+        if encoder is None:
+            return None
+        return {"runtime": "onnxruntime", **encoder.identity()}
 
     def _encode_short(self, texts: list[str]) -> np.ndarray:
         """Unit vectors of short texts (questions, words): through ONNX Runtime when it can."""

@@ -115,6 +115,15 @@ class OnnxEncoder:
         self.threads = threads  # 0: ONNX Runtime's choice
         self.model_file = model_file
 
+    def identity(self) -> dict[str, str]:
+        """The model file and its digest, so an index can say which export it was built with."""
+        path = self.folder / self.model_file
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        return {"file": str(path), "sha256": digest.hexdigest()}
+
     @functools.cached_property
     def _session(self) -> tuple[Any, Any]:
         import onnxruntime

@@ -144,6 +144,9 @@ class Manifest:
     built_at: str
     build_seconds: float
     qabot_version: str = __version__
+    # The torch-free encoder questions go through ({"runtime", "file", "sha256"}), made from
+    # `model` during the build; None when sentence-transformers encodes questions too.
+    query_encoder: dict[str, str] | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"

@@ -42,6 +42,18 @@ def test_the_export_is_made_once_per_model(embedder):
     assert folder == cache_dir(resolve_model("all-MiniLM-L6-v2"))  # one per weights file
 
 
+def test_the_index_records_the_export_it_was_built_with(article_index_dir, embedder):
+    import hashlib
+
+    from bot.core.store import read_manifest
+
+    recorded = read_manifest(article_index_dir).query_encoder
+    folder = cache_dir(resolve_model(embedder.model_name))
+    assert recorded["runtime"] == "onnxruntime"
+    assert recorded["file"] == str(folder / MODEL_FILE)
+    assert recorded["sha256"] == hashlib.sha256((folder / MODEL_FILE).read_bytes()).hexdigest()
+
+
 def test_asking_imports_no_torch(article_index_dir):
     heavy = {"torch", "transformers", "sentence_transformers"}
     index = ["--index-dir", str(article_index_dir)]
