@@ -57,6 +57,10 @@ class TelegramSettings(BaseModel):
     allowed_chats: list[int] = Field(default_factory=list)
     max_question_chars: int = Field(1000, ge=1, le=4096)
     example_question: str | None = Field(None, description="shown by /start")
+    # Telegram accepts about 30 messages a second from a bot across all chats and answers
+    # more with "429 Too Many Requests"; the bot paces itself below that. 0: no pacing (a
+    # Bot API server without the limit, such as a test server).
+    max_messages_per_second: float = Field(30, ge=0, le=1000)
 
     @field_validator("token")
     @classmethod

@@ -163,7 +163,9 @@ def build_application(service: QAService, settings: Settings) -> Application:
         .token(require_token(tg))
         .base_url(tg.api_base)
         .base_file_url(tg.file_base)
-        .rate_limiter(RetryingRateLimiter(max_retries=3))
+        .rate_limiter(
+            RetryingRateLimiter(max_retries=3, overall_max_rate=tg.max_messages_per_second)
+        )
         .concurrent_updates(True)
         # A button carries its passage itself; PTB keeps the last ANSWERS_KEPT keyboards.
         .arbitrary_callback_data(ANSWERS_KEPT)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import aiohttp
+import pytest
 from telegram.ext import Application
 
 from bot.config import Settings
@@ -703,3 +704,18 @@ def test_many_chats_at_once_each_question_answered_exactly_once(engine):
     report = asyncio.run(asyncio.wait_for(run_load(engine, chats=8, per_chat=3), SCENARIO_TIMEOUT))
     assert report.sent == report.replied == 24
     assert report.lost == report.duplicated == report.misdelivered == 0
+
+
+@pytest.mark.parametrize("rate", [4, 0])
+def test_replies_are_paced_at_the_configured_rate(engine, rate):
+    """Telegram answers a bot that sends faster than its limit with 429s: the bot paces
+    itself at `max_messages_per_second` (0: not at all, for a server without the limit)."""
+    from tests.telegram.load import run_load
+
+    report = asyncio.run(
+        asyncio.wait_for(run_load(engine, chats=12, per_chat=1, max_rate=rate), SCENARIO_TIMEOUT)
+    )
+    assert report.replied == 12 and report.lost == report.duplicated == 0
+    if rate:
+        # a leaky bucket of `rate` messages draining at `rate` a second: 12 take >= 2 s
+        assert report.seconds >= (12 - rate) / rate, report
