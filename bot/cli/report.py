@@ -10,6 +10,8 @@ from rich.markup import escape
 from bot.cli.render import preview
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from rich.console import Console
     from rich.table import Table
 
@@ -163,7 +165,33 @@ def _targets_table(r: dict) -> Table:
     rss = r["repl_rss_mb"]
     memory = f"{rss['rss_mb']:.0f} / {rss['peak_mb']:.0f} MB"
     row("REPL memory (RSS / peak)", memory, "", "", "RSS ≤ 250 MB", rss["rss_mb"] <= 250)
+    _telegram_rows(r.get("telegram") or {"skipped": "not measured"}, row)
     return table
+
+
+# The Telegram load run before the query path left torch: 28 answers a second, which was
+# already python-telegram-bot's pacing at Telegram's limit (30 messages a second).
+LOAD_BEFORE_PER_S = 28
+
+
+def _telegram_rows(t: dict, row: Callable[..., None]) -> None:
+    if "skipped" in t:
+        row("Telegram", f"skipped: {t['skipped']}", "", "", "", True)
+        return
+    p = t["process"]
+    memory = f"{p['rss_mb']:.0f} / {p['peak_mb']:.0f} MB"
+    row("Telegram bot memory (RSS / peak)", memory, "", "", "RSS ≤ 250 MB", p["rss_mb"] <= 250)
+    for name, run in (("unpaced", t["unpaced"]), ("paced at 30/s", t["paced"])):
+        intact = run["lost"] == run["duplicated"] == run["misdelivered"] == 0
+        fast = run["throughput_per_s"] >= 2 * LOAD_BEFORE_PER_S if name == "unpaced" else True
+        row(
+            f"Telegram load, {run['sent']} questions, {name}",
+            f"{run['throughput_per_s']:.0f}/s",
+            f"{LOAD_BEFORE_PER_S}/s before",
+            f"{run['throughput_per_s'] / LOAD_BEFORE_PER_S:.1f}",
+            "≥ 2× before, none lost" if name == "unpaced" else "none lost",
+            intact and fast,
+        )
 
 
 def _backends_table(backends: dict) -> Table:

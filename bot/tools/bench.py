@@ -62,6 +62,7 @@ def run(
     """Every measurement, as a JSON-ready dict."""
     from bot.config import load_settings
     from bot.service import QAService
+    from bot.tools import footprint
     from bot.tools.scale import scale
 
     settings = load_settings(index_dir=index_dir)
@@ -79,7 +80,10 @@ def run(
     log("backends: torch against torch-int8")
     results["backends"] = backends(settings, documents)
     log("REPL memory")
-    results["repl_rss_mb"] = repl_rss_mb(index_dir)
+    repl = _qabot("--index-dir", str(index_dir), "repl", "--json")
+    results["repl_rss_mb"] = footprint.repl_rss_mb(repl, QUESTIONS[0])
+    log("Telegram: the load run, paced and unpaced, and a bot process's memory")
+    results["telegram"] = footprint.telegram(index_dir)
     results["scale"] = []
     for n in sizes:
         for kind in ("flat", "hnsw", "ivf"):
@@ -117,12 +121,14 @@ def _qabot(*args: str) -> list[str]:
 
 
 def _wall(command: list[str], repeat: int) -> float:
-    """Median wall time of a command, in seconds."""
+    """Median wall time of a command, in seconds, over at least three runs after one untimed
+    run (which fills the system's file cache: what a first run costs is the disk's business)."""
     times = []
-    for _ in range(repeat):
+    for i in range(max(repeat, 3) + 1):
         started = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True, stdin=subprocess.DEVNULL)
-        times.append(time.perf_counter() - started)
+        if i:
+            times.append(time.perf_counter() - started)
     return statistics.median(times)
 
 
@@ -282,32 +288,6 @@ def backends(settings: Settings, documents: int | None = None) -> dict[str, Any]
         "passage_cosine_mean": round(float(cosines.mean()), 3),
         "passage_cosine_min": round(float(cosines.min()), 3),
     }
-
-
-def repl_rss_mb(index_dir: Path) -> dict[str, float]:
-    """Resident memory of `qabot repl` after it has loaded and answered one question."""
-    proc = subprocess.Popen(
-        _qabot("--index-dir", str(index_dir), "repl", "--json"),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    assert proc.stdin and proc.stdout
-    try:
-        proc.stdin.write(QUESTIONS[0] + "\n")
-        proc.stdin.flush()
-        proc.stdout.readline()
-        status = Path(f"/proc/{proc.pid}/status").read_text()
-        fields = {
-            line.split(":")[0]: int(line.split()[1])
-            for line in status.splitlines()
-            if line.startswith(("VmRSS", "VmHWM"))
-        }
-    finally:
-        proc.stdin.close()
-        proc.wait(timeout=60)
-    return {"rss_mb": round(fields["VmRSS"] / 1024, 1), "peak_mb": round(fields["VmHWM"] / 1024, 1)}
 
 
 def write(results: dict[str, Any], path: Path) -> None:
