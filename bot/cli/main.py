@@ -160,7 +160,7 @@ def train(state: State, corpus_file: Path, out: Path | None, no_eval: bool) -> N
 
 @cli.command()
 @click.option(
-    "--quick", is_flag=True, help="Scale only to 10,000 vectors, one repetition, a small build."
+    "--quick", is_flag=True, help="Scale only to 10,000 vectors, one repetition, a small build, 100 Telegram questions."
 )
 @click.option(
     "--sizes",
@@ -192,9 +192,10 @@ def bench(state: State, quick: bool, sizes: str, repeat: int, out: Path) -> None
         counts = [int(s.replace("_", "")) for s in sizes.split(",") if s.strip()]
     except ValueError:
         raise click.BadParameter("comma-separated whole numbers", param_hint="--sizes") from None
-    documents = None  # every licence text the system has
+    documents, load = None, (50, 10)  # every licence text the system has; 50 chats x 10
     if quick:
         counts, repeat, documents = [c for c in counts if c <= 10_000] or [10_000], 1, 3
+        load = (20, 5)
     settings = state.settings()
     err = stderr_console()
     results = bench_module.run(
@@ -203,6 +204,7 @@ def bench(state: State, quick: bool, sizes: str, repeat: int, out: Path) -> None
         repeat,
         log=lambda m: notice(err)(f"{m} …"),
         documents=documents,
+        load=load,
     )
     bench_module.write(results, out)
     render_bench(stdout_console(), results)

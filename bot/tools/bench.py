@@ -58,8 +58,10 @@ def run(
     repeat: int = 3,
     log: Callable[[str], None] = lambda _m: None,
     documents: int | None = None,
+    load: tuple[int, int] = (50, 10),
 ) -> dict[str, Any]:
-    """Every measurement, as a JSON-ready dict."""
+    """Every measurement, as a JSON-ready dict; `load`: the Telegram load run's chats and
+    questions per chat."""
     from bot.config import load_settings
     from bot.service import QAService
     from bot.tools import footprint
@@ -83,7 +85,7 @@ def run(
     repl = _qabot("--index-dir", str(index_dir), "repl", "--json")
     results["repl_rss_mb"] = footprint.repl_rss_mb(repl, QUESTIONS[0])
     log("Telegram: the load run, paced and unpaced, and a bot process's memory")
-    results["telegram"] = footprint.telegram(index_dir)
+    results["telegram"] = footprint.telegram(index_dir, *load)
     results["scale"] = []
     for n in sizes:
         for kind in ("flat", "hnsw", "ivf"):

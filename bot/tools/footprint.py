@@ -50,7 +50,7 @@ def repl_rss_mb(command: list[str], question: str) -> dict[str, float]:
         proc.wait(timeout=60)
 
 
-def telegram(index_dir: Path) -> dict[str, Any]:
+def telegram(index_dir: Path, chats: int = 50, per_chat: int = 10) -> dict[str, Any]:
     """The load run paced as the bot is by default (Telegram's limit), the same unpaced
     (what the bot itself can answer), and a real bot process's memory after answering."""
     try:
@@ -59,9 +59,10 @@ def telegram(index_dir: Path) -> dict[str, Any]:
         return {"skipped": "needs the dev extras (aiohttp): make setup"}
     if not LOAD_RUN.is_file():
         return {"skipped": "needs a source checkout (tests/telegram/load.py)"}
+    size = ("--chats", str(chats), "--questions", str(per_chat))
     return {
-        "paced": _load_run(index_dir),
-        "unpaced": _load_run(index_dir, "--max-rate", "0"),
+        "paced": _load_run(index_dir, *size),
+        "unpaced": _load_run(index_dir, *size, "--max-rate", "0"),
         "process": _load_run(index_dir, "--process-only"),
     }
 

@@ -275,6 +275,7 @@ def test_bench_quick_writes_every_figure(capsys, index_dir, tmp_path):
         "build",
         "backends",
         "repl_rss_mb",
+        "telegram",
         "scale",
     }
     assert data["cold_ask"]["floor_s"] > 0 and data["warm"]["floor_p50_ms"] > 0
@@ -289,6 +290,11 @@ def test_bench_quick_writes_every_figure(capsys, index_dir, tmp_path):
     assert [b["backend"] for b in data["backends"]["rows"]] == ["torch", "torch-int8"]
     assert 0.8 < data["backends"]["passage_cosine_mean"] < 1
     assert "cold qabot ask" in text and "recall@10" in text and "torch-int8" in text
+    telegram = data["telegram"]
+    for run_ in (telegram["paced"], telegram["unpaced"]):
+        assert run_["sent"] == run_["replied"] == 100 and run_["lost"] == run_["duplicated"] == 0
+    assert telegram["process"]["answered"] == 20 and telegram["process"]["rss_mb"] > 50
+    assert "Telegram bot memory" in text
 
 
 def test_timings_say_where_the_time_went(capsys, index_dir):
