@@ -160,7 +160,9 @@ def train(state: State, corpus_file: Path, out: Path | None, no_eval: bool) -> N
 
 @cli.command()
 @click.option(
-    "--quick", is_flag=True, help="Scale only to 10,000 vectors, one repetition, a small build, 100 Telegram questions."
+    "--quick",
+    is_flag=True,
+    help="Scale only to 10,000 vectors, one repetition, a small build, 100 Telegram questions.",
 )
 @click.option(
     "--sizes",
