@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import BUNDLED_DOCUMENT, SHIPPED_SELECTOR, Settings
-from bot.core.errors import IndexStoreError
+from bot.core.errors import IndexStoreError, SourceError
 from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings, IndexSettings
 from bot.core.types import Answer, Manifest, Notify, Progress, SentenceCandidate, Turn
 
@@ -241,12 +241,22 @@ class Conversation:
 # --- the index --------------------------------------------------------------------------------
 
 
-def check_sources(paths: Sequence[Path]) -> None:
-    """Raise SourceError for the first source that cannot be read: before the model loads."""
-    from bot.core.documents import read_text
+def check_sources(sources: Sequence[str | Path]) -> None:
+    """Raise SourceError when not one of `sources` can be opened: before the model loads.
+    (A build leaves out the ones that cannot be read, and says so.)"""
+    from bot.core.sources import check_source, expand
 
-    for path in paths:
-        read_text(Path(path))
+    files = [s for src in sources for s, note in expand(src) if note is None]
+    errors = []
+    for source in files:
+        try:
+            check_source(source)
+        except SourceError as exc:
+            errors.append(exc)
+    if not files:
+        raise SourceError(f"no documents qabot reads in {', '.join(map(str, sources))}")
+    if len(errors) == len(files):
+        raise errors[0]
 
 
 def rebuild(

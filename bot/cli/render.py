@@ -9,17 +9,12 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
-from bot.core.types import normalize_space
+from bot.core.types import normalize_space, paragraph_locator
 
 if TYPE_CHECKING:
     from bot.core.types import Answer, Citation
 
 _MARKER = re.compile(r"\[(\d+)\]")
-
-
-def para_label(paragraphs: tuple[int, ...]) -> str:
-    first, last = paragraphs[0], paragraphs[-1]
-    return f"¶{first}" if first == last else f"¶{first}-{last}"
 
 
 def preview(text: str, width: int = 90) -> str:
@@ -41,7 +36,7 @@ def render_answer(console: Console, answer: Answer) -> None:
 
 def render_source_line(console: Console, c: Citation) -> None:
     console.print(
-        f"  [bold cyan]\\[{c.n}][/] [green]{c.doc_id} {para_label(c.paragraphs)}[/] "
+        f"  [bold cyan]\\[{c.n}][/] [green]{escape(c.label)}[/] "
         f"[dim]({c.score:.2f})[/] {escape(preview(c.text))}",
         highlight=False,
     )
@@ -49,7 +44,7 @@ def render_source_line(console: Console, c: Citation) -> None:
 
 def render_passage(console: Console, c: Citation) -> None:
     console.print(
-        f"[bold cyan]\\[{c.n}][/] [green]{c.doc_id} {para_label(c.paragraphs)}[/] "
+        f"[bold cyan]\\[{c.n}][/] [green]{escape(c.label)}[/] "
         f"[dim]chars {c.start}-{c.end}, id {c.chunk_id}[/]",
         highlight=False,
     )
@@ -109,7 +104,7 @@ def render_explain(console: Console, answer: Answer) -> None:
     for rank, r in enumerate(answer.retrieved, start=1):
         table.add_row(
             str(rank),
-            f"{r.chunk_id.split('#')[-1]} {para_label(r.paragraphs)}",
+            escape(f"{r.chunk_id.split('#')[0]} {paragraph_locator(r.paragraphs)}"),
             f"{r.dense:.2f}",
             f"{r.lexical:.2f}",
             f"{r.fused:.3f}",

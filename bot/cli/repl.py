@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.markup import escape
+
 from bot.cli.render import answer_json, render_answer, render_explain, render_passage
 from bot.core.errors import QuestionError
 
@@ -67,7 +69,7 @@ def interactive(service: QAService, console: Console) -> None:
     readline.set_history_length(1000)
 
     conversation = service.conversation()
-    names = ", ".join(s.doc_id for s in service.manifest.sources)
+    names = escape(", ".join(s.name or s.doc_id for s in service.manifest.sources))
     console.print(
         f"[bold]qabot[/] — ask about [green]{names}[/] "
         f"({service.manifest.chunk_count} passages). :help for commands, Ctrl-D to leave."

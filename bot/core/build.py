@@ -13,6 +13,7 @@ index folder pointed at a folder of the user's never costs them a file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import json
@@ -27,20 +28,34 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core import vectors as vector_index
 from bot.core.chunking import chunk_document
-from bot.core.documents import load_document, slug
+from bot.core.documents import slug
 from bot.core.embedcache import embed_chunks, previous_vectors
 from bot.core.errors import IndexStoreError, SourceError
 from bot.core.settings import ChunkerSettings
+from bot.core.sources import MAX_SOURCE_BYTES, expand, is_url, load_document, source_key
 from bot.core.store import (
     CHUNKS_FILE,
     DATA_FILES,
+    DOCUMENTS_FILE,
     EMBED_KEYS_FILE,
     MANIFEST,
     MARKER,
     SENTENCES_FILE,
     VECTORS_FILE,
+    document_record,
+    read_manifest,
+    stored_documents,
 )
-from bot.core.types import SCHEMA_VERSION, Chunk, Manifest, Notify, Progress, SourceInfo
+from bot.core.types import (
+    SCHEMA_VERSION,
+    Chunk,
+    Document,
+    Kind,
+    Manifest,
+    Notify,
+    Progress,
+    SourceInfo,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -92,13 +107,14 @@ def build_lock(index_dir: Path, notify: Notify) -> Iterator[None]:
 
 
 def build_index(
-    sources: Sequence[Path],
+    sources: Sequence[str | Path],
     index_dir: Path,
     embedder: Embedder,
     chunker: ChunkerSettings,
     progress: Progress | None = None,
     notify: Notify = lambda _msg: None,
     index_type: str = "auto",
+    max_bytes: int = MAX_SOURCE_BYTES,
 ) -> Manifest:
     """Read, chunk and embed `sources`, then write the index into `index_dir` and swap it in
     atomically; the previous index answers until then."""
@@ -111,7 +127,14 @@ def build_index(
             f"max_chunk_tokens {chunker.max_tokens} exceeds what the model reads "
             f"({embedder.max_tokens} word pieces)"
         )
-    chunks, infos = _read_and_chunk(sources, embedder, chunker)
+    try:
+        before = read_manifest(index_dir)
+    except IndexStoreError:
+        before = None  # a damaged index is replaced; its dates are lost with it
+    added_at = {f"{s.path}\0{s.sha256}": s.added_at for s in before.sources} if before else {}
+    chunks, docs, infos, skipped = _read_and_chunk(
+        sources, embedder, chunker, notify, stored_documents(index_dir), added_at, max_bytes
+    )
     previous = previous_vectors(index_dir, embedder.name)
     chunk_vectors, sentence_vectors, keys = embed_chunks(chunks, previous, embedder, progress)
     query_encoder = embedder.prepare_queries()  # torch is loaded now; answering need not
@@ -123,7 +146,12 @@ def build_index(
         kind = vector_index.choose(index_type, len(chunks))
         try:
             _write_data(
-                staging, chunks, vector_index.build(kind, chunk_vectors), sentence_vectors, keys
+                staging,
+                chunks,
+                docs,
+                vector_index.build(kind, chunk_vectors),
+                sentence_vectors,
+                keys,
             )
             data_dir = f"data-{build_id}"
             os.replace(staging, index_dir / data_dir)
@@ -144,6 +172,7 @@ def build_index(
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
             query_encoder=query_encoder,
+            skipped=skipped,
         )
         _atomic_write(index_dir / MANIFEST, manifest.to_json())
         _remove_unused(index_dir, keep=data_dir)
@@ -151,30 +180,91 @@ def build_index(
 
 
 def _read_and_chunk(
-    sources: Sequence[Path], embedder: Embedder, chunker: ChunkerSettings
-) -> tuple[list[Chunk], list[SourceInfo]]:
-    """Every source's passages, in order, and what the manifest records of each source."""
+    sources: Sequence[str | Path],
+    embedder: Embedder,
+    chunker: ChunkerSettings,
+    notify: Notify,
+    previous: dict[str, Document],
+    added_at: dict[str, str],
+    max_bytes: int,
+) -> tuple[list[Chunk], list[Document], list[SourceInfo], dict[str, str]]:
+    """Every readable source's passages, in order, the documents, what the manifest records
+    of each, and the sources skipped (with why): one bad file does not stop the others."""
     ids: set[str] = set()
+    names: set[str] = set()
     chunks: list[Chunk] = []
-    infos = []
-    for path in sources:
-        doc = load_document(Path(path), _unique(slug(Path(path).stem), ids))
+    docs, infos, skipped = [], [], {}
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    for source, note in (item for src in sources for item in expand(src)):
+        if note is not None:
+            notify(note)
+            continue
+        key = source_key(source)
+        try:
+            doc = _load(source, key, previous, ids, names, max_bytes)
+        except SourceError as exc:
+            skipped[key] = str(exc)
+            continue
+        ids.add(doc.doc_id)
         doc_chunks = chunk_document(doc, embedder.count_tokens, chunker)
         chunks.extend(doc_chunks)
+        docs.append(doc)
         infos.append(
             SourceInfo(
-                path=str(doc.path.resolve()),
+                path=key,
                 doc_id=doc.doc_id,
                 sha256=doc.sha256,
                 bytes=len(doc.text.encode("utf-8")),
                 chunks=len(doc_chunks),
+                name=doc.name,
+                format=doc.format,
+                paragraphs=sum(p.kind is Kind.CONTENT for p in doc.paragraphs),
+                pages=len(doc.pages),
+                added_at=added_at.get(f"{key}\0{doc.sha256}", now),
             )
         )
-    return chunks, infos
+    if docs:
+        for reason in skipped.values():
+            notify(f"{reason}; left out")
+    else:
+        first = next(iter(skipped.values()), "no documents to index")
+        raise SourceError(
+            first
+            if len(skipped) <= 1
+            else f"none of the {len(skipped)} documents could be read; the first: {first}"
+        )
+    return chunks, docs, infos, skipped
+
+
+def _load(
+    source: str | Path,
+    key: str,
+    previous: dict[str, Document],
+    ids: set[str],
+    names: set[str],
+    max_bytes: int,
+) -> Document:
+    """A source as a Document: a web page from the previous build (fetched when it was
+    added, not again on every rebuild), everything else read now. Two files of one name
+    (from different folders) are told apart by their folder: "a/guide.md", "b/guide.md"."""
+    if is_url(source) and key in previous:
+        doc = previous[key]
+    else:
+        doc = load_document(source, "-", max_bytes=max_bytes)
+    name = doc.name
+    if name in names and not is_url(source):
+        name = f"{Path(key).parent.name}/{doc.name}"
+    names.add(name)
+    return dataclasses.replace(doc, doc_id=_unique(slug(Path(doc.name).stem), ids), name=name)
 
 
 def _write_data(
-    folder: Path, chunks: list[Chunk], vectors: Any, sentence_vectors: np.ndarray, keys: list[str]
+    folder: Path,
+    chunks: list[Chunk],
+    docs: list[Document],
+    vectors: Any,
+    sentence_vectors: np.ndarray,
+    keys: list[str],
 ) -> None:
     """The data files of one build, flushed to disk before the folder is swapped in."""
     import faiss
@@ -183,6 +273,9 @@ def _write_data(
     with open(folder / CHUNKS_FILE, "w", encoding="utf-8") as fh:
         for chunk in chunks:
             fh.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
+    with open(folder / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
+        for doc in docs:
+            fh.write(json.dumps(document_record(doc), ensure_ascii=False) + "\n")
     faiss.write_index(vectors, str(folder / VECTORS_FILE))
     np.save(folder / SENTENCES_FILE, sentence_vectors, allow_pickle=False)
     (folder / EMBED_KEYS_FILE).write_text("\n".join(keys) + "\n", encoding="ascii")

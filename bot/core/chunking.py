@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from bot.core.documents import ATX_HEADING, SETEXT_UNDERLINE
 from bot.core.kinds import TAG
 from bot.core.settings import ChunkerSettings
-from bot.core.types import Chunk, Document, Kind, Paragraph, normalize_space
+from bot.core.types import (
+    Chunk,
+    Document,
+    Kind,
+    Paragraph,
+    normalize_space,
+    paragraph_locator,
+)
 
 # Between the headings of a passage's heading path: "Install › Linux". Only the innermost
 # PATH_DEPTH headings count: a document title over every passage says nothing about one.
@@ -252,4 +259,23 @@ def _to_chunk(doc: Document, piece: _Piece) -> Chunk:
         text=doc.text[start:end],
         heading=piece.heading,
         sentences=tuple(piece.sentences),
+        document=doc.name or doc.doc_id,
+        locator=locator(doc, start, end, piece.heading, tuple(piece.paragraphs)),
     )
+
+
+# Formats whose headings are marked (Markdown, HTML, Word): a passage is found by its
+# section. Plain text has no reliable headings, so a passage is found by its paragraph.
+_SECTIONED = {"markdown", "html", "docx"}
+
+
+def locator(doc: Document, start: int, end: int, heading: str, paragraphs: tuple[int, ...]) -> str:
+    """Where a passage is, as a reader looks for it: the page in a PDF ("p. 12", "pp.
+    12-13"), the heading path in a sectioned document, else the paragraph ("¶24")."""
+    first = doc.page_of(start)
+    if first is not None:
+        last = doc.page_of(max(start, end - 1)) or first
+        return f"p. {first}" if first == last else f"pp. {first}-{last}"
+    if doc.format in _SECTIONED and heading:
+        return heading
+    return paragraph_locator(paragraphs)

@@ -34,6 +34,8 @@ def compose(index: Index, chosen: list[Candidate]) -> tuple[str, tuple[Citation,
                 end=chunk.end,
                 score=max(c.score for c in group),
                 text=chunk.text,
+                document=chunk.document,
+                locator=chunk.locator,
             )
         )
     return " ".join(parts), tuple(citations)

@@ -1,67 +1,23 @@
-"""Loading a document and reading its structure: paragraphs, what kind each is, its sentences.
+"""Reading a document's structure: paragraphs, what kind each is, their sentences.
 
-Offsets are character offsets into the decoded text (a leading BOM is not part of it), so
+Offsets are character offsets into the document's text (a file's decoded text without its
+BOM, or the text extracted from HTML, PDF or DOCX: see bot.core.sources), so
 `document.text[start:end]` is always exactly the passage a citation points at.
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
-from pathlib import Path
 
-from bot.core.errors import SourceError
 from bot.core.kinds import classify
 from bot.core.sentences import split_sentences
-from bot.core.types import Document, Kind, Paragraph
+from bot.core.types import Kind, Paragraph
 
 # A line longer than this was not broken by hand, so a line break after it ends a paragraph.
 WRAP_WIDTH = 100
 
 
-# --- loading -------------------------------------------------------------------------------
-
-
-def read_text(path: Path) -> tuple[str, str]:
-    """Return (text, sha256 of the bytes), or raise SourceError with a one-line reason."""
-    if not path.exists():
-        raise SourceError(f"{path}: no such file")
-    if path.is_dir():
-        raise SourceError(f"{path}: is a directory, not a text file")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SourceError(f"{path}: cannot read it ({exc.strerror or exc})") from exc
-    digest = hashlib.sha256(data).hexdigest()
-    if b"\x00" in data[:8192]:
-        raise SourceError(f"{path}: looks like a binary file; qabot reads plain text or Markdown")
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise SourceError(
-            f"{path}: not UTF-8 text (invalid byte at offset {exc.start}); "
-            f"convert it first, e.g. iconv -f latin1 -t utf-8"
-        ) from exc
-    if not text.strip():
-        raise SourceError(f"{path}: the file is empty")
-    return text, digest
-
-
-def load_document(path: Path, doc_id: str | None = None) -> Document:
-    path = Path(path)
-    text, digest = read_text(path)
-    paragraphs = parse_paragraphs(text)
-    if not any(p.kind is Kind.CONTENT for p in paragraphs):
-        raise SourceError(f"{path}: no readable prose found (only headings, captions or code)")
-    return Document(
-        path=path,
-        doc_id=doc_id or slug(path.stem),
-        text=text,
-        sha256=digest,
-        paragraphs=tuple(paragraphs),
-    )
+# --- names --------------------------------------------------------------------------------
 
 
 def slug(name: str) -> str:

@@ -5,7 +5,8 @@ Layout of an index folder:
 
     .qabot-index         marker: qabot made this folder and may replace what it built here
     manifest.json        what was built, from what, how; names the data folder in use
-    data-<build id>/     chunks.jsonl, chunks.faiss, sentences.npy
+    data-<build id>/     chunks.jsonl, chunks.faiss, sentences.npy, embedded.keys, and
+                         documents.jsonl (each document's text as qabot read it)
     .lock                held while a build runs
 """
 
@@ -18,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.core import vectors as vector_index
-from bot.core.documents import read_text
 from bot.core.errors import IndexStoreError, SourceError
 from bot.core.settings import ChunkerSettings, IndexSettings
-from bot.core.types import Chunk, Manifest, Notify, Progress
+from bot.core.sources import is_url, source_digest, source_keys
+from bot.core.types import Chunk, Document, Manifest, Notify, Progress
 
 if TYPE_CHECKING:
     import numpy as np
@@ -35,8 +36,11 @@ SENTENCES_FILE = "sentences.npy"
 # One line per embedded text (passages, then sentences): a hash of the model and the text, so
 # the next build re-embeds only what changed.
 EMBED_KEYS_FILE = "embedded.keys"
+# Each document's text as qabot read it (what citations quote, whatever the format), so a
+# web page is not fetched again to rebuild and every offset can be checked against its text.
+DOCUMENTS_FILE = "documents.jsonl"
 MARKER = ".qabot-index"
-DATA_FILES = frozenset({CHUNKS_FILE, VECTORS_FILE, SENTENCES_FILE, EMBED_KEYS_FILE})
+DATA_FILES = frozenset({CHUNKS_FILE, VECTORS_FILE, SENTENCES_FILE, EMBED_KEYS_FILE, DOCUMENTS_FILE})
 
 
 @dataclass
@@ -124,7 +128,7 @@ def load_index(index_dir: Path, manifest: Manifest) -> Index:
 
 def staleness(
     manifest: Manifest,
-    sources: Sequence[Path],
+    sources: Sequence[str | Path],
     model: str,
     chunker: ChunkerSettings,
     index_type: str = "auto",
@@ -132,13 +136,15 @@ def staleness(
     """Why the index no longer matches its sources or settings; empty when it does."""
     reasons = []
     built = {s.path: s for s in manifest.sources}
-    wanted = [str(p.resolve()) for p in sources]
+    wanted = [key for key in source_keys(sources) if key not in manifest.skipped]
     if sorted(wanted) != sorted(built):
         reasons.append("the configured sources differ from the indexed ones")
     else:
         for path in wanted:
+            if is_url(path):
+                continue  # a web page is read when added; checking it would need the network
             try:
-                _, digest = read_text(Path(path))
+                digest = source_digest(path)
             except SourceError:
                 continue  # reported by missing_sources(); the built index still answers
             if digest != built[path].sha256:
@@ -154,12 +160,46 @@ def staleness(
 
 
 def missing_sources(manifest: Manifest) -> list[str]:
-    return [s.path for s in manifest.sources if not Path(s.path).is_file()]
+    return [s.path for s in manifest.sources if not is_url(s.path) and not Path(s.path).is_file()]
 
 
 def disk_size(index_dir: Path, manifest: Manifest) -> int:
     files = [index_dir / MANIFEST, *(index_dir / manifest.data_dir).glob("*")]
     return sum(f.stat().st_size for f in files if f.is_file())
+
+
+def document_record(doc: Document) -> dict[str, Any]:
+    """What documents.jsonl keeps of a document (its paragraphs are read again from the text)."""
+    return {
+        "source": doc.source,
+        "doc_id": doc.doc_id,
+        "name": doc.name,
+        "format": doc.format,
+        "sha256": doc.sha256,
+        "pages": list(doc.pages),
+        "title": doc.title,
+        "text": doc.text,
+    }
+
+
+def stored_documents(index_dir: Path) -> dict[str, Document]:
+    """The documents of the index in `index_dir`, by source; empty when there is none (or
+    it predates documents.jsonl, or is damaged: the sources are read again then)."""
+    from bot.core.documents import parse_paragraphs
+
+    try:
+        manifest = read_manifest(index_dir)
+        lines = (index_dir / manifest.data_dir / DOCUMENTS_FILE).read_text("utf-8").splitlines()
+        records = [json.loads(line) for line in lines if line.strip()]
+        return {
+            r["source"]: Document(
+                **{**r, "pages": tuple(r["pages"])},
+                paragraphs=tuple(parse_paragraphs(r["text"])),
+            )
+            for r in records
+        }
+    except (OSError, ValueError, KeyError, TypeError, IndexStoreError, AttributeError):
+        return {}
 
 
 # --- opening -------------------------------------------------------------------------------

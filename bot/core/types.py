@@ -12,7 +12,6 @@ import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from pathlib import Path
 from typing import Protocol
 
 from bot import __version__
@@ -41,11 +40,23 @@ class Paragraph:
 
 @dataclass(frozen=True)
 class Document:
-    path: Path
+    source: str  # where it came from: an absolute file path, or a URL
     doc_id: str
-    text: str
-    sha256: str
+    text: str  # as qabot reads it: the file's text, or what was extracted from HTML/PDF/DOCX
+    sha256: str  # of the bytes read (the file, or the fetched body)
     paragraphs: tuple[Paragraph, ...]
+    name: str = ""  # what citations call it: the file name ("handbook.pdf")
+    format: str = "text"  # "text", "markdown", "html", "pdf" or "docx"
+    pages: tuple[int, ...] = ()  # offset in `text` where each page starts (PDF)
+    title: str = ""
+
+    def page_of(self, offset: int) -> int | None:
+        """1-based number of the page holding `offset`; None for unpaged formats."""
+        if not self.pages:
+            return None
+        import bisect
+
+        return max(1, bisect.bisect_right(self.pages, offset))
 
 
 _BOX_SEAM = re.compile(r"[ \t]+\*[ \t]*\r?\n[ \t]*\*[ \t]+")
@@ -69,6 +80,13 @@ class Chunk:
     text: str  # exactly the source text between start and end
     heading: str  # the nearest heading above, for retrieval context; "" if none
     sentences: tuple[tuple[int, int], ...]  # absolute spans of the chunk's sentences
+    document: str = ""  # the document's name, as citations show it ("handbook.pdf")
+    locator: str = ""  # where in it: "p. 12", "Install › Linux", "¶24"
+
+    @property
+    def label(self) -> str:
+        """How a citation names the passage: "handbook.pdf p. 12", "guide.md › Install"."""
+        return citation_label(self.document or self.doc_id, self.locator, self.paragraphs)
 
     @property
     def embed_text(self) -> str:
@@ -104,7 +122,20 @@ class Chunk:
             text=data["text"],
             heading=data["heading"],
             sentences=tuple(tuple(span) for span in data["sentences"]),
+            document=data.get("document", ""),
+            locator=data.get("locator", ""),
         )
+
+
+def paragraph_locator(paragraphs: tuple[int, ...]) -> str:
+    first, last = paragraphs[0], paragraphs[-1]
+    return f"¶{first}" if first == last else f"¶{first}-{last}"
+
+
+def citation_label(document: str, locator: str, paragraphs: tuple[int, ...]) -> str:
+    locator = locator or paragraph_locator(paragraphs)
+    joiner = " " if locator.startswith(("¶", "p. ", "pp. ")) else " › "
+    return f"{document}{joiner}{locator}"
 
 
 # --- the index -----------------------------------------------------------------------------
@@ -122,11 +153,16 @@ class Progress(Protocol):
 
 @dataclass(frozen=True)
 class SourceInfo:
-    path: str
+    path: str  # an absolute file path, or a URL
     doc_id: str
     sha256: str
     bytes: int
     chunks: int
+    name: str = ""
+    format: str = "text"
+    paragraphs: int = 0
+    pages: int = 0
+    added_at: str = ""  # when this document (these bytes) entered the index
 
 
 @dataclass(frozen=True)
@@ -144,6 +180,9 @@ class Manifest:
     built_at: str
     build_seconds: float
     qabot_version: str = __version__
+    # Sources that could not be read ({path: reason}): reported and left out until the next
+    # rebuild, so a bad file does not make every question rebuild the index.
+    skipped: dict[str, str] = field(default_factory=dict)
     # The torch-free encoder questions go through ({"runtime", "file", "sha256"}), made from
     # `model` during the build; None when sentence-transformers encodes questions too.
     query_encoder: dict[str, str] | None = None
@@ -188,7 +227,13 @@ class Citation:
     start: int
     end: int
     score: float
-    text: str  # exactly the source text between start and end
+    text: str  # exactly the document's text between start and end
+    document: str = ""  # the document's name ("handbook.pdf")
+    locator: str = ""  # where in it ("p. 12", "Install › Linux", "¶24")
+
+    @property
+    def label(self) -> str:
+        return citation_label(self.document or self.doc_id, self.locator, self.paragraphs)
 
     def to_dict(self) -> dict:
         return {
@@ -199,6 +244,8 @@ class Citation:
             "end": self.end,
             "score": round(self.score, 4),
             "text": self.text,
+            "document": self.document or self.doc_id,
+            "locator": self.locator or paragraph_locator(self.paragraphs),
         }
 
 

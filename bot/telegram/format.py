@@ -35,9 +35,7 @@ def escape(text: str) -> str:
 
 
 def source_label(c: Citation) -> str:
-    first, last = c.paragraphs[0], c.paragraphs[-1]
-    paragraphs = f"¶{first}" if first == last else f"¶{first}-{last}"
-    return f"{c.doc_id} {paragraphs}"
+    return c.label
 
 
 def preview(text: str, width: int = PREVIEW_CHARS) -> str:

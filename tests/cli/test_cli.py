@@ -136,7 +136,7 @@ def test_binary_source_error(capsys, tmp_path):
     assert (
         code == 1
         and err.strip()
-        == "error: photo.txt: looks like a binary file; qabot reads plain text or Markdown"
+        == "error: photo.txt: looks like a binary file; qabot reads text, Markdown, HTML, PDF and Word .docx"
     )
 
 

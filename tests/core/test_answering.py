@@ -58,7 +58,11 @@ def test_answer_shape(engine):
         "end",
         "score",
         "text",
+        "document",
+        "locator",
     }
+    assert data["citations"][0]["document"] == "article.txt"
+    assert data["citations"][0]["locator"] == f"¶{first.paragraphs[0]}"
 
 
 def test_a_follow_up_changes_the_answer(engine):

@@ -7,8 +7,8 @@ import textwrap
 import pytest
 
 from bot.core.chunking import chunk_document
-from bot.core.documents import load_document
 from bot.core.settings import ChunkerSettings
+from bot.core.sources import load_document
 from bot.core.types import Kind, normalize_space
 from tests.conftest import ARTICLE
 

@@ -7,10 +7,10 @@ import textwrap
 import pytest
 
 from bot.core.chunking import heading_label
-from bot.core.documents import load_document
 from bot.core.errors import SourceError
 from bot.core.kinds import classify
 from bot.core.sentences import split_sentences
+from bot.core.sources import load_document
 from bot.core.types import Kind, normalize_space
 from tests.conftest import ARTICLE
 

@@ -154,7 +154,7 @@ def test_question_answered_with_citations_buttons_and_typing(engine):
             reply = await server.reply_to(question)
             html = server.html_of(reply)
             assert "Cheng Yonghua" in reply["text"] and "[1]" in reply["text"]
-            assert "\n\n<b>Sources</b>\n<b>[1]</b> article ¶" in html
+            assert "\n\n<b>Sources</b>\n<b>[1]</b> article.txt ¶" in html
             parse_html(html)  # the server accepted it; parse again to be explicit
             send = server.calls_of("sendMessage")[0]
             assert send.params["parse_mode"] == "HTML"
@@ -174,7 +174,7 @@ def test_question_answered_with_citations_buttons_and_typing(engine):
                 "answerCallbackQuery", where=lambda p: p["callback_query_id"] == query_id
             )
             passage = await server.reply_to(reply)
-            assert passage["text"].startswith("[1] article ¶39")
+            assert passage["text"].startswith("[1] article.txt ¶39")
             assert "touted the countries’ “highly complimentary” economies." in passage["text"]
             assert "<blockquote>" in server.html_of(passage)
             # The press was answered without a text: nothing to pop up.
@@ -254,7 +254,7 @@ def test_only_the_latest_answers_keep_working_buttons(engine, monkeypatch):
             assert answered["text"] == STALE_BUTTON
             answered = await press_and_wait(server, newest, buttons(newest)[0]["callback_data"])
             assert "text" not in answered
-            assert (await server.reply_to(newest))["text"].startswith("[1] article ¶39")
+            assert (await server.reply_to(newest))["text"].startswith("[1] article.txt ¶39")
 
     run(scenario())
 

@@ -29,3 +29,46 @@ class Extracted:
         import bisect
 
         return max(1, bisect.bisect_right(self.pages, offset))
+
+
+# File name endings qabot reads, and as what. A file with another ending is read as plain
+# text when named on its own (LICENSE, a man page's text), skipped when a folder is added.
+SUFFIXES = {
+    ".txt": "text",
+    ".text": "text",
+    ".md": "markdown",
+    ".markdown": "markdown",
+    ".html": "html",
+    ".htm": "html",
+    ".xhtml": "html",
+    ".pdf": "pdf",
+    ".docx": "docx",
+}
+
+
+def format_of(name: str) -> str | None:
+    """The format a file name says, or None for an ending qabot does not know."""
+    dot = name.rfind(".")
+    return SUFFIXES.get(name[dot:].lower()) if dot > 0 else None
+
+
+def extract(data: bytes, fmt: str, url: str | None = None) -> Extracted:
+    """The text of `data` read as `fmt`; SourceError (without the file's name) when it
+    cannot be read."""
+    if data.startswith(b"%PDF-"):
+        fmt = "pdf"  # whatever its name says: a PDF's bytes are never text
+    if fmt == "html":
+        from bot.core.formats.html import extract_html
+
+        return extract_html(data, url)
+    if fmt == "pdf":
+        from bot.core.formats.pdf import extract_pdf
+
+        return extract_pdf(data)
+    if fmt == "docx":
+        from bot.core.formats.docx import extract_docx
+
+        return extract_docx(data)
+    from bot.core.formats.text import extract_text
+
+    return extract_text(data, fmt if fmt == "markdown" else "text")
