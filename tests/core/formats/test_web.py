@@ -1,0 +1,360 @@
+"""fetch() against a real HTTP server on 127.0.0.1: pages, PDFs, redirects, limits, failures."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import itertools
+import re
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot import __version__
+from bot.core.errors import SourceError
+from bot.core.formats.web import Fetched, fetch, is_url
+
+PAGE = "<!DOCTYPE html><html><head><title>Tea</title></head><body><p>Green tea.</p></body></html>"
+SERVED = {}  # /served/<key>: a route a property test adds for one example
+
+
+def a_pdf() -> bytes:
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=12)
+    pdf.cell(text="Green tea is steamed.")
+    return bytes(pdf.output())
+
+
+PDF = a_pdf()
+
+
+def send(h, status: int, ctype: str | None, body: bytes, **headers: str) -> None:
+    h.send_response(status)
+    if ctype is not None:
+        h.send_header("Content-Type", ctype)
+    h.send_header("Content-Length", str(len(body)))
+    for name, value in headers.items():
+        h.send_header(name.replace("_", "-"), value)
+    h.end_headers()
+    h.wfile.write(body)
+
+
+def send_chunked(h, ctype: str, parts) -> None:
+    h.send_response(200)
+    h.send_header("Content-Type", ctype)
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    for part in parts:
+        h.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+    h.wfile.write(b"0\r\n\r\n")
+
+
+def redirect(h, status: int, location: str) -> None:
+    send(h, status, "text/html", b"<p>moved</p>", Location=location)
+
+
+def trickle(h) -> None:
+    h.send_response(200)
+    h.send_header("Content-Type", "text/html")
+    h.send_header("Content-Length", "100")
+    h.end_headers()
+    for _ in range(100):  # a byte every 0.2 s: each read is quick, the whole is 20 s
+        h.wfile.write(b"x")
+        h.wfile.flush()
+        time.sleep(0.2)
+
+
+ROUTES = {
+    "/page": lambda h: send(h, 200, "text/html; charset=utf-8", PAGE.encode()),
+    "/xhtml": lambda h: send(h, 200, "application/xhtml+xml", PAGE.encode()),
+    "/doc.pdf": lambda h: send(h, 200, "application/pdf", PDF),
+    "/notes.txt": lambda h: send(h, 200, "text/plain; charset=utf-8", b"Green tea.\n"),
+    "/notes.md": lambda h: send(h, 200, "text/markdown", b"# Tea\n\nGreen.\n"),
+    "/gzip": lambda h: send(
+        h, 200, "text/html", gzip.compress(PAGE.encode()), Content_Encoding="gzip"
+    ),
+    "/agent": lambda h: send(h, 200, "text/plain", h.headers["User-Agent"].encode()),
+    "/r1": lambda h: redirect(h, 301, "/r2"),
+    "/r2": lambda h: redirect(h, 302, f"http://127.0.0.1:{h.server.server_port}/page"),
+    "/loop": lambda h: redirect(h, 302, "/loop"),
+    "/hop3": lambda h: redirect(h, 307, "/hop2"),
+    "/hop2": lambda h: redirect(h, 307, "/hop1"),
+    "/hop1": lambda h: redirect(h, 307, "/page"),
+    "/to-ftp": lambda h: redirect(h, 302, "ftp://127.0.0.1/file"),
+    "/to-bad-host": lambda h: redirect(h, 302, "http://xn--a.com/"),
+    "/500": lambda h: send(h, 500, "text/html", b"<p>oops</p>"),
+    "/big": lambda h: send(h, 200, "text/html", b"<p>" + b"x" * 5000 + b"</p>"),
+    "/big-chunked": lambda h: send_chunked(h, "text/html", [b"x" * 400] * 10),
+    "/image": lambda h: send(h, 200, "image/png", b"\x89PNG\r\n\x1a\n" + bytes(50)),
+    "/json": lambda h: send(h, 200, "application/json", b'{"tea": "green"}'),
+    "/octet-pdf": lambda h: send(h, 200, "application/octet-stream", PDF),
+    "/octet-html": lambda h: send(h, 200, "application/octet-stream", PAGE.encode()),
+    "/untyped-html": lambda h: send(h, 200, None, b"\n  <html><p>Tea.</p></html>"),
+    "/octet-junk": lambda h: send(h, 200, "application/octet-stream", bytes(range(256))),
+    "/empty": lambda h: send(h, 200, "text/html", b""),
+    "/slow": trickle,
+    "/silent": lambda h: time.sleep(3),
+}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        route = ROUTES.get(path) or SERVED.get(path.removeprefix("/served/"))
+        route = route or (lambda h: send(h, 404, "text/html", b"<p>no</p>"))
+        try:
+            route(self)
+        except OSError:  # the client gave up (size limit, deadline): nothing to report
+            self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        pass
+
+
+@pytest.fixture(scope="module")
+def base():
+    server = Server(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def no_proxy(monkeypatch):
+    """A developer's proxy settings must not route requests for 127.0.0.1 elsewhere."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("all_proxy", raising=False)
+
+
+def refused(url: str, **limits) -> str:
+    """fetch(url) fails: its one-line message, which names the URL and no Python class."""
+    with pytest.raises(SourceError) as caught:
+        fetch(url, **limits)
+    message = str(caught.value)
+    if url.strip().isprintable() and len(url) < 300:
+        assert message.startswith(url.strip() or "an empty address")
+    assert message.isprintable()  # one line
+    reason = message.rsplit(": ", 1)[-1]
+    assert not re.search(r"httpx|httpcore|[A-Z][a-z]+(Error|Exception|Timeout)", reason)
+    return message
+
+
+def test_a_web_page_arrives_byte_for_byte(base):
+    got = fetch(f"{base}/page")
+    assert got == Fetched(f"{base}/page", PAGE.encode(), "html", "text/html; charset=utf-8")
+    assert fetch(f"{base}/xhtml").format == "html"
+
+
+def test_a_pdf_a_text_file_and_markdown(base):
+    pdf = fetch(f"{base}/doc.pdf")
+    assert (pdf.format, pdf.data, pdf.content_type) == ("pdf", PDF, "application/pdf")
+    assert pdf.data.startswith(b"%PDF-")
+    assert fetch(f"{base}/notes.txt").format == "text"
+    assert fetch(f"{base}/notes.md").data == b"# Tea\n\nGreen.\n"
+    assert fetch(f"{base}/notes.md").format == "markdown"
+
+
+def test_a_compressed_body_arrives_decompressed(base):
+    assert fetch(f"{base}/gzip").data == PAGE.encode()
+
+
+def test_qabot_names_itself(base):
+    assert fetch(f"{base}/agent").data.decode() == f"qabot/{__version__} (+offline document QA)"
+
+
+def test_redirects_are_followed_and_the_final_url_reported(base):
+    got = fetch(f"  {base}/r1  ")  # a pasted address's surrounding spaces do not matter
+    assert (got.url, got.data) == (f"{base}/page", PAGE.encode())
+    assert fetch(f"{base}/hop3", max_redirects=3).url == f"{base}/page"
+
+
+def test_a_redirect_loop_or_too_long_a_chain_is_refused(base):
+    assert "too many redirects (more than 5)" in refused(f"{base}/loop")
+    assert "too many redirects (more than 2)" in refused(f"{base}/hop3", max_redirects=2)
+    assert "redirected to an address that is not http" in refused(f"{base}/to-ftp")
+    assert "not a valid web address" in refused(f"{base}/to-bad-host")
+
+
+def test_an_address_httpx_cannot_encode_is_refused():
+    assert is_url("http://xn--a.com/")  # well formed, but not valid punycode
+    assert refused("http://xn--a.com/").endswith(": not a valid web address")
+
+
+@pytest.mark.parametrize(
+    ("path", "status"), [("/missing", "HTTP 404 Not Found"), ("/500", "HTTP 500 Internal")]
+)
+def test_http_errors_name_the_status(base, path, status):
+    assert status in refused(f"{base}{path}")
+
+
+@pytest.mark.parametrize("path", ["/big", "/big-chunked"])  # with and without Content-Length
+def test_a_body_over_the_limit_is_refused(base, path):
+    message = refused(f"{base}{path}", max_bytes=1000)
+    assert "larger than the 1000 bytes limit" in message
+    # a declared length is refused before the body arrives, and says how large it was
+    assert ("(5007 bytes)" in message) == (path == "/big")
+    assert len(fetch(f"{base}{path}", max_bytes=6000).data) > 1000
+
+
+@pytest.mark.parametrize(
+    ("path", "ctype"), [("/image", "image/png"), ("/json", "application/json")]
+)
+def test_other_content_types_are_refused_by_name(base, path, ctype):
+    assert f"the server sent {ctype}, not a web page" in refused(f"{base}{path}")
+
+
+def test_untyped_bodies_are_recognised_by_their_first_bytes(base):
+    assert fetch(f"{base}/octet-pdf").format == "pdf"
+    assert fetch(f"{base}/octet-html").format == "html"
+    assert fetch(f"{base}/untyped-html").format == "html"
+    assert "sent application/octet-stream, not a web page" in refused(f"{base}/octet-junk")
+
+
+def test_an_empty_body_is_refused(base):
+    assert "empty body" in refused(f"{base}/empty")
+
+
+@pytest.mark.parametrize("path", ["/slow", "/silent"])  # trickles a byte every 0.2 s; says nothing
+def test_a_slow_server_cannot_outlast_the_deadline(base, path):
+    start = time.monotonic()
+    assert "timed out after 1 s" in refused(f"{base}{path}", timeout=1)
+    assert time.monotonic() - start < 2.5
+
+
+def test_network_failures_are_named(base):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert refused(f"http://127.0.0.1:{port}/").endswith(": connection refused")
+    # TLS spoken to a plain HTTP server: a real handshake failure
+    assert "the TLS handshake failed" in refused(base.replace("http:", "https:") + "/page")
+    assert refused("http://nonexistent.invalid/").endswith("host name could not be resolved")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "file:///etc/passwd",
+        "ftp://127.0.0.1/file",
+        "javascript:alert(1)",
+        "mailto:tea@example.com",
+        "",
+        "   ",
+        "not a url",
+        "http://",
+        "http:///path",
+        "https://exa mple.com/",
+        "http://[::1/",
+        "http://example.com:99999/",
+        "www.example.com",
+        "http://example.com/\nmore",
+    ],
+)
+def test_only_http_and_https_addresses_are_fetched(text):
+    assert not is_url(text)
+    refused(text)
+
+
+def test_is_url_accepts_web_addresses():
+    for text in [
+        "http://example.com",
+        "HTTPS://Example.com/a?b=1#c",
+        "http://[::1]:8080/x",
+        "https://de.wikipedia.org/wiki/Straße",
+        " http://127.0.0.1/ ",
+    ]:
+        assert is_url(text), text
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_is_url_on_any_text(text):
+    """Never raises; what it accepts is a single http(s) token; what it refuses is not fetched."""
+    if is_url(text):
+        token = text.strip()
+        assert token.lower().startswith(("http://", "https://"))
+        assert token.isprintable() and " " not in token
+    else:
+        start = time.monotonic()
+        refused(text)
+        assert time.monotonic() - start < 0.5  # refused before any network
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(max_size=40))
+def test_any_path_on_a_real_server_is_fetched_or_refused(base, path):
+    """Whatever follows the host, fetch() returns a document or raises SourceError."""
+    with contextlib.suppress(SourceError):
+        fetch(f"{base}/{path}", timeout=5)
+
+
+_keys = itertools.count()
+
+
+def served(base: str, route) -> str:
+    """The URL of `route`, served until the next call."""
+    SERVED.clear()
+    key = str(next(_keys))
+    SERVED[key] = route
+    return f"{base}/served/{key}"
+
+
+HEADER_TEXT = st.text(st.characters(min_codepoint=32, max_codepoint=126))
+CONTENT_TYPES = st.sampled_from(["application/octet-stream", "", "text/html", "text/plain"])
+NASTY_LOCATIONS = [
+    "",
+    " ",
+    "ftp://127.0.0.1/",
+    "javascript:alert(1)",
+    "http://127.0.0.1:99999/",
+    "http://xn--a.com/",
+    "http://[::1/",
+    "http:page",
+    "?query",
+    "#fragment",
+]
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.one_of(CONTENT_TYPES, HEADER_TEXT), st.binary(max_size=300))
+def test_any_body_of_any_declared_type_is_fetched_or_refused(base, ctype, body):
+    url = served(base, lambda h: send(h, 200, ctype or None, body))
+    try:
+        got = fetch(url)
+    except SourceError as exc:
+        assert not body or ctype not in ("text/html", "text/plain"), exc
+    else:
+        assert got.data == body and got.format in ("html", "pdf", "text", "markdown")
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.one_of(st.sampled_from(NASTY_LOCATIONS), HEADER_TEXT.map(lambda text: "/x" + text)))
+def test_any_redirect_is_followed_or_refused(base, location):
+    """A Location header of any kind: the page it leads to, or a SourceError, nothing else."""
+    url = served(base, lambda h: redirect(h, 302, location))
+    with contextlib.suppress(SourceError):
+        fetch(url, timeout=5)
