@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING
 from bot.config import BUNDLED_DOCUMENT, SHIPPED_SELECTOR, Settings
 from bot.core.errors import IndexStoreError, SourceError
 from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings, IndexSettings
-from bot.core.types import Answer, Manifest, Notify, Progress, SentenceCandidate, Turn
+from bot.core.types import (
+    Answer,
+    Manifest,
+    Notify,
+    Progress,
+    SentenceCandidate,
+    SourceInfo,
+    Turn,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -161,9 +169,16 @@ class QAService:
     def answer_settings(self) -> AnswerSettings:
         return self.engine.settings
 
-    def ask(self, question: str, history: Sequence[Turn] = (), top_k: int | None = None) -> Answer:
-        """Answer one question; `history` is the conversation so far (for follow-ups)."""
-        return self.engine.answer(question, history, top_k=top_k)
+    def ask(
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        top_k: int | None = None,
+        document: str | None = None,
+    ) -> Answer:
+        """Answer one question; `history` is the conversation so far (for follow-ups);
+        `document` (a name from `documents()`) limits the search to that document."""
+        return self.engine.answer(question, history, top_k=top_k, document=document)
 
     def candidates(
         self, question: str, history: Sequence[Turn] = ()
@@ -171,6 +186,10 @@ class QAService:
         """The sentences that compete for the answer and the selector's features of each
         (to train one: `qabot train`)."""
         return self.engine.candidates(question, history)
+
+    def documents(self) -> list[SourceInfo]:
+        """The documents in the index, in the order they were indexed."""
+        return list(self.manifest.sources)
 
     def conversation(self, keep: int = 20) -> Conversation:
         return Conversation(self, keep)
@@ -198,6 +217,14 @@ class Conversation:
         self.service = service
         self.keep = keep
         self._turns: list[tuple[object, Turn]] = []
+        self.document: str | None = None  # search only this document (`:doc` in the REPL)
+
+    def limit_to(self, document: str | None) -> None:
+        """Search only `document` from now on (None: every document); QuestionError if the
+        index has no document of that name."""
+        if document is not None:
+            self.service.engine.index.rows_of(document)  # raises, naming the documents
+        self.document = document
 
     def history(self, before: object = None) -> list[Turn]:
         """The turns so far; for an edited question (a known key), those before its first
@@ -219,7 +246,7 @@ class Conversation:
         self._turns = self._turns[-self.keep :]
 
     def ask(self, question: str, key: object = None) -> Answer:
-        answer = self.service.ask(question, self.history(before=key))
+        answer = self.service.ask(question, self.history(before=key), document=self.document)
         self.record(Turn(question, answer), key)
         return answer
 
@@ -261,30 +288,97 @@ def check_sources(sources: Sequence[str | Path]) -> None:
 
 def rebuild(
     settings: Settings,
-    sources: Sequence[Path] | None = None,
+    sources: Sequence[str | Path] | None = None,
     progress: Progress | None = None,
     notify: Notify = _quiet,
 ) -> Manifest:
     """Build the index from scratch: from `sources`, else the configured ones, else the
     index's current ones, else the bundled article. The old index stays until the new one is
     complete."""
-    from bot.core.build import build_index
     from bot.core.store import read_manifest
 
-    target = Path(settings.index_dir)
-    chosen = list(sources or settings.sources or [])
+    chosen: list[str | Path] = list(sources or settings.sources or [])
     if not chosen:
-        existing = read_manifest(target)  # None when there is no index yet
-        chosen = [Path(s.path) for s in existing.sources] if existing else [BUNDLED_DOCUMENT]
+        existing = read_manifest(Path(settings.index_dir))  # None when there is no index yet
+        chosen = [s.path for s in existing.sources] if existing else [BUNDLED_DOCUMENT]
     check_sources(chosen)
+    return _build(settings, chosen, progress, notify)
+
+
+def add(
+    settings: Settings,
+    sources: Sequence[str | Path],
+    progress: Progress | None = None,
+    notify: Notify = _quiet,
+) -> Manifest:
+    """Add files, folders (every supported file in them) or URLs to the index's documents;
+    only new or changed text is embedded. A URL added again is fetched again."""
+    from bot.core.sources import is_url, source_key
+
+    current = _current_sources(settings)
+    check_sources(sources)
+    keys = {source_key(s) for s in sources}
+    kept = [s for s in current if s not in keys]
+    refetch = frozenset(k for k in keys if is_url(k))
+    return _build(settings, [*kept, *sources], progress, notify, refetch)
+
+
+def remove(
+    settings: Settings,
+    names: Sequence[str],
+    progress: Progress | None = None,
+    notify: Notify = _quiet,
+) -> Manifest:
+    """Take documents out of the index, by name (as `index list` shows it), id, path or URL."""
+    from bot.core.store import read_manifest
+
+    _current_sources(settings)  # refuses when the config file names the sources
+    manifest = read_manifest(Path(settings.index_dir))
+    if manifest is None:
+        raise IndexStoreError(f"no index in {settings.index_dir} yet; add documents first")
+    gone = {n: [s for s in manifest.sources if n in (s.name, s.doc_id, s.path)] for n in names}
+    unknown = [n for n, found in gone.items() if not found]
+    if unknown:
+        held = ", ".join(s.name or s.doc_id for s in manifest.sources)
+        raise SourceError(f"no document called {unknown[0]!r} in the index; it holds {held}")
+    removed = {s.path for found in gone.values() for s in found}
+    remaining = [s.path for s in manifest.sources if s.path not in removed]
+    if not remaining:
+        raise SourceError("that would leave the index empty; add another document first")
+    return _build(settings, remaining, progress, notify)
+
+
+def _current_sources(settings: Settings) -> list[str]:
+    """The index's documents, for `add` and `remove`; refused when the configuration names
+    the sources (it decides then, and the next question would rebuild to match it)."""
+    from bot.core.store import read_manifest
+
+    if settings.sources:
+        raise SourceError(
+            "the configuration lists the documents (sources:); change that list instead"
+        )
+    manifest = read_manifest(Path(settings.index_dir))
+    return [s.path for s in manifest.sources] if manifest else []
+
+
+def _build(
+    settings: Settings,
+    sources: Sequence[str | Path],
+    progress: Progress | None,
+    notify: Notify,
+    refetch: frozenset[str] = frozenset(),
+) -> Manifest:
+    from bot.core.build import build_index
+
     return build_index(
-        chosen,
-        target,
+        sources,
+        Path(settings.index_dir),
         _embedder(settings),
         chunker_settings(settings),
         progress,
         notify=notify,
         index_type=settings.index_type,
+        refetch=refetch,
     )
 
 

@@ -1,14 +1,15 @@
-"""`qabot index rebuild` and `qabot index status`."""
+"""`qabot index rebuild | add | remove | list | status`."""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from bot.cli.common import State, index_dir_option, notice, stderr_console
+from bot.cli.common import State, index_dir_option, notice, stderr_console, stdout_console
 
 
 @click.group()
@@ -46,6 +47,78 @@ def rebuild(state: State, sources: tuple[Path, ...], index_dir: Path | None) -> 
         f"Indexed {manifest.chunk_count} passages ({manifest.sentence_count} sentences) "
         f"from {names} in {elapsed:.1f} s -> {Path(settings.index_dir).resolve()}"
     )
+
+
+@index.command()
+@click.argument("sources", nargs=-1, required=True)
+@index_dir_option
+@click.pass_obj
+def add(state: State, sources: tuple[str, ...], index_dir: Path | None) -> None:
+    """Add documents: files, folders (every .txt .md .html .pdf .docx file in them) or
+    http(s) URLs. Only new or changed text is embedded."""
+    from bot import service
+
+    _changing(state, index_dir, "Added", lambda s, **kw: service.add(s, sources, **kw))
+
+
+@index.command()
+@click.argument("names", nargs=-1, required=True)
+@index_dir_option
+@click.pass_obj
+def remove(state: State, names: tuple[str, ...], index_dir: Path | None) -> None:
+    """Take documents out of the index, by the name `qabot index list` shows."""
+    from bot import service
+
+    _changing(state, index_dir, "Removed", lambda s, **kw: service.remove(s, names, **kw))
+
+
+def _changing(state: State, index_dir: Path | None, verb: str, change: Callable) -> None:
+    """Run an index change with a progress bar, then say what the index holds now."""
+    from bot.cli.progress import BuildProgress
+
+    settings = state.settings(index_dir=index_dir or state.index_dir)
+    err = stderr_console()
+    progress = BuildProgress(err)
+    try:
+        manifest = change(settings, progress=progress, notify=notice(err))
+    finally:
+        progress.close()
+    click.echo(
+        f"{verb}. The index holds {len(manifest.sources)} documents, "
+        f"{manifest.chunk_count} passages. See them: qabot index list"
+    )
+
+
+@index.command(name="list")
+@index_dir_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per document.")
+@click.pass_obj
+def list_command(state: State, index_dir: Path | None, as_json: bool) -> None:
+    """The documents in the index: name, format, size, passages, sha256, when added."""
+    from dataclasses import asdict
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    from bot import service
+
+    settings = state.settings(index_dir=index_dir or state.index_dir)
+    manifest = service.status(settings).manifest
+    if as_json:
+        for info in manifest.sources:
+            click.echo(json.dumps(asdict(info), ensure_ascii=False))
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for column in ("name", "format", "size", "passages", "sha256", "added", "source"):
+        table.add_column(column, justify="right" if column == "passages" else "left")
+    for s in manifest.sources:
+        size = f"{s.pages} pages" if s.pages else f"{s.paragraphs} paragraphs"
+        added = (s.added_at or manifest.built_at)[:16].replace("T", " ")
+        cells = (s.name or s.doc_id, s.format, size, str(s.chunks), s.sha256[:12], added, s.path)
+        table.add_row(*(escape(c) for c in cells))
+    stdout_console().print(table)
+    for reason in manifest.skipped.values():
+        stdout_console().print(f"[yellow]left out:[/] {escape(reason)}", highlight=False)
 
 
 @index.command()

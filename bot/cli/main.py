@@ -61,9 +61,16 @@ def cli(
 @click.option(
     "--timings", is_flag=True, help="Show where the time went (stderr): load, encode, search…"
 )
+@click.option("--doc", "document", help="Search only this document (a name from index list).")
 @click.pass_obj
 def ask(
-    state: State, question: str, as_json: bool, top_k: int | None, explain: bool, timings: bool
+    state: State,
+    question: str,
+    as_json: bool,
+    top_k: int | None,
+    explain: bool,
+    timings: bool,
+    document: str | None,
 ) -> None:
     """Answer one QUESTION and exit."""
     import time
@@ -73,7 +80,7 @@ def ask(
     started = time.perf_counter()
     service = open_service(state.settings(top_k=top_k))
     loaded = time.perf_counter()
-    answer = service.ask(question)
+    answer = service.ask(question, document=document)
     spent = {"load": (loaded - started) * 1000, **answer.timings_ms}
     rendering = time.perf_counter()
     if as_json:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 HELP = """Ask anything about the document; follow-up questions use the conversation so far.
   :sources N   show passage N of the last answer in full
   :explain     the passages found for the last question, their scores, and why it answered
+  :doc NAME    search only document NAME (:doc alone: every document)
+  :docs        list the documents in the index
   :reset       forget the conversation
   :help        this help
   :quit        leave (Ctrl-D works too)"""
@@ -115,6 +117,17 @@ def _command(line: str, conversation: Conversation, console: Console) -> bool:
     elif name == ":reset":
         conversation.reset()
         console.print("[dim]Conversation forgotten.[/]")
+    elif name == ":doc":
+        try:
+            conversation.limit_to(arg.strip() or None)
+        except QuestionError as exc:
+            console.print(f"[red]{escape(str(exc))}[/]")
+            return True
+        where = escape(conversation.document) if conversation.document else "every document"
+        console.print(f"[dim]Searching {where}.[/]")
+    elif name == ":docs":
+        for info in conversation.service.documents():
+            console.print(f"  [green]{escape(info.name or info.doc_id)}[/] {escape(info.path)}")
     elif name == ":sources":
         last = conversation.last
         if last is None or not last.citations:

@@ -69,10 +69,17 @@ class QAEngine:
         _ = self.retriever.lexical
 
     def answer(
-        self, question: str, history: Sequence[Turn] = (), top_k: int | None = None
+        self,
+        question: str,
+        history: Sequence[Turn] = (),
+        top_k: int | None = None,
+        document: str | None = None,
     ) -> Answer:
+        """Answer `question`, from one document's passages when `document` names one."""
         started = time.perf_counter()
-        question, query, hits, candidates, timings = self._candidates(question, history, top_k)
+        question, query, hits, candidates, timings = self._candidates(
+            question, history, top_k, self.index.rows_of(document) if document else None
+        )
         searched = time.perf_counter()
         expected = expectation(question) if self.settings.answer_checks else NO_EXPECTATION
         eligible, unsupported = self._eligible(expected, candidates)
@@ -145,7 +152,11 @@ class QAEngine:
         return out, x
 
     def _candidates(
-        self, question: str, history: Sequence[Turn], top_k: int | None
+        self,
+        question: str,
+        history: Sequence[Turn],
+        top_k: int | None,
+        within: range | None = None,
     ) -> tuple[str, str, list[Hit], list[Candidate], dict[str, float]]:
         """The question tidied, the query searched, the passages found and every sentence of
         theirs scored by similarity; with the time embedding and searching took."""
@@ -163,7 +174,7 @@ class QAEngine:
         # Sentences are scored over more passages than are shown: the sentence score reranks,
         # and a passage ranked low by one retriever may hold the one sentence that answers.
         hits = self.retriever.retrieve(
-            vector, query_terms, max(k, self.settings.answer_depth), self.settings
+            vector, query_terms, max(k, self.settings.answer_depth), self.settings, within
         )
         searched = time.perf_counter()
 

@@ -115,6 +115,7 @@ def build_index(
     notify: Notify = lambda _msg: None,
     index_type: str = "auto",
     max_bytes: int = MAX_SOURCE_BYTES,
+    refetch: frozenset[str] = frozenset(),
 ) -> Manifest:
     """Read, chunk and embed `sources`, then write the index into `index_dir` and swap it in
     atomically; the previous index answers until then."""
@@ -132,8 +133,9 @@ def build_index(
     except IndexStoreError:
         before = None  # a damaged index is replaced; its dates are lost with it
     added_at = {f"{s.path}\0{s.sha256}": s.added_at for s in before.sources} if before else {}
+    stored = {k: d for k, d in stored_documents(index_dir).items() if k not in refetch}
     chunks, docs, infos, skipped = _read_and_chunk(
-        sources, embedder, chunker, notify, stored_documents(index_dir), added_at, max_bytes
+        sources, embedder, chunker, notify, stored, added_at, max_bytes
     )
     previous = previous_vectors(index_dir, embedder.name)
     chunk_vectors, sentence_vectors, keys = embed_chunks(chunks, previous, embedder, progress)

@@ -7,6 +7,7 @@ import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from bot.core import vectors as vector_index
 from bot.core.lexical import LexicalIndex, terms
 from bot.core.settings import AnswerSettings
 
@@ -28,19 +29,30 @@ class Retriever:
         return LexicalIndex([c.embed_text for c in self.index.chunks])
 
     def retrieve(
-        self, vector: np.ndarray, query_terms: list[str], k: int, settings: AnswerSettings
+        self,
+        vector: np.ndarray,
+        query_terms: list[str],
+        k: int,
+        settings: AnswerSettings,
+        within: range | None = None,
     ) -> list[Hit]:
-        """The k best passages: dense ranking alone, or fused with BM25 by reciprocal rank."""
+        """The k best passages (of the rows `within`, when given): dense ranking alone, or
+        fused with BM25 by reciprocal rank."""
         import numpy as np
 
-        n = len(self.index.chunks)
+        n = len(within) if within is not None else len(self.index.chunks)
+        k = min(k, n)
         depth = k if settings.retrieval == "dense" else min(n, max(4 * k, 20))
-        scores, rows = self.index.vectors.search(vector, depth)
+        scores, rows = vector_index.search(self.index.vectors, vector, depth, within)
         dense = {int(r): float(s) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0}
         if settings.retrieval == "dense":
             return [Hit(row, score, score, 0.0) for row, score in dense.items()]
 
         bm25 = self.lexical.scores(query_terms)
+        if within is not None:
+            outside = np.ones(len(bm25), dtype=bool)
+            outside[within.start : within.stop] = False
+            bm25 = np.where(outside, 0.0, bm25)
         lexical_rows = [int(r) for r in np.argsort(-bm25)[:depth] if bm25[r] > 0]
         fused: dict[int, float] = {}
         for ranking in (list(dense), lexical_rows):

@@ -15,14 +15,14 @@ from pathlib import Path
 
 from bot.core.documents import parse_paragraphs, slug
 from bot.core.errors import SourceError
-from bot.core.formats import extract, format_of
+from bot.core.formats import extract, format_of, web
 from bot.core.types import Document, Kind
 
 MAX_SOURCE_BYTES = 200 * 1024 * 1024  # a document larger than this is refused, not read
 
 
 def is_url(source: str | Path) -> bool:
-    return isinstance(source, str) and source.lower().startswith(("http://", "https://"))
+    return isinstance(source, str) and web.is_url(source)
 
 
 def check_source(source: str | Path, max_bytes: int = MAX_SOURCE_BYTES) -> None:
@@ -75,9 +75,7 @@ def load_document(
 ) -> Document:
     """Read a file or URL into a Document; SourceError (one line, naming it) if it cannot be."""
     if is_url(source):
-        from bot.core.formats.web import fetch
-
-        fetched = fetch(str(source), max_bytes=max_bytes)  # its errors name the URL
+        fetched = web.fetch(str(source), max_bytes=max_bytes)  # its errors name the URL
         data, fmt, where, name = fetched.data, fetched.format, str(source), _url_name(fetched.url)
         url: str | None = fetched.url
     else:

@@ -57,6 +57,18 @@ class Index:
     def sentence_text(self, chunk_row: int, k: int) -> str:
         return self.chunks[chunk_row].sentence_text(k)
 
+    def rows_of(self, document: str) -> range:
+        """The rows of one document's passages (a build stores them side by side), found by
+        its name, its id, or its path or URL; QuestionError naming the documents if none."""
+        from bot.core.errors import QuestionError
+
+        wanted = {s.doc_id for s in self.manifest.sources if document in (s.name, s.doc_id, s.path)}
+        rows = [i for i, c in enumerate(self.chunks) if c.doc_id in wanted]
+        if not rows or len(wanted) != 1:
+            names = ", ".join(s.name or s.doc_id for s in self.manifest.sources)
+            raise QuestionError(f"no document called {document!r} in the index; it holds {names}")
+        return range(rows[0], rows[-1] + 1)
+
 
 # --- reading -------------------------------------------------------------------------------
 

@@ -70,6 +70,19 @@ def prepare(index: Any) -> Any:
     return index
 
 
+def search(index: Any, vector: np.ndarray, k: int, rows: range | None = None) -> tuple[Any, Any]:
+    """FAISS's (scores, rows) of the k nearest passages; within `rows` only when given (one
+    document's passages, which a build stores side by side), searched exactly there."""
+    if rows is None:
+        return index.search(vector, k)
+    import numpy as np
+
+    block = index.reconstruct_n(rows.start, len(rows))
+    sims = block @ vector[0]
+    top = np.argsort(-sims, kind="stable")[:k]
+    return sims[top][None, :], (top + rows.start)[None, :]
+
+
 def _ivf_lists(n: int) -> int:
     # About 4·√n lists, but never so many that k-means has too few points per list.
     return max(1, min(int(4 * math.sqrt(n)), n // IVF_TRAIN_PER_LIST))

@@ -136,7 +136,8 @@ def test_binary_source_error(capsys, tmp_path):
     assert (
         code == 1
         and err.strip()
-        == "error: photo.txt: looks like a binary file; qabot reads text, Markdown, HTML, PDF and Word .docx"
+        == "error: photo.txt: looks like a binary file; "
+        "qabot reads text, Markdown, HTML, PDF and Word .docx"
     )
 
 
