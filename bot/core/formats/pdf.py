@@ -129,7 +129,10 @@ def _paragraphs(lines: list[Line]) -> str:
         if j and kept[j - 1].text and line.text and _starts_paragraph(kept, j, limit):
             out.append("")
         out.append(line.text)
-    return "\n".join(out)
+    # The paragraph reader ends a paragraph after any line longer than a hand-wrapped one
+    # (100 characters), and PDF lines often are: a paragraph's lines become one line.
+    blocks = re.split(r"\n\s*\n", "\n".join(out))
+    return "\n\n".join(" ".join(b.split("\n")).strip() for b in blocks if b.strip())
 
 
 def _line_spacing(pitches: list[float]) -> float:
