@@ -313,14 +313,19 @@ def add(
 ) -> Manifest:
     """Add files, folders (every supported file in them) or URLs to the index's documents;
     only new or changed text is embedded. A URL added again is fetched again."""
-    from bot.core.sources import is_url, source_key
+    from bot.core.sources import expand, is_url, source_key
 
     current = _current_sources(settings)
     check_sources(sources)
     keys = {source_key(s) for s in sources}
     kept = [s for s in current if s not in keys]
     refetch = frozenset(k for k in keys if is_url(k))
-    return _build(settings, [*kept, *sources], progress, notify, refetch)
+    manifest = _build(settings, [*kept, *sources], progress, notify, refetch)
+    added = {s.path for s in manifest.sources}
+    if not any(source_key(s) in added for src in sources for s, _ in expand(src)):
+        # Nothing new could be read: the index holds what it held, and the command failed.
+        raise SourceError(f"nothing added: {next(iter(manifest.skipped.values()), 'no documents')}")
+    return manifest
 
 
 def remove(
@@ -403,7 +408,7 @@ def status(settings: Settings) -> IndexStatus:
     manifest = read_manifest(target)
     if manifest is None:
         raise IndexStoreError(f"no index in {target} yet; build it: qabot index rebuild")
-    sources = settings.sources or [Path(s.path) for s in manifest.sources]
+    sources = settings.sources or [s.path for s in manifest.sources]
     gone = missing_sources(manifest)
     reasons = staleness(
         manifest,

@@ -61,8 +61,11 @@ def open_service(settings: Settings) -> QAService:
 
 
 def notice(console: Console) -> Callable[[str], None]:
-    """A notify callback that prints dimmed lines to `console`."""
-    return lambda message: console.print(message, style="dim", markup=False, highlight=False)
+    """A notify callback that prints dimmed lines to `console`, each one line however long
+    (a path cut in two cannot be copied, and a log reader greps lines)."""
+    return lambda message: console.print(
+        message, style="dim", markup=False, highlight=False, soft_wrap=True
+    )
 
 
 def _folder(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:

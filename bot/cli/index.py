@@ -42,7 +42,7 @@ def rebuild(state: State, sources: tuple[Path, ...], index_dir: Path | None) -> 
     finally:
         progress.close()
     elapsed = time.perf_counter() - started
-    names = ", ".join(Path(s.path).name for s in manifest.sources)
+    names = ", ".join(s.name or Path(s.path).name for s in manifest.sources)
     click.echo(
         f"Indexed {manifest.chunk_count} passages ({manifest.sentence_count} sentences) "
         f"from {names} in {elapsed:.1f} s -> {Path(settings.index_dir).resolve()}"
@@ -84,8 +84,8 @@ def _changing(state: State, index_dir: Path | None, verb: str, change: Callable)
     finally:
         progress.close()
     click.echo(
-        f"{verb}. The index holds {len(manifest.sources)} documents, "
-        f"{manifest.chunk_count} passages. See them: qabot index list"
+        f"{verb}. The index holds {_count(len(manifest.sources), 'document')}, "
+        f"{_count(manifest.chunk_count, 'passage')}. See them: qabot index list"
     )
 
 
@@ -112,7 +112,7 @@ def list_command(state: State, index_dir: Path | None, as_json: bool) -> None:
     for column in ("name", "format", "size", "passages", "sha256", "added", "source"):
         table.add_column(column, justify="right" if column == "passages" else "left")
     for s in manifest.sources:
-        size = f"{s.pages} pages" if s.pages else f"{s.paragraphs} paragraphs"
+        size = _count(s.pages, "page") if s.pages else _count(s.paragraphs, "paragraph")
         added = (s.added_at or manifest.built_at)[:16].replace("T", " ")
         cells = (s.name or s.doc_id, s.format, size, str(s.chunks), s.sha256[:12], added, s.path)
         table.add_row(*(escape(c) for c in cells))
@@ -184,3 +184,7 @@ def _query_encoder(recorded: dict[str, str] | None) -> str:
     if not where.is_file():
         line += "; the export is gone: the next answer makes it again, loading torch once"
     return line
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")

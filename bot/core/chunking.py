@@ -101,7 +101,10 @@ def chunk_document(
     pieces: list[_Piece] = []
     heading, section = "", 0
     outline: list[_Heading] = []
+    page = doc.page_of(0)
     for paragraph in doc.paragraphs:
+        if doc.page_of(paragraph.start) != page:  # a passage stays on one page: cited by it
+            page, section = doc.page_of(paragraph.start), section + 1
         if paragraph.kind is Kind.HEADING:
             outline = _under(outline, _heading(doc.text[paragraph.start : paragraph.end]))
             heading = heading_path(outline)

@@ -245,7 +245,7 @@ def open_index(
         )
         return load_index(index_dir, manifest)
 
-    wanted = list(sources) if sources else [Path(s.path) for s in manifest.sources]
+    wanted = list(sources) if sources else [s.path for s in manifest.sources]
     gone = missing_sources(manifest)
     if gone and not sources:
         # Nothing to rebuild from: the stored passages still answer.

@@ -1,0 +1,128 @@
+"""Several documents of every format in one index: `qabot index add | remove | list`,
+citations naming document and page or section, `ask --doc`, and web pages by URL (a real
+HTTP server on 127.0.0.1). Real files, real model, real FAISS."""
+
+from __future__ import annotations
+
+import http.server
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ARTICLE, REPO, run_cli
+
+FORMATS = REPO / "tests" / "data" / "formats"
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """A user's folder: a PDF, a Word file, two Markdown files of one name, and what is
+    skipped (a hidden file, a spreadsheet, a file that is not UTF-8)."""
+    docs = tmp_path / "docs"
+    (docs / "a").mkdir(parents=True)
+    (docs / "b").mkdir()
+    (docs / ".git").mkdir()
+    shutil.copy(FORMATS / "two-pages.pdf", docs / "two-pages.pdf")
+    shutil.copy(FORMATS / "guide.docx", docs / "guide.docx")
+    (docs / "a" / "notes.md").write_text(
+        "# Garden\n\n## Watering\n\nWater the tomatoes every morning before the sun is high, "
+        "and never water the leaves.\n",
+        encoding="utf-8",
+    )
+    (docs / "b" / "notes.md").write_text(
+        "# Kitchen\n\n## Bread\n\nThe sourdough starter is fed with rye flour every evening "
+        "and kept in the pantry.\n",
+        encoding="utf-8",
+    )
+    (docs / ".git" / "config.md").write_text("# hidden\n\nNot a document.\n", encoding="utf-8")
+    (docs / "budget.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    (docs / "latin1.txt").write_bytes("caf\xe9 cr\xe8me, said nobody.\n".encode("latin-1"))
+    return docs
+
+
+def test_add_a_folder_list_ask_and_remove(capsys, tmp_path, folder):
+    index = ["--index-dir", str(tmp_path / "index")]
+    code, out, err = run_cli(capsys, *index, "index", "add", str(folder))
+    assert code == 0, err
+    assert "holds 4 documents" in out
+    assert "budget.csv: skipped, not a format qabot reads" in err
+    assert ".git: skipped, a hidden folder" in err
+    assert "latin1.txt: not UTF-8 text" in err and "left out" in err
+
+    code, out, err = run_cli(capsys, *index, "index", "list", "--json")
+    listed = {d["name"]: d for d in map(json.loads, out.splitlines())}
+    assert set(listed) == {"two-pages.pdf", "guide.docx", "notes.md", "b/notes.md"}
+    assert listed["two-pages.pdf"]["format"] == "pdf" and listed["two-pages.pdf"]["pages"] == 2
+    assert listed["guide.docx"]["format"] == "docx" and listed["notes.md"]["chunks"] >= 1
+
+    # A PDF passage is cited by page, a Markdown one by its section; text is exact.
+    code, out, err = run_cli(capsys, *index, "ask", "--json", "What does the Calvin cycle fix?")
+    answer = json.loads(out)
+    [first, *_] = answer["citations"]
+    assert (first["document"], first["locator"]) == ("two-pages.pdf", "p. 2"), answer
+    record = _documents(tmp_path / "index")["two-pages.pdf"]
+    assert record["text"][first["start"] : first["end"]] == first["text"]
+    code, out, err = run_cli(capsys, *index, "ask", "When should I water the tomatoes?")
+    assert "notes.md › Garden › Watering" in out
+
+    # --doc keeps the search inside one document; an unknown name is one line, exit 1.
+    code, out, err = run_cli(
+        capsys, *index, "ask", "--json", "--doc", "b/notes.md", "When should I water?"
+    )
+    assert {c["document"] for c in json.loads(out)["citations"]} <= {"b/notes.md"}
+    code, out, err = run_cli(capsys, *index, "ask", "--doc", "nope.pdf", "Anything?")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "nope.pdf" in err
+
+    code, out, err = run_cli(capsys, *index, "index", "remove", "two-pages.pdf", "b/notes.md")
+    assert code == 0, err
+    assert "holds 2 documents" in out
+    code, out, err = run_cli(capsys, *index, "index", "list", "--json")
+    assert {json.loads(line)["name"] for line in out.splitlines()} == {"guide.docx", "notes.md"}
+    code, out, err = run_cli(capsys, *index, "index", "remove", "guide.docx", "notes.md")
+    assert code == 1 and "empty" in err
+    code, out, err = run_cli(capsys, *index, "index", "remove", "nope.md")
+    assert code == 1 and "nope.md" in err and "guide.docx" in err
+
+
+def _documents(index_dir: Path) -> dict[str, dict]:
+    manifest = json.loads((index_dir / "manifest.json").read_text())
+    lines = (index_dir / manifest["data_dir"] / "documents.jsonl").read_text().splitlines()
+    return {d["name"]: d for d in map(json.loads, lines)}
+
+
+class _Files(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # the test's output is not the server's log
+        pass
+
+
+@pytest.fixture
+def web(folder):
+    """A real HTTP server on 127.0.0.1 serving the folder."""
+    handler = lambda *a, **kw: _Files(*a, directory=str(folder), **kw)  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", server
+    server.shutdown()
+
+
+def test_a_url_is_fetched_once_and_kept(capsys, tmp_path, web):
+    base, server = web
+    index = ["--index-dir", str(tmp_path / "index")]
+    code, out, err = run_cli(capsys, *index, "index", "add", f"{base}/two-pages.pdf", str(ARTICLE))
+    assert code == 0, err
+    code, out, err = run_cli(capsys, *index, "index", "list", "--json")
+    [pdf] = [d for d in map(json.loads, out.splitlines()) if d["format"] == "pdf"]
+    assert pdf["path"] == f"{base}/two-pages.pdf" and pdf["name"] == "127.0.0.1/two-pages.pdf"
+    server.shutdown()  # offline from here: the page is not fetched again
+    code, out, err = run_cli(capsys, *index, "index", "remove", "article.txt")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, *index, "ask", "--json", "What does the Calvin cycle fix?")
+    assert code == 0, err
+    assert json.loads(out)["citations"][0]["locator"] == "p. 2"
+    code, out, err = run_cli(capsys, *index, "index", "add", f"{base}/missing.pdf")
+    assert code == 1 and err.strip().splitlines()[-1].startswith("error: nothing added: ")
+    assert "missing.pdf" in err and "Traceback" not in err
