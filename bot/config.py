@@ -92,7 +92,8 @@ class TelegramSettings(BaseModel):
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    sources: list[Path] | None = Field(
+    # Files, folders or http(s) URLs (strings: a URL is not a path).
+    sources: list[str] | None = Field(
         None, description="documents to index; unset: the index's own, else the bundled article"
     )
     index_dir: Path = Path("index")
@@ -176,10 +177,14 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             data[key] = str(base / Path(value).expanduser())
         elif isinstance(value, list):
             data[key] = [
-                str(base / Path(v).expanduser()) if isinstance(v, str) and v.strip() else v
-                for v in value
+                str(base / Path(v).expanduser()) if _local(v) else v for v in value
             ]
     return data
+
+
+def _local(value: object) -> bool:
+    """A non-empty path (resolved against the config file's folder), not a URL."""
+    return isinstance(value, str) and bool(value.strip()) and "://" not in value
 
 
 def _from_environment() -> dict[str, Any]:

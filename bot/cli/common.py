@@ -97,6 +97,6 @@ def document_service(
     """A service over one document (`qabot eval`, `qabot train`): its index in `index_dir`,
     else cached per document (eval_index_dir)."""
     settings = state.settings(
-        sources=[document], index_dir=index_dir or eval_index_dir(document), **flags
+        sources=[str(document)], index_dir=index_dir or eval_index_dir(document), **flags
     )
     return open_service(settings)

@@ -22,13 +22,12 @@ def index() -> None:
     "--source",
     "sources",
     multiple=True,
-    type=click.Path(path_type=Path),
     help="Document to index (repeatable). Default: the configured sources, else the index's "
     "current ones, else the bundled article.",
 )
 @index_dir_option
 @click.pass_obj
-def rebuild(state: State, sources: tuple[Path, ...], index_dir: Path | None) -> None:
+def rebuild(state: State, sources: tuple[str, ...], index_dir: Path | None) -> None:
     """Build the index from scratch, replacing the old one only when the new one is complete."""
     from bot import service
     from bot.cli.progress import BuildProgress
