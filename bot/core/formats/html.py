@@ -163,7 +163,8 @@ def _leaf(element, tag: str, code: bool) -> str:
         ]
         cells = [[" ".join(cell.split()) for cell in row] for row in rows]
         return "\n".join(" | ".join(filter(None, row)) for row in cells if any(row))
-    if tag not in _HEADINGS or not (text := " ".join(_inline(element).split())):
+    # (¶: the permalink a Sphinx page puts after every heading)
+    if tag not in _HEADINGS or not (text := " ".join(_inline(element).replace("¶", "").split())):
         return ""
     level = (element.get("rend") or "h2")[1:] if tag == "head" else tag[1:]
     return "#" * (int(level) if level in ("1", "2", "3", "4", "5", "6") else 2) + " " + text

@@ -55,7 +55,7 @@ PAGE = f"""<!DOCTYPE html>
 <main><article>
 <h1>Configuring the Widget Server</h1>
 <p>{ARTICLE[0].replace("widgets.toml", "<code>widgets.toml</code>")}</p>
-<h2>Ports and addresses</h2>
+<h2>Ports and addresses<a class="headerlink" href="#ports">¶</a></h2>
 <p>{ARTICLE[1].replace("listen_address", "<strong>listen_address</strong>")}</p>
 <ul><li>Port 8080 serves the public API.</li><li>Port 9090 serves the <em>metrics</em>
 endpoint.</li><li>Port 7070 is reserved for the admin console.</li></ul>
