@@ -176,9 +176,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         if isinstance(value, str) and value.strip():  # an empty one is refused by validation
             data[key] = str(base / Path(value).expanduser())
         elif isinstance(value, list):
-            data[key] = [
-                str(base / Path(v).expanduser()) if _local(v) else v for v in value
-            ]
+            data[key] = [str(base / Path(v).expanduser()) if _local(v) else v for v in value]
     return data
 
 

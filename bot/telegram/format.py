@@ -123,11 +123,15 @@ def sources_html(manifest: Manifest) -> str:
         "",
     ]
     for s in manifest.sources:
-        name = s.path.replace("\\", "/").rsplit("/", 1)[-1]
+        # The name citations use (a file name, never its path on the server).
+        name = s.name or s.path.replace("\\", "/").rsplit("/", 1)[-1]
+        size = f"{s.pages} pages" if s.pages else f"{s.bytes:,} bytes"
         lines.append(
-            f"• <b>{escape(name)}</b> ({s.bytes:,} bytes, {s.chunks} passages, "
+            f"• <b>{escape(name)}</b> ({escape(s.format)}, {size}, {s.chunks} passages, "
             f"sha256 <code>{escape(s.sha256[:12])}</code>…)"
         )
+    if len(manifest.sources) > 1:
+        lines += ["", "/doc NAME searches one of them."]
     return "\n".join(lines)
 
 

@@ -48,6 +48,7 @@ log = logging.getLogger("bot.telegram")
 COMMANDS = [
     ("ask", "Ask a question: /ask QUESTION"),
     ("sources", "What I have read"),
+    ("doc", "Search one document: /doc NAME (/doc alone: all)"),
     ("reset", "Forget our conversation"),
     ("help", "How to use me"),
     ("start", "Hello and an example question"),
@@ -81,6 +82,7 @@ class Handlers:
             ("start", self.on_start),
             ("help", self.on_help),
             ("sources", self.on_sources),
+            ("doc", self.on_doc),
             ("reset", self.on_reset),
             ("ask", self.on_ask),
         ):
@@ -141,6 +143,21 @@ class Handlers:
     async def on_sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         await reply(update.effective_message, fmt.sources_html(self.service.manifest))
+
+    @admitted
+    async def on_doc(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        assert message is not None
+        parts = (message.text or "").split(maxsplit=1)
+        name = parts[1].strip() if len(parts) > 1 else None
+        async with self.chats.lock(message.chat_id):
+            try:
+                self.chats.limit_to(context, message.chat_id, name)
+            except QuestionError as exc:
+                await reply(message, fmt.escape(f"Sorry, {exc}."))
+                return
+        where = f"only <b>{fmt.escape(name)}</b>" if name else "every document"
+        await reply(message, f"From now on I search {where} in this chat.")
 
     @admitted
     async def on_reset(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -252,9 +269,10 @@ class Handlers:
         """Answer under the chat's lock: compute, send (or edit in place), remember the turn."""
         chat_id = message.chat_id
         history = self.chats.history(context, chat_id, before=message.message_id)
+        document = self.chats.document(context, chat_id)
         try:
             async with typing(context.bot, message):
-                answer = await self.compute(question, history)
+                answer = await self.compute(question, history, document)
         except QuestionError as exc:
             await reply(message, fmt.escape(f"Sorry, {exc}."))
             return None
@@ -270,12 +288,13 @@ class Handlers:
         self.chats.record(context, chat_id, message.message_id, Turn(question, answer), one_message)
         return answer
 
-    async def compute(self, question: str, history: Sequence[Turn]) -> Answer:
+    async def compute(
+        self, question: str, history: Sequence[Turn], document: str | None = None
+    ) -> Answer:
         """The engine's answer, computed in the thread pool: the event loop stays free."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self.executor, functools.partial(self.service.ask, question, history)
-        )
+        ask = functools.partial(self.service.ask, question, history, document=document)
+        return await loop.run_in_executor(self.executor, ask)
 
     # -- errors --
 

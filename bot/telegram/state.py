@@ -104,6 +104,18 @@ class Chats:
         if reply_id is not None:
             state.remember_reply(question_id, reply_id)
 
+    def document(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> str | None:
+        """The one document the chat searches (`/doc NAME`), or None: every document."""
+        state = self.peek(context, chat_id)
+        return state.conversation.document if state else None
+
+    def limit_to(
+        self, context: ContextTypes.DEFAULT_TYPE, chat_id: int, document: str | None
+    ) -> None:
+        """Search only `document` in this chat (None: every one); QuestionError naming the
+        documents when there is none of that name."""
+        self._state(context, chat_id).conversation.limit_to(document)
+
     def reset(self, context: ContextTypes.DEFAULT_TYPE, chat_id: int) -> None:
         state = self.peek(context, chat_id)
         if state is not None:

@@ -78,14 +78,14 @@ class EngineProxy:
         self.calls: list[str] = []
         self.threads: set[str] = set()
 
-    def answer(self, question, history=(), top_k=None):
+    def answer(self, question, history=(), top_k=None, document=None):
         self.calls.append(question)
         self.threads.add(threading.current_thread().name)
         if question in self.fail_on:
             raise RuntimeError("the engine broke down")
         if question in self.hold_on:
             assert self.release.wait(SCENARIO_TIMEOUT)
-        return self.engine.answer(question, history, top_k)
+        return self.engine.answer(question, history, top_k, document)
 
 
 def buttons(message: dict) -> list[dict]:
@@ -116,7 +116,8 @@ def test_start_help_sources_and_registered_commands(engine):
     async def scenario():
         async with polling_bot(engine) as (server, _app):
             commands = server.calls_of("setMyCommands")[0].params["commands"]
-            assert [c["command"] for c in commands] == ["ask", "sources", "reset", "help", "start"]
+            names = [c["command"] for c in commands]
+            assert names == ["ask", "sources", "doc", "reset", "help", "start"]
             assert server.calls_of("deleteWebhook")  # polling makes sure no webhook is set
 
             start = server.message("/start", entities=[_command("/start")])
@@ -142,6 +143,49 @@ def test_start_help_sources_and_registered_commands(engine):
 
 def _command(text: str) -> dict:
     return {"type": "bot_command", "offset": 0, "length": len(text.split()[0])}
+
+
+def test_sources_and_doc_over_several_documents(tmp_path, embedder):
+    """/sources lists the documents by name; /doc keeps one chat's search in one of them
+    (other chats are not affected); /doc alone searches all again; a wrong name is told."""
+    from tests.conftest import ARTICLE, REPO
+
+    garden = tmp_path / "garden.md"
+    garden.write_text(
+        "# Garden\n\n## Watering\n\nWater the tomatoes every morning before the sun is "
+        "high, and never water the leaves.\n",
+        encoding="utf-8",
+    )
+    pdf = REPO / "tests" / "data" / "formats" / "two-pages.pdf"
+    build_index([ARTICLE, garden, pdf], tmp_path / "index", embedder, ChunkerSettings())
+    index = load_index(tmp_path / "index", read_manifest(tmp_path / "index"))
+    engine = QAEngine(index, embedder, AnswerSettings())
+
+    async def ask(server: FakeTelegram, text: str, user: dict = USER) -> str:
+        entities = [_command(text)] if text.startswith("/") else None
+        return (await server.reply_to(server.message(text, entities=entities, user=user)))["text"]
+
+    async def scenario():
+        async with polling_bot(engine) as (server, _app):
+            listed = await ask(server, "/sources")
+            for line in ("article.txt (text", "garden.md (markdown", "two-pages.pdf (pdf, 2 pages"):
+                assert line in listed, listed
+            assert "/doc NAME" in listed
+            assert "p. 2" in await ask(server, "What does the Calvin cycle fix?")
+
+            assert "only garden.md" in await ask(server, "/doc garden.md")
+            limited = await ask(server, "What does the Calvin cycle fix?")
+            assert "two-pages.pdf" not in limited
+            # another chat still searches everything
+            assert "two-pages.pdf p. 2" in await ask(
+                server, "What does the Calvin cycle fix?", user=OTHER_USER
+            )
+            wrong = await ask(server, "/doc handbook.pdf")
+            assert "handbook.pdf" in wrong and "garden.md" in wrong and wrong.startswith("Sorry")
+            assert "every document" in await ask(server, "/doc")
+            assert "two-pages.pdf p. 2" in await ask(server, "What does the Calvin cycle fix?")
+
+    run(scenario())
 
 
 # --- answers, buttons, conversation ---------------------------------------------------------
