@@ -18,8 +18,10 @@ class BuildProgress:
         self.task = None
 
     def start(self, total: int, description: str) -> None:
+        """A bar for a new phase (reading documents, embedding), replacing the last one."""
         if not self.console.is_terminal:
             return
+        self.close()  # one live display at a time
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,

@@ -135,7 +135,7 @@ def build_index(
     added_at = {f"{s.path}\0{s.sha256}": s.added_at for s in before.sources} if before else {}
     stored = {k: d for k, d in stored_documents(index_dir).items() if k not in refetch}
     chunks, docs, infos, skipped = _read_and_chunk(
-        sources, embedder, chunker, notify, stored, added_at, max_bytes
+        sources, embedder, chunker, notify, progress, stored, added_at, max_bytes
     )
     previous = previous_vectors(index_dir, embedder.name)
     chunk_vectors, sentence_vectors, keys = embed_chunks(chunks, previous, embedder, progress)
@@ -186,6 +186,7 @@ def _read_and_chunk(
     embedder: Embedder,
     chunker: ChunkerSettings,
     notify: Notify,
+    progress: Progress | None,
     previous: dict[str, Document],
     added_at: dict[str, str],
     max_bytes: int,
@@ -197,10 +198,17 @@ def _read_and_chunk(
     chunks: list[Chunk] = []
     docs, infos, skipped = [], [], {}
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    files = []
     for source, note in (item for src in sources for item in expand(src)):
         if note is not None:
             notify(note)
-            continue
+        else:
+            files.append(source)
+    if progress and len(files) > 1:
+        progress.start(len(files), f"Reading {len(files)} documents")
+    for source in files:
+        if progress and len(files) > 1:
+            progress.advance(1)
         key = source_key(source)
         try:
             doc = _load(source, key, previous, ids, names, max_bytes)

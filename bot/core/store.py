@@ -106,7 +106,9 @@ def load_index(index_dir: Path, manifest: Manifest) -> Index:
         with open(data / CHUNKS_FILE, encoding="utf-8") as fh:
             chunks = [Chunk.from_dict(json.loads(line)) for line in fh]
         vectors = vector_index.prepare(faiss.read_index(str(data / VECTORS_FILE)))
-        sentence_vectors = np.load(data / SENTENCES_FILE, allow_pickle=False)
+        # Mapped, not read: an answer touches the sentences of a few passages, and a large
+        # corpus's sentence vectors need not all sit in memory.
+        sentence_vectors = np.load(data / SENTENCES_FILE, allow_pickle=False, mmap_mode="r")
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise damaged(index_dir, reason[:200]) from None
