@@ -32,13 +32,13 @@ class State:
 
 
 def stderr_console() -> Console:
-    from rich.console import Console
+    from bot.cli.safe import SafeConsole
 
-    return Console(stderr=True, highlight=False)
+    return SafeConsole(stderr=True, highlight=False)
 
 
 def stdout_console() -> Console:
-    from rich.console import Console
+    from bot.cli.safe import SafeConsole as Console
 
     # Rich wraps at word boundaries on a terminal; piped output keeps one line per paragraph,
     # and tables (eval, --explain) get room enough not to wrap their cells.

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from bot.cli.common import State, document_service, index_dir_option, stdout_console
+from bot.cli.safe import echo, echo_json
 from bot.core.errors import QABotError
 
 if TYPE_CHECKING:
@@ -88,13 +89,13 @@ def eval_command(
                 for t, report in evaluation.sweep(service, qa_set, thresholds)
             ]
         if as_json:
-            click.echo(reports_json(rows))
+            echo_json(reports_json(rows))
         else:
             render_table(console, f"{qa_file} ({qa_set.document.name})", rows)
         return
     report = evaluation.evaluate(service, qa_set)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        echo_json(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
         render_report(console, report)
 
@@ -120,7 +121,7 @@ def _eval_corpus(
 
     rows = corpus.summary_rows(corpus.evaluate_corpus(entries, open_for, steps))
     if as_json:
-        click.echo(reports_json(rows))
+        echo_json(reports_json(rows))
     else:
         render_table(stdout_console(), f"{path} ({len(entries)} documents)", rows)
 
@@ -131,7 +132,7 @@ def _check(qa_file: Path, qa_set: evaluation.QASet) -> None:
 
     problems = evaluation.check_qa_set(qa_set)
     for problem in problems:
-        click.echo(f"{qa_file}: {problem}")
+        echo(f"{qa_file}: {problem}")
     if problems:
         raise QABotError(f"{qa_file}: {len(problems)} problem(s) in the QA set ({qa_set.summary})")
-    click.echo(f"{qa_file}: ok ({qa_set.summary})")
+    echo(f"{qa_file}: ok ({qa_set.summary})")

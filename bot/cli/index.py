@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from bot.cli.common import State, index_dir_option, notice, stderr_console, stdout_console
+from bot.cli.safe import echo, echo_json
 
 
 @click.group()
@@ -42,7 +43,7 @@ def rebuild(state: State, sources: tuple[str, ...], index_dir: Path | None) -> N
         progress.close()
     elapsed = time.perf_counter() - started
     names = ", ".join(s.name or Path(s.path).name for s in manifest.sources)
-    click.echo(
+    echo(
         f"Indexed {manifest.chunk_count} passages ({manifest.sentence_count} sentences) "
         f"from {names} in {elapsed:.1f} s -> {Path(settings.index_dir).resolve()}"
     )
@@ -82,7 +83,7 @@ def _changing(state: State, index_dir: Path | None, verb: str, change: Callable)
         manifest = change(settings, progress=progress, notify=notice(err))
     finally:
         progress.close()
-    click.echo(
+    echo(
         f"{verb}. The index holds {_count(len(manifest.sources), 'document')}, "
         f"{_count(manifest.chunk_count, 'passage')}. See them: qabot index list"
     )
@@ -105,7 +106,7 @@ def list_command(state: State, index_dir: Path | None, as_json: bool) -> None:
     manifest = service.status(settings).manifest
     if as_json:
         for info in manifest.sources:
-            click.echo(json.dumps(asdict(info), ensure_ascii=False))
+            echo_json(json.dumps(asdict(info), ensure_ascii=False))
         return
     table = Table(box=None, header_style="bold", pad_edge=False)
     for column in ("name", "format", "size", "passages", "sha256", "added", "source"):
@@ -140,7 +141,7 @@ def status(state: State, index_dir: Path | None, as_json: bool) -> None:
             "stale_reasons": reasons,
             "size_bytes": report.size_bytes,
         }
-        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
+        echo_json(json.dumps(data, indent=2, ensure_ascii=False))
         return
     state_text = "up to date" if not reasons else "OUT OF DATE: " + "; ".join(reasons)
     rows = [
@@ -169,9 +170,9 @@ def status(state: State, index_dir: Path | None, as_json: bool) -> None:
         )
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
-        click.echo(f"{key + ':':<{width + 1}} {value}")
+        echo(f"{key + ':':<{width + 1}} {value}")
     if reasons:
-        click.echo("Run `qabot index rebuild` to bring it up to date (asking a question does too).")
+        echo("Run `qabot index rebuild` to bring it up to date (asking a question does too).")
 
 
 def _query_encoder(recorded: dict[str, str] | None) -> str:

@@ -24,6 +24,7 @@ from bot.cli.common import (
 )
 from bot.cli.evaluate import eval_command
 from bot.cli.index import index
+from bot.cli.safe import echo, echo_json
 
 if TYPE_CHECKING:
     pass
@@ -84,7 +85,7 @@ def ask(
     spent = {"load": (loaded - started) * 1000, **answer.timings_ms}
     rendering = time.perf_counter()
     if as_json:
-        click.echo(answer_json(answer, explain=explain))
+        echo_json(answer_json(answer, explain=explain))
     else:
         console = stdout_console()
         render_answer(console, answer)
@@ -96,7 +97,7 @@ def ask(
         names = {"load": "load", "embed": "encode", "search": "search", "select": "select"}
         names["render"] = "render"
         parts = ", ".join(f"{label} {spent[key]:.1f} ms" for key, label in names.items())
-        click.echo(f"timings: {parts}", err=True)
+        echo(f"timings: {parts}", err=True)
 
 
 @cli.command()
@@ -217,7 +218,7 @@ def bench(state: State, quick: bool, sizes: str, repeat: int, out: Path) -> None
     )
     bench_module.write(results, out)
     render_bench(stdout_console(), results)
-    click.echo(f"\nFigures written to {out}")
+    echo(f"\nFigures written to {out}")
 
 
 cli.add_command(index)
@@ -231,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args, prog_name="qabot", standalone_mode=False)
     except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
+        echo("Aborted.", err=True)
         sys.exit(130)
     except click.ClickException as exc:
         if debug:
@@ -241,10 +242,10 @@ def main(argv: list[str] | None = None) -> None:
     except QABotError as exc:
         if debug:
             raise
-        click.echo(f"error: {exc}", err=True)
+        echo(f"error: {exc}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
+        echo("Interrupted.", err=True)
         sys.exit(130)
     except BrokenPipeError:
         # A reader that stopped early (`| head`) is not an error worth a traceback.
@@ -253,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if debug:
             raise
-        click.echo(
+        echo(
             f"error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)",
             err=True,
         )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 
+from bot.cli.safe import json_safe
 from bot.core.types import normalize_space, paragraph_locator
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def answer_json(answer: Answer, explain: bool = False) -> str:
     data = answer.to_dict()
     if explain:
         data["explain"] = explain_dict(answer)
-    return json.dumps(data, ensure_ascii=False)
+    return json_safe(json.dumps(data, ensure_ascii=False))
 
 
 def explain_dict(answer: Answer) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 
 from bot.cli.render import answer_json, render_answer, render_explain, render_passage
+from bot.cli.safe import json_safe
 from bot.core.errors import QuestionError
 
 if TYPE_CHECKING:
@@ -44,11 +46,18 @@ def piped(service: QAService, lines: Iterable[str], console: Console, as_json: b
                 break
             console.print()
             continue
-        answer = conversation.ask(line)
+        try:
+            answer = conversation.ask(line)
+        except QuestionError as exc:  # a line that is no question: say so, go on
+            if as_json:
+                print(json_safe(json.dumps({"question": line, "error": str(exc)})), flush=True)
+            else:
+                console.print(f"[red]{escape(str(exc))}[/]")
+            continue
         if as_json:
             print(answer_json(answer), flush=True)
         else:
-            console.print(f"[bold]? {line}[/]", highlight=False, markup=True)
+            console.print(f"[bold]? {escape(line)}[/]", highlight=False, markup=True)
             render_answer(console, answer)
             console.print()
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from rich.markup import escape
 
 from bot.cli.render import preview
+from bot.cli.safe import json_safe
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -88,8 +89,11 @@ def render_table(console: Console, title: str, rows: list[tuple[str, Report]]) -
 
 
 def reports_json(rows: list[tuple[str, Report]]) -> str:
-    return json.dumps(
-        [{"name": name, "metrics": report.metrics()} for name, report in rows], ensure_ascii=False
+    return json_safe(
+        json.dumps(
+            [{"name": name, "metrics": report.metrics()} for name, report in rows],
+            ensure_ascii=False,
+        )
     )
 
 

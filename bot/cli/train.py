@@ -10,9 +10,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
-
 from bot.cli.common import document_service, notice, stderr_console, stdout_console
+from bot.cli.safe import echo
 from bot.tools import corpus, train
 
 if TYPE_CHECKING:
@@ -52,7 +51,7 @@ def run_training(state: State, corpus_file: Path, out: Path | None, evaluate: bo
     out.with_suffix(".training.json").write_text(
         json.dumps(card, indent=2) + "\n", encoding="utf-8"
     )
-    click.echo(
+    echo(
         f"Selector written to {out} ({len(data['train'])} train questions; "
         f"threshold {threshold:.2f} chosen on dev)"
     )

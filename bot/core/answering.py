@@ -14,7 +14,7 @@ from bot.core.compose import compose, describe, rerank
 from bot.core.errors import QuestionError
 from bot.core.features import candidate_features
 from bot.core.lexical import terms, words
-from bot.core.questions import contextualize, expectation, supplies
+from bot.core.questions import contextualize, expectation, supplies, tidy
 from bot.core.retrieval import Candidate, Hit, Retriever
 from bot.core.selector import Selector
 from bot.core.settings import AnswerSettings
@@ -160,7 +160,7 @@ class QAEngine:
     ) -> tuple[str, str, list[Hit], list[Candidate], dict[str, float]]:
         """The question tidied, the query searched, the passages found and every sentence of
         theirs scored by similarity; with the time embedding and searching took."""
-        question = " ".join(question.split())
+        question = " ".join(tidy(question).split())
         if not question:
             raise QuestionError("the question is empty")
         started = time.perf_counter()

@@ -221,3 +221,14 @@ def contextualize(question: str, history: Sequence[Turn], turns: int) -> str:
     # The previous query already holds its own antecedent; keep the tail so it stays short.
     context = previous.answer.query if previous.answer else previous.question
     return f"{context[-300:]} {question}"
+
+
+# Characters no question means: controls (ESC sequences among them), and lone surrogates,
+# which is what bytes that were not UTF-8 become in a command-line argument or a piped line.
+_NOT_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def tidy(question: str) -> str:
+    """The question as text: what is not text becomes a space (the model's tokenizer
+    refuses lone surrogates, and a control character is never part of what was asked)."""
+    return _NOT_TEXT.sub(" ", question)

@@ -239,6 +239,13 @@ def open_index(
     settings = settings or IndexSettings()
     index_type = settings.index_type
     manifest = read_manifest(index_dir)
+    if manifest is None and not sources and any(index_dir.glob("data-*")):
+        # Built here before and its manifest lost: building the default document in its
+        # place would quietly replace the user's documents with another.
+        raise IndexStoreError(
+            f"the index in {index_dir} has lost its {MANIFEST}; build it again from your "
+            "documents: qabot index rebuild --source FILE (or qabot index add FILE …)"
+        )
     if manifest is None:
         wanted = list(sources or default_sources)
         notify(f"No index in {index_dir} yet; building it from {_names(wanted)} …")

@@ -126,3 +126,15 @@ def test_a_url_is_fetched_once_and_kept(capsys, tmp_path, web):
     code, out, err = run_cli(capsys, *index, "index", "add", f"{base}/missing.pdf")
     assert code == 1 and err.strip().splitlines()[-1].startswith("error: nothing added: ")
     assert "missing.pdf" in err and "Traceback" not in err
+
+
+def test_a_lost_manifest_is_reported_not_replaced_by_the_default_document(capsys, tmp_path):
+    index = tmp_path / "index"
+    garden = tmp_path / "garden.md"
+    garden.write_text("# Garden\n\nWater the tomatoes every morning.\n", encoding="utf-8")
+    assert run_cli(capsys, "--index-dir", str(index), "index", "add", str(garden))[0] == 0
+    (index / "manifest.json").unlink()
+    data = sorted(p.name for p in index.glob("data-*"))
+    code, _out, err = run_cli(capsys, "--index-dir", str(index), "ask", "When to water?")
+    assert code == 1 and "lost its manifest.json" in err and "index add" in err
+    assert sorted(p.name for p in index.glob("data-*")) == data  # nothing deleted or built
