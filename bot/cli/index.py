@@ -42,7 +42,9 @@ def rebuild(state: State, sources: tuple[str, ...], index_dir: Path | None) -> N
     finally:
         progress.close()
     elapsed = time.perf_counter() - started
-    names = ", ".join(s.name or Path(s.path).name for s in manifest.sources)
+    names = ", ".join(s.name or Path(s.path).name for s in manifest.sources[:3])
+    if len(manifest.sources) > 3:
+        names = _count(len(manifest.sources), "document")
     echo(
         f"Indexed {manifest.chunk_count} passages ({manifest.sentence_count} sentences) "
         f"from {names} in {elapsed:.1f} s -> {Path(settings.index_dir).resolve()}"

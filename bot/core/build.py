@@ -31,6 +31,7 @@ from bot.core.chunking import chunk_document
 from bot.core.documents import slug
 from bot.core.embedcache import embed_chunks, previous_vectors
 from bot.core.errors import IndexStoreError, SourceError
+from bot.core.lexical import LexicalIndex
 from bot.core.settings import ChunkerSettings
 from bot.core.sources import MAX_SOURCE_BYTES, expand, is_url, load_document, source_key
 from bot.core.store import (
@@ -286,6 +287,7 @@ def _write_data(
     with open(folder / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
         for doc in docs:
             fh.write(json.dumps(document_record(doc), ensure_ascii=False) + "\n")
+    LexicalIndex.build([c.embed_text for c in chunks]).save(folder)
     faiss.write_index(vectors, str(folder / VECTORS_FILE))
     np.save(folder / SENTENCES_FILE, sentence_vectors, allow_pickle=False)
     (folder / EMBED_KEYS_FILE).write_text("\n".join(keys) + "\n", encoding="ascii")

@@ -7,8 +7,8 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from bot.core.language import STOPWORDS
@@ -46,6 +46,7 @@ _SPELLINGS = tuple(
 )
 
 
+@functools.lru_cache(maxsize=1 << 17)  # a corpus repeats its words: six regexes once per word
 def american(word: str) -> str:
     """The American spelling of a British-spelt word ("licence" → "license")."""
     for pattern, replacement in _SPELLINGS:
@@ -58,20 +59,53 @@ def terms(text: str) -> list[str]:
     return _stemmer().stemWords([american(w) for w in words(text)])
 
 
+# The BM25 index's files in a build's data folder (bm25s's own format, memory-mapped when
+# loaded): built once with the index, so start-up does not grow with the corpus.
+BM25_FILES = {
+    "data_name": "bm25.data.npy",
+    "indices_name": "bm25.indices.npy",
+    "indptr_name": "bm25.indptr.npy",
+    "vocab_name": "bm25.vocab.json",
+    "params_name": "bm25.params.json",
+    "nnoc_name": "bm25.nonoccurrence.npy",
+}
+
+
 class LexicalIndex:
     """BM25 over passages (bm25s), plus document frequencies for coverage scores."""
 
-    def __init__(self, passages: Sequence[str]):
+    def __init__(self, bm25: Any, size: int):
+        import numpy as np
+
+        self.bm25 = bm25
+        self.size = size
+        # A term's document frequency is its column's length in BM25's sparse matrix.
+        counts = np.diff(np.asarray(bm25.scores["indptr"]))
+        # (bm25s adds an empty term to its vocabulary, with no column.)
+        self.df: dict[str, int] = {
+            t: int(counts[i]) for t, i in bm25.vocab_dict.items() if i < len(counts)
+        }
+
+    @classmethod
+    def build(cls, passages: Sequence[str]) -> LexicalIndex:
         import bm25s
 
         tokenized = [terms(p) for p in passages]
-        self.size = len(tokenized)
-        self.df: Counter[str] = Counter()
-        for toks in tokenized:
-            self.df.update(set(toks))
-        self.bm25 = bm25s.BM25()
+        bm25 = bm25s.BM25()
         # An empty passage still needs a row so rows line up with chunk rows.
-        self.bm25.index([t or ["\x00"] for t in tokenized], show_progress=False)
+        bm25.index([t or ["\x00"] for t in tokenized], show_progress=False)
+        return cls(bm25, len(tokenized))
+
+    def save(self, folder: Path) -> None:
+        self.bm25.save(str(folder), show_progress=False, **BM25_FILES)
+
+    @classmethod
+    def load(cls, folder: Path, size: int) -> LexicalIndex:
+        """The index a build saved in `folder`, its arrays memory-mapped."""
+        import bm25s
+
+        bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False, **BM25_FILES)
+        return cls(bm25, size)
 
     def idf(self, term: str) -> float:
         return math.log(1 + (self.size + 1) / (self.df.get(term, 0) + 0.5))

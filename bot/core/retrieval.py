@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.core import vectors as vector_index
-from bot.core.lexical import LexicalIndex, terms
+from bot.core.lexical import BM25_FILES, LexicalIndex, terms
 from bot.core.settings import AnswerSettings
 
 if TYPE_CHECKING:
@@ -26,7 +26,13 @@ class Retriever:
 
     @functools.cached_property
     def lexical(self) -> LexicalIndex:
-        return LexicalIndex([c.embed_text for c in self.index.chunks])
+        saved = self.index.directory / self.index.manifest.data_dir
+        if (saved / BM25_FILES["params_name"]).is_file():
+            try:
+                return LexicalIndex.load(saved, len(self.index.chunks))
+            except (OSError, ValueError, KeyError):
+                pass  # damaged: built again below, as for an index from before it was saved
+        return LexicalIndex.build([c.embed_text for c in self.index.chunks])
 
     def retrieve(
         self,

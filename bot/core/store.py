@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core import vectors as vector_index
 from bot.core.errors import IndexStoreError, SourceError
+from bot.core.lexical import BM25_FILES
 from bot.core.settings import ChunkerSettings, IndexSettings
 from bot.core.sources import is_url, source_digest, source_keys
 from bot.core.types import Chunk, Document, Manifest, Notify, Progress
@@ -40,7 +41,10 @@ EMBED_KEYS_FILE = "embedded.keys"
 # web page is not fetched again to rebuild and every offset can be checked against its text.
 DOCUMENTS_FILE = "documents.jsonl"
 MARKER = ".qabot-index"
-DATA_FILES = frozenset({CHUNKS_FILE, VECTORS_FILE, SENTENCES_FILE, EMBED_KEYS_FILE, DOCUMENTS_FILE})
+DATA_FILES = frozenset(
+    {CHUNKS_FILE, VECTORS_FILE, SENTENCES_FILE, EMBED_KEYS_FILE, DOCUMENTS_FILE}
+    | set(BM25_FILES.values())
+)
 
 
 @dataclass

@@ -33,7 +33,7 @@ def test_short_and_american_words_keep_their_spelling(word):
 
 
 def test_a_question_spelt_the_british_way_finds_the_american_passage():
-    index = LexicalIndex(
+    index = LexicalIndex.build(
         [
             "Each Contributor hereby grants You a world-wide, royalty-free license.",
             "The Initial Developer may publish revised versions of this document.",
@@ -42,3 +42,22 @@ def test_a_question_spelt_the_british_way_finds_the_american_passage():
     scores = index.scores(terms("What kind of licence does each contributor give me?"))
     assert scores[0] > 0 and scores[1] == 0
     assert index.coverage(terms("licence"), terms("license")) == 1.0
+
+
+def test_a_saved_index_scores_as_the_built_one(tmp_path):
+    """The index a build saves (memory-mapped when loaded) answers exactly as one built
+    from the passages, document frequencies included."""
+    from tests.conftest import ARTICLE
+
+    passages = [p for p in ARTICLE.read_text(encoding="utf-8").split("\n\n") if p.strip()]
+    built = LexicalIndex.build(passages)
+    built.save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path, len(passages))
+    reference = {}
+    for p in passages:
+        for t in set(terms(p)):
+            reference[t] = reference.get(t, 0) + 1
+    assert loaded.df == built.df == reference
+    for question in ("Who is China's ambassador to Japan?", "trade surplus tariffs", "zebra"):
+        q = terms(question)
+        assert (loaded.scores(q) == built.scores(q)).all()
