@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.core.errors import ConfigError
+from bot.core.memory import release_freed_memory
 from bot.core.settings import DEFAULT_BACKEND, DEFAULT_MODEL, EmbedderSettings
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class Embedder:
         self,
         parts: Sequence[Sequence[str]],
         progress: ProgressCallback | None = None,
-        step: int = 256,
+        step: int = 64,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Unit vectors of passages given as their parts (heading, sentences), and of each
         part: one row per passage, and per passage an array with one row per part.
@@ -168,6 +169,8 @@ class Embedder:
             )
             for i, token_vectors in zip(rows, tokens, strict=True):
                 sums[i] = token_vectors.float().sum(dim=0).cpu().numpy()
+            del tokens
+            release_freed_memory()  # or the build's memory grows with the corpus (see there)
             if progress:
                 progress(len(rows))
         row_of = {text: i for i, text in enumerate(unique)}

@@ -10,13 +10,14 @@ export, once per model, into the user's cache.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bot.core.memory import release_freed_memory
 
 if TYPE_CHECKING:
     import numpy as np
@@ -136,7 +137,7 @@ class OnnxEncoder:
         session = onnxruntime.InferenceSession(
             str(self.folder / self.model_file), options, providers=["CPUExecutionProvider"]
         )
-        _release_freed_memory()
+        release_freed_memory()
         tokenizer = tokenizers.Tokenizer.from_file(str(self.folder / TOKENIZER_FILE))
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.enable_padding()
@@ -157,14 +158,3 @@ class OnnxEncoder:
         vectors = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-def _release_freed_memory() -> None:
-    """Building a session reads the whole model file, copies its weights and frees the copy,
-    but glibc keeps the freed pages mapped: hand them back to the system (about 27 MB of a
-    long-running bot's resident memory). A no-op where there is no glibc."""
-    import ctypes
-    import ctypes.util
-
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
