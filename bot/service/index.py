@@ -1,0 +1,166 @@
+"""The index's documents: rebuild, add, remove, and its status, for every front end."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.config import BUNDLED_DOCUMENT, Settings
+from bot.core.errors import IndexStoreError, SourceError
+from bot.core.types import Manifest, Notify, Progress
+from bot.service.mapping import build_embedder, chunker_settings, quiet
+
+
+def check_sources(sources: Sequence[str | Path]) -> None:
+    """Raise SourceError when not one of `sources` can be opened: before the model loads.
+    (A build leaves out the ones that cannot be read, and says so.)"""
+    from bot.core.sources import check_source, expand
+
+    files = [s for src in sources for s, note in expand(src) if note is None]
+    errors = []
+    for source in files:
+        try:
+            check_source(source)
+        except SourceError as exc:
+            errors.append(exc)
+    if not files:
+        raise SourceError(f"no documents qabot reads in {', '.join(map(str, sources))}")
+    if len(errors) == len(files):
+        raise errors[0]
+
+
+def rebuild(
+    settings: Settings,
+    sources: Sequence[str | Path] | None = None,
+    progress: Progress | None = None,
+    notify: Notify = quiet,
+) -> Manifest:
+    """Build the index from scratch: from `sources`, else the configured ones, else the
+    index's current ones, else the bundled article. The old index stays until the new one is
+    complete."""
+    from bot.core.store import read_manifest
+
+    chosen: list[str | Path] = list(sources or settings.sources or [])
+    if not chosen:
+        existing = read_manifest(Path(settings.index_dir))  # None when there is no index yet
+        chosen = [s.path for s in existing.sources] if existing else [BUNDLED_DOCUMENT]
+    check_sources(chosen)
+    return _build(settings, chosen, progress, notify)
+
+
+def add(
+    settings: Settings,
+    sources: Sequence[str | Path],
+    progress: Progress | None = None,
+    notify: Notify = quiet,
+) -> Manifest:
+    """Add files, folders (every supported file in them) or URLs to the index's documents;
+    only new or changed text is embedded. A URL added again is fetched again."""
+    from bot.core.sources import expand, is_url, source_key
+
+    current = _current_sources(settings)
+    check_sources(sources)
+    keys = {source_key(s) for s in sources}
+    kept = [s for s in current if s not in keys]
+    refetch = frozenset(k for k in keys if is_url(k))
+    manifest = _build(settings, [*kept, *sources], progress, notify, refetch)
+    added = {s.path for s in manifest.sources}
+    if not any(source_key(s) in added for src in sources for s, _ in expand(src)):
+        # Nothing new could be read: the index holds what it held, and the command failed.
+        raise SourceError(f"nothing added: {next(iter(manifest.skipped.values()), 'no documents')}")
+    return manifest
+
+
+def remove(
+    settings: Settings,
+    names: Sequence[str],
+    progress: Progress | None = None,
+    notify: Notify = quiet,
+) -> Manifest:
+    """Take documents out of the index, by name (as `index list` shows it), id, path or URL."""
+    from bot.core.store import read_manifest
+
+    _current_sources(settings)  # refuses when the config file names the sources
+    manifest = read_manifest(Path(settings.index_dir))
+    if manifest is None:
+        raise IndexStoreError(f"no index in {settings.index_dir} yet; add documents first")
+    gone = {n: [s for s in manifest.sources if n in (s.name, s.doc_id, s.path)] for n in names}
+    unknown = [n for n, found in gone.items() if not found]
+    if unknown:
+        held = ", ".join(s.name or s.doc_id for s in manifest.sources)
+        raise SourceError(f"no document called {unknown[0]!r} in the index; it holds {held}")
+    removed = {s.path for found in gone.values() for s in found}
+    remaining = [s.path for s in manifest.sources if s.path not in removed]
+    if not remaining:
+        raise SourceError("that would leave the index empty; add another document first")
+    return _build(settings, remaining, progress, notify)
+
+
+def _current_sources(settings: Settings) -> list[str]:
+    """The index's documents, for `add` and `remove`; refused when the configuration names
+    the sources (it decides then, and the next question would rebuild to match it)."""
+    from bot.core.store import read_manifest
+
+    if settings.sources:
+        raise SourceError(
+            "the configuration lists the documents (sources:); change that list instead"
+        )
+    manifest = read_manifest(Path(settings.index_dir))
+    return [s.path for s in manifest.sources] if manifest else []
+
+
+def _build(
+    settings: Settings,
+    sources: Sequence[str | Path],
+    progress: Progress | None,
+    notify: Notify,
+    refetch: frozenset[str] = frozenset(),
+) -> Manifest:
+    from bot.core.build import build_index
+
+    return build_index(
+        sources,
+        Path(settings.index_dir),
+        build_embedder(settings),
+        chunker_settings(settings),
+        progress,
+        notify=notify,
+        index_type=settings.index_type,
+        refetch=refetch,
+    )
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    index_dir: Path
+    manifest: Manifest
+    reasons: list[str]  # why it is out of date; empty when up to date
+    size_bytes: int
+
+    @property
+    def up_to_date(self) -> bool:
+        return not self.reasons
+
+
+def status(settings: Settings) -> IndexStatus:
+    """What the index holds and whether it is up to date, without loading the model."""
+    from bot.core.embedding import model_identity
+    from bot.core.store import disk_size, missing_sources, read_manifest, staleness
+
+    target = Path(settings.index_dir)
+    manifest = read_manifest(target)
+    if manifest is None:
+        raise IndexStoreError(f"no index in {target} yet; build it: qabot index rebuild")
+    sources = settings.sources or [s.path for s in manifest.sources]
+    gone = missing_sources(manifest)
+    reasons = staleness(
+        manifest,
+        sources,
+        model_identity(settings.model, settings.backend),
+        chunker_settings(settings),
+        settings.index_type,
+    )
+    reasons = [r for r in reasons if not any(g in r for g in gone)]
+    reasons += [f"{g} no longer exists" for g in gone]
+    return IndexStatus(target, manifest, reasons, disk_size(target, manifest))

@@ -1,0 +1,74 @@
+"""The user's `Settings` (bot.config) as the core's own settings, and the parts built from
+them (the embedder, the answer selector): so the core never sees a config file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.config import SHIPPED_SELECTOR, Settings
+from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings, IndexSettings
+
+if TYPE_CHECKING:
+    from bot.core.embedding import Embedder
+    from bot.core.selector import Selector
+
+
+def quiet(_message: str) -> None:
+    pass
+
+
+def embedder_settings(settings: Settings) -> EmbedderSettings:
+    return EmbedderSettings(
+        settings.model,
+        settings.device,
+        settings.batch_size,
+        settings.backend,
+        settings.query_precision,
+    )
+
+
+def chunker_settings(settings: Settings) -> ChunkerSettings:
+    return ChunkerSettings(settings.max_chunk_tokens, settings.min_chunk_tokens)
+
+
+def index_settings(settings: Settings) -> IndexSettings:
+    return IndexSettings(settings.index_type, settings.auto_rebuild)
+
+
+def answer_settings(settings: Settings) -> AnswerSettings:
+    return AnswerSettings(
+        top_k=settings.top_k,
+        abstain_threshold=settings.abstain_threshold,
+        max_sentences=settings.max_answer_sentences,
+        history_turns=settings.history_turns,
+        selector_threshold=settings.selector_threshold,
+    )
+
+
+def selector_path(settings: Settings) -> Path | None:
+    """The answer selector to use: the configured file, else the shipped one if the package
+    has it; None for similarity scores only."""
+    if settings.selector is None:
+        return SHIPPED_SELECTOR if SHIPPED_SELECTOR.is_file() else None
+    if settings.selector.strip().lower() in ("", "none"):
+        return None
+    return Path(settings.selector).expanduser()
+
+
+def load_selector(settings: Settings) -> Selector | None:
+    from bot.core.selector import Selector
+
+    path = selector_path(settings)
+    return Selector.load(path) if path else None
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    from bot.core.embedding import Embedder
+
+    return Embedder(embedder_settings(settings))
+
+
+def preload_model(settings: Settings) -> None:
+    """Load (and for torch-int8, quantise) the model now, so later timings leave it out."""
+    build_embedder(settings).encode_query("load")
