@@ -1,0 +1,116 @@
+"""Reading the sources of a build: every file, folder and URL into documents and their
+passages, in order, with what the manifest records of each. One source that cannot be read
+is left out with its reason; the others go in."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.core.chunking import chunk_document
+from bot.core.documents import slug
+from bot.core.errors import SourceError
+from bot.core.settings import ChunkerSettings
+from bot.core.sources import expand, is_url, load_document, source_key
+from bot.core.types import Chunk, Document, Kind, Notify, Progress, SourceInfo
+
+if TYPE_CHECKING:
+    from bot.core.embedding import Embedder
+
+
+def read_and_chunk(
+    sources: Sequence[str | Path],
+    embedder: Embedder,
+    chunker: ChunkerSettings,
+    notify: Notify,
+    progress: Progress | None,
+    previous: dict[str, Document],
+    added_at: dict[str, str],
+    max_bytes: int,
+) -> tuple[list[Chunk], list[Document], list[SourceInfo], dict[str, str]]:
+    """Every readable source's passages, in order, the documents, what the manifest records
+    of each, and the sources skipped (with why): one bad file does not stop the others."""
+    ids: set[str] = set()
+    names: set[str] = set()
+    chunks: list[Chunk] = []
+    docs, infos, skipped = [], [], {}
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    files = []
+    for source, note in (item for src in sources for item in expand(src)):
+        if note is not None:
+            notify(note)
+        else:
+            files.append(source)
+    if progress and len(files) > 1:
+        progress.start(len(files), f"Reading {len(files)} documents")
+    for source in files:
+        if progress and len(files) > 1:
+            progress.advance(1)
+        key = source_key(source)
+        try:
+            doc = _load(source, key, previous, ids, names, max_bytes)
+        except SourceError as exc:
+            skipped[key] = str(exc)
+            continue
+        ids.add(doc.doc_id)
+        doc_chunks = chunk_document(doc, embedder.count_tokens, chunker)
+        chunks.extend(doc_chunks)
+        docs.append(doc)
+        infos.append(
+            SourceInfo(
+                path=key,
+                doc_id=doc.doc_id,
+                sha256=doc.sha256,
+                bytes=len(doc.text.encode("utf-8")),
+                chunks=len(doc_chunks),
+                name=doc.name,
+                format=doc.format,
+                paragraphs=sum(p.kind is Kind.CONTENT for p in doc.paragraphs),
+                pages=len(doc.pages),
+                added_at=added_at.get(f"{key}\0{doc.sha256}", now),
+            )
+        )
+    if docs:
+        for reason in skipped.values():
+            notify(f"{reason}; left out")
+    else:
+        first = next(iter(skipped.values()), "no documents to index")
+        raise SourceError(
+            first
+            if len(skipped) <= 1
+            else f"none of the {len(skipped)} documents could be read; the first: {first}"
+        )
+    return chunks, docs, infos, skipped
+
+
+def _load(
+    source: str | Path,
+    key: str,
+    previous: dict[str, Document],
+    ids: set[str],
+    names: set[str],
+    max_bytes: int,
+) -> Document:
+    """A source as a Document: a web page from the previous build (fetched when it was
+    added, not again on every rebuild), everything else read now. Two files of one name
+    (from different folders) are told apart by their folder: "a/guide.md", "b/guide.md"."""
+    if is_url(source) and key in previous:
+        doc = previous[key]
+    else:
+        doc = load_document(source, "-", max_bytes=max_bytes)
+    name = doc.name
+    if name in names and not is_url(source):
+        name = f"{Path(key).parent.name}/{doc.name}"
+    names.add(name)
+    return dataclasses.replace(doc, doc_id=_unique(slug(Path(doc.name).stem), ids), name=name)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    candidate, n = name, 2
+    while candidate in taken:
+        candidate, n = f"{name}-{n}", n + 1
+    taken.add(candidate)
+    return candidate
