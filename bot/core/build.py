@@ -51,6 +51,7 @@ from bot.core.types import (
     Document,
     Manifest,
     Notify,
+    Plan,
     Progress,
 )
 
@@ -65,6 +66,8 @@ _MARKER_TEXT = (
 )
 # What a build names its folders: data-20261203T093110-1a2b3c, .build-<same>.
 _BUILD_FOLDER = re.compile(r"(data|\.build)-\d{8}T\d{6}-[0-9a-f]{6}")
+# What an interrupted write of the manifest leaves: .manifest.json.1a2b3c.tmp
+_TEMP_MANIFEST = re.compile(r"\.manifest\.json\.[0-9a-f]{6}\.tmp")
 
 
 def claim_folder(index_dir: Path) -> None:
@@ -104,7 +107,7 @@ def build_lock(index_dir: Path, notify: Notify) -> Iterator[None]:
 
 
 def build_index(
-    sources: Sequence[str | Path],
+    sources: Sequence[str | Path] | Plan,
     index_dir: Path,
     embedder: Embedder,
     chunker: ChunkerSettings,
@@ -114,10 +117,11 @@ def build_index(
     max_bytes: int = MAX_SOURCE_BYTES,
     refetch: frozenset[str] = frozenset(),
 ) -> Manifest:
-    """Read, chunk and embed `sources`, then write the index into `index_dir` and swap it in
+    """Read, chunk and embed `sources` (or what a Plan makes of the index as it stands when
+    the build holds the lock), then write the index into `index_dir` and swap it in
     atomically; the previous index answers until then."""
     started = time.perf_counter()
-    if not sources:
+    if not callable(sources) and not sources:
         raise SourceError("no documents to index")
     claim_folder(index_dir)  # before the slow part: a folder qabot may not use fails at once
     if chunker.max_tokens > embedder.max_tokens:
@@ -125,20 +129,25 @@ def build_index(
             f"max_chunk_tokens {chunker.max_tokens} exceeds what the model reads "
             f"({embedder.max_tokens} word pieces)"
         )
-    try:
-        before = read_manifest(index_dir)
-    except IndexStoreError:
-        before = None  # a damaged index is replaced; its dates are lost with it
-    added_at = {f"{s.path}\0{s.sha256}": s.added_at for s in before.sources} if before else {}
-    stored = {k: d for k, d in stored_documents(index_dir).items() if k not in refetch}
-    chunks, docs, infos, skipped = read_and_chunk(
-        sources, embedder, chunker, notify, progress, stored, added_at, max_bytes
-    )
-    previous = previous_vectors(index_dir, embedder.name)
-    chunk_vectors, sentence_vectors, keys = embed_chunks(chunks, previous, embedder, progress)
-    query_encoder = embedder.prepare_queries()  # torch is loaded now; answering need not
-
+    # The whole build holds the lock: a second build waits and then starts from this one's
+    # result, instead of both embedding the same text and the last to finish winning.
     with build_lock(index_dir, notify):
+        try:
+            before = read_manifest(index_dir)
+        except IndexStoreError:
+            before = None  # a damaged index is replaced; its dates are lost with it
+        if callable(sources):
+            sources = sources(before)
+        if not sources:
+            raise SourceError("no documents to index")
+        added_at = {f"{s.path}\0{s.sha256}": s.added_at for s in before.sources} if before else {}
+        stored = {k: d for k, d in stored_documents(index_dir).items() if k not in refetch}
+        chunks, docs, infos, skipped = read_and_chunk(
+            sources, embedder, chunker, notify, progress, stored, added_at, max_bytes
+        )
+        previous = previous_vectors(index_dir, embedder.name)
+        chunk_vectors, sentence_vectors, keys = embed_chunks(chunks, previous, embedder, progress)
+        query_encoder = embedder.prepare_queries()  # torch is loaded now; answering need not
         build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         staging = index_dir / f".build-{build_id}"
         staging.mkdir()
@@ -227,8 +236,12 @@ def _atomic_write(path: Path, content: str) -> None:
 
 def _remove_unused(index_dir: Path, keep: str) -> None:
     """Old data folders and leftovers of interrupted builds; called while holding the lock.
-    Only folders a build made: named by a build id and holding nothing but a build's files."""
+    Only what a build made: folders named by a build id holding nothing but a build's files,
+    and the temporary manifests an interrupted write leaves."""
     for item in index_dir.iterdir():
+        if _TEMP_MANIFEST.fullmatch(item.name) and item.is_file() and not item.is_symlink():
+            item.unlink(missing_ok=True)
+            continue
         if item.name == keep or not _BUILD_FOLDER.fullmatch(item.name):
             continue
         if item.is_dir() and not item.is_symlink() and _only_build_files(item):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Protocol
 
 from bot import __version__
@@ -142,6 +143,9 @@ def citation_label(document: str, locator: str, paragraphs: tuple[int, ...]) -> 
 
 SCHEMA_VERSION = 1
 Notify = Callable[[str], None]
+# The sources of a build, decided from the index as it is once the build holds the lock
+# (`index add` and `remove` change the list the last build left).
+Plan = Callable[["Manifest | None"], "Sequence[str | Path]"]
 
 
 class Progress(Protocol):

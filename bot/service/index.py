@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.config import BUNDLED_DOCUMENT, Settings
 from bot.core.errors import IndexStoreError, SourceError
-from bot.core.types import Manifest, Notify, Progress
+from bot.core.types import Manifest, Notify, Plan, Progress
 from bot.service.mapping import build_embedder, chunker_settings, quiet
 
 
@@ -59,12 +59,17 @@ def add(
     only new or changed text is embedded. A URL added again is fetched again."""
     from bot.core.sources import expand, is_url, source_key
 
-    current = _current_sources(settings)
+    _refuse_configured(settings)
     check_sources(sources)
     keys = {source_key(s) for s in sources}
-    kept = [s for s in current if s not in keys]
+
+    def plan(before: Manifest | None) -> list[str | Path]:
+        # Read under the build's lock: an add that finished meanwhile is kept, not lost.
+        current = [s.path for s in before.sources] if before else []
+        return [*(s for s in current if s not in keys), *sources]
+
     refetch = frozenset(k for k in keys if is_url(k))
-    manifest = _build(settings, [*kept, *sources], progress, notify, refetch)
+    manifest = _build(settings, plan, progress, notify, refetch)
     added = {s.path for s in manifest.sources}
     if not any(source_key(s) in added for src in sources for s, _ in expand(src)):
         # Nothing new could be read: the index holds what it held, and the command failed.
@@ -79,40 +84,37 @@ def remove(
     notify: Notify = quiet,
 ) -> Manifest:
     """Take documents out of the index, by name (as `index list` shows it), id, path or URL."""
-    from bot.core.store import read_manifest
+    _refuse_configured(settings)
 
-    _current_sources(settings)  # refuses when the config file names the sources
-    manifest = read_manifest(Path(settings.index_dir))
-    if manifest is None:
-        raise IndexStoreError(f"no index in {settings.index_dir} yet; add documents first")
-    gone = {n: [s for s in manifest.sources if n in (s.name, s.doc_id, s.path)] for n in names}
-    unknown = [n for n, found in gone.items() if not found]
-    if unknown:
-        held = ", ".join(s.name or s.doc_id for s in manifest.sources)
-        raise SourceError(f"no document called {unknown[0]!r} in the index; it holds {held}")
-    removed = {s.path for found in gone.values() for s in found}
-    remaining = [s.path for s in manifest.sources if s.path not in removed]
-    if not remaining:
-        raise SourceError("that would leave the index empty; add another document first")
-    return _build(settings, remaining, progress, notify)
+    def plan(before: Manifest | None) -> list[str | Path]:
+        if before is None:
+            raise IndexStoreError(f"no index in {settings.index_dir} yet; add documents first")
+        gone = {n: [s for s in before.sources if n in (s.name, s.doc_id, s.path)] for n in names}
+        unknown = [n for n, found in gone.items() if not found]
+        if unknown:
+            held = ", ".join(s.name or s.doc_id for s in before.sources)
+            raise SourceError(f"no document called {unknown[0]!r} in the index; it holds {held}")
+        removed = {s.path for found in gone.values() for s in found}
+        remaining: list[str | Path] = [s.path for s in before.sources if s.path not in removed]
+        if not remaining:
+            raise SourceError("that would leave the index empty; add another document first")
+        return remaining
+
+    return _build(settings, plan, progress, notify)
 
 
-def _current_sources(settings: Settings) -> list[str]:
-    """The index's documents, for `add` and `remove`; refused when the configuration names
-    the sources (it decides then, and the next question would rebuild to match it)."""
-    from bot.core.store import read_manifest
-
+def _refuse_configured(settings: Settings) -> None:
+    """`add` and `remove` change the index's own list of documents; when the configuration
+    names the sources, it decides (and the next question would rebuild to match it)."""
     if settings.sources:
         raise SourceError(
             "the configuration lists the documents (sources:); change that list instead"
         )
-    manifest = read_manifest(Path(settings.index_dir))
-    return [s.path for s in manifest.sources] if manifest else []
 
 
 def _build(
     settings: Settings,
-    sources: Sequence[str | Path],
+    sources: Sequence[str | Path] | Plan,
     progress: Progress | None,
     notify: Notify,
     refetch: frozenset[str] = frozenset(),

@@ -138,3 +138,36 @@ def test_a_lost_manifest_is_reported_not_replaced_by_the_default_document(capsys
     code, _out, err = run_cli(capsys, "--index-dir", str(index), "ask", "When to water?")
     assert code == 1 and "lost its manifest.json" in err and "index add" in err
     assert sorted(p.name for p in index.glob("data-*")) == data  # nothing deleted or built
+
+
+def test_two_adds_at_once_both_land(tmp_path):
+    """Two `qabot index add` processes at the same time: the second waits for the first's
+    build and adds to its result, so neither document is lost."""
+    import os
+    import subprocess
+    import sys
+
+    docs = []
+    for name, text in (
+        ("garden.md", "Water the tomatoes every morning."),
+        ("bread.md", "Feed the starter with rye flour."),
+    ):
+        path = tmp_path / name
+        path.write_text(f"# {name}\n\n{text}\n", encoding="utf-8")
+        docs.append(path)
+    env = {**os.environ, "QABOT_INDEX_DIR": str(tmp_path / "index")}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "bot", "index", "add", str(doc)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for doc in docs
+    ]
+    results = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], results
+    assert any("waiting for another qabot" in err for _, err in results), results
+    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
+    assert sorted(s["name"] for s in manifest["sources"]) == ["bread.md", "garden.md"]
