@@ -11,7 +11,15 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from bot.core.errors import ConfigError
 from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings, IndexSettings
@@ -135,6 +143,33 @@ class Settings(BaseModel):
             raise ValueError("must not be empty")
         return value
 
+    @field_validator(
+        "batch_size",
+        "max_chunk_tokens",
+        "min_chunk_tokens",
+        "top_k",
+        "abstain_threshold",
+        "max_answer_sentences",
+        "history_turns",
+        "selector_threshold",
+        mode="before",
+    )
+    @classmethod
+    def _number_not_bool(cls, value: Any) -> Any:
+        # YAML's `true` would pass as the number 1: a setting meant as a number never is one.
+        if isinstance(value, bool):
+            raise ValueError("must be a number, not true or false")
+        return value
+
+    @model_validator(mode="after")
+    def _chunk_sizes(self) -> Settings:
+        if self.min_chunk_tokens > self.max_chunk_tokens:
+            raise ValueError(
+                f"min_chunk_tokens ({self.min_chunk_tokens}) must not exceed max_chunk_tokens "
+                f"({self.max_chunk_tokens})"
+            )
+        return self
+
     @field_validator("telegram", mode="before")
     @classmethod
     def _empty_section(cls, value: Any) -> Any:
@@ -240,6 +275,8 @@ def load_settings(config: Path | None = None, **flags: Any) -> Settings:
             if error["type"] == "extra_forbidden"
             else error["msg"].removeprefix("Value error, ")
         )
+        if not field:  # a check across settings: no one of them is to blame
+            raise ConfigError(f"bad settings: {message}") from None
         suffix = f" (from {origin})" if origin else ""
         raise ConfigError(f"bad setting {field!r}: {message}{suffix}") from None
 

@@ -238,6 +238,11 @@ def main(argv: list[str] | None = None) -> None:
         if debug:
             raise
         exc.show()
+        if isinstance(exc, click.NoSuchOption) and "ask" in args:
+            # `qabot ask "-v or -h?"`: the question was read as an option.
+            echo(
+                'A question that starts with "-" goes after --: qabot ask -- "-v or -h?"', err=True
+            )
         sys.exit(exc.exit_code)
     except QABotError as exc:
         if debug:

@@ -89,6 +89,8 @@ def read_manifest(index_dir: Path) -> Manifest | None:
         raw = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return None
+    except NotADirectoryError:
+        raise IndexStoreError(f"{index_dir} is a file, not an index folder") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise damaged(index_dir, f"cannot read {MANIFEST}: {exc}") from None
     try:

@@ -192,6 +192,11 @@ def run(settings: Settings, service: QAService, secret: str | None = None) -> No
         raise TelegramSetupError(REJECTED_TOKEN) from None
     except TelegramError as exc:
         raise TelegramSetupError(f"Telegram: {redactor.redact(str(exc))}") from None
+    except OSError as exc:  # the webhook server's address: taken, not ours, not allowed
+        raise TelegramSetupError(
+            f"cannot listen on {tg.listen}:{tg.port} for the webhook "
+            f"({exc.strerror or exc}); choose another with telegram.port / telegram.listen"
+        ) from None
 
 
 def serve(

@@ -117,6 +117,9 @@ def test_index_status_knows_the_backend(capsys, index_dir, monkeypatch):
         (["index", "status"], "[not, a, mapping]\n", "expected a mapping", 1),
         (["frobnicate"], None, "No such command", 2),
         (["ask"], None, "Missing argument", 2),
+        (["ask", "-what now?"], None, 'goes after --: qabot ask -- "-v or -h?"', 2),
+        (["--index-dir", "/etc/passwd", "ask", "Hi?"], None, "is a file, not an index", 1),
+        (["index", "status"], "top_k: true\n", "must be a number, not true or false", 1),
     ],
 )
 def test_user_errors_are_one_line(capsys, tmp_path, args, config, message, exit_code):

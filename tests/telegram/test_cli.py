@@ -229,3 +229,28 @@ def test_every_telegram_setting_is_documented():
     for name in TelegramSettings.model_fields:
         assert f"{name}:" in text, name
         assert f"telegram.{name}`" in readme, name
+
+
+def test_a_busy_webhook_port_is_named(index_env):
+    """The webhook server's port is taken: one line naming it, exit 1, no traceback."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        thread = FakeTelegramThread()
+        with thread as server:
+            env = {
+                **index_env,
+                "TELEGRAM_BOT_TOKEN": TOKEN,
+                "TELEGRAM_API_BASE": server.api_base,
+                "QABOT_TELEGRAM_URL": "https://bot.example.org/qa",
+                "QABOT_TELEGRAM_PORT": str(port),
+            }
+            process = _serve(env, "--mode", "webhook")
+            out, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: cannot listen on 127.0.0.1:") and str(port) in last
+    assert "Traceback" not in err and "unexpected" not in err and TOKEN not in out + err
