@@ -142,10 +142,15 @@ def status(state: State, index_dir: Path | None, as_json: bool) -> None:
             "up_to_date": report.up_to_date,
             "stale_reasons": reasons,
             "size_bytes": report.size_bytes,
+            "damage": report.damage,
         }
         echo_json(json.dumps(data, indent=2, ensure_ascii=False))
+        if report.damage:
+            raise SystemExit(1)
         return
     state_text = "up to date" if not reasons else "OUT OF DATE: " + "; ".join(reasons)
+    if report.damage:
+        state_text = f"DAMAGED: {report.damage}"
     rows = [
         ("Index", f"{target} ({state_text})"),
         (
@@ -173,6 +178,9 @@ def status(state: State, index_dir: Path | None, as_json: bool) -> None:
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         echo(f"{key + ':':<{width + 1}} {value}")
+    if report.damage:
+        echo("Rebuild it: qabot index rebuild (its documents are read again).")
+        raise SystemExit(1)
     if reasons:
         echo("Run `qabot index rebuild` to bring it up to date (asking a question does too).")
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from bot.core import vectors as vector_index
 from bot.core.embedcache import embed_chunks, previous_vectors
 from bot.core.errors import IndexStoreError, SourceError
+from bot.core.integrity import checksums
 from bot.core.lexical import LexicalIndex
 from bot.core.reading import read_and_chunk
 from bot.core.settings import ChunkerSettings
@@ -161,6 +162,7 @@ def build_index(
                 sentence_vectors,
                 keys,
             )
+            files = checksums(staging)
             data_dir = f"data-{build_id}"
             os.replace(staging, index_dir / data_dir)
         except BaseException:
@@ -181,6 +183,7 @@ def build_index(
             build_seconds=round(time.perf_counter() - started, 3),
             query_encoder=query_encoder,
             skipped=skipped,
+            files=files,
         )
         _atomic_write(index_dir / MANIFEST, manifest.to_json())
         _remove_unused(index_dir, keep=data_dir)

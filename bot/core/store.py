@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core import vectors as vector_index
 from bot.core.errors import IndexStoreError, SourceError
+from bot.core.integrity import verify
 from bot.core.lexical import BM25_FILES
 from bot.core.settings import ChunkerSettings, IndexSettings
 from bot.core.sources import is_url, source_digest, source_keys
@@ -108,6 +109,9 @@ def load_index(index_dir: Path, manifest: Manifest) -> Index:
     data = index_dir / manifest.data_dir
     if not data.is_dir():
         raise damaged(index_dir, f"its data folder {manifest.data_dir} is missing")
+    problem = verify(data, manifest.files, full=False)
+    if problem:
+        raise damaged(index_dir, problem)
     try:
         with open(data / CHUNKS_FILE, encoding="utf-8") as fh:
             chunks = [Chunk.from_dict(json.loads(line)) for line in fh]

@@ -139,6 +139,7 @@ class IndexStatus:
     manifest: Manifest
     reasons: list[str]  # why it is out of date; empty when up to date
     size_bytes: int
+    damage: str | None = None  # what is wrong with its data files, checked against checksums
 
     @property
     def up_to_date(self) -> bool:
@@ -148,6 +149,7 @@ class IndexStatus:
 def status(settings: Settings) -> IndexStatus:
     """What the index holds and whether it is up to date, without loading the model."""
     from bot.core.embedding import model_identity
+    from bot.core.integrity import verify
     from bot.core.store import disk_size, missing_sources, read_manifest, staleness
 
     target = Path(settings.index_dir)
@@ -165,4 +167,6 @@ def status(settings: Settings) -> IndexStatus:
     )
     reasons = [r for r in reasons if not any(g in r for g in gone)]
     reasons += [f"{g} no longer exists" for g in gone]
-    return IndexStatus(target, manifest, reasons, disk_size(target, manifest))
+    data = target / manifest.data_dir
+    damage = verify(data, manifest.files, full=True) if data.is_dir() else "its data is missing"
+    return IndexStatus(target, manifest, reasons, disk_size(target, manifest), damage)
