@@ -171,3 +171,16 @@ def test_two_adds_at_once_both_land(tmp_path):
     assert any("waiting for another qabot" in err for _, err in results), results
     manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
     assert sorted(s["name"] for s in manifest["sources"]) == ["bread.md", "garden.md"]
+
+
+@pytest.mark.parametrize("damage", [b"", b"caf\xe9 au lait\n", b"\x00\x01binary"])
+def test_a_source_that_became_unreadable_is_never_quoted_stale(capsys, tmp_path, damage):
+    index = ["--index-dir", str(tmp_path / "index")]
+    garden = tmp_path / "garden.md"
+    garden.write_text("# Garden\n\nWater the tomatoes every morning.\n", encoding="utf-8")
+    assert run_cli(capsys, *index, "index", "add", str(garden))[0] == 0
+    garden.write_bytes(damage)  # emptied, not UTF-8, binary
+    code, out, err = run_cli(capsys, *index, "index", "status", "--json")
+    assert json.loads(out)["up_to_date"] is False
+    code, out, err = run_cli(capsys, *index, "ask", "When should I water the tomatoes?")
+    assert code == 1 and "garden.md" in err and "tomatoes" not in out
