@@ -151,7 +151,7 @@ def _targets_table(r: dict) -> Table:
     )
     row("warm answer p95", f"{w['p95_ms']:.1f} ms", f"{w['floor_p95_ms']:.1f} ms", "", "", True)
     row(
-        f"build ({b['passages']} passages)",
+        f"build ({len(b['documents'])} documents, {b['passages']} passages)",
         f"{b['build_passages_per_s']:.0f}/s",
         f"{b['encode_passages_per_s']:.0f}/s",
         f"{b['ratio']:.2f}",
