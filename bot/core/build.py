@@ -146,22 +146,16 @@ def build_index(
         chunks, docs, infos, skipped = read_and_chunk(
             sources, embedder, chunker, notify, progress, stored, added_at, max_bytes
         )
-        previous = previous_vectors(index_dir, embedder.name)
-        chunk_vectors, sentence_vectors, keys = embed_chunks(chunks, previous, embedder, progress)
-        query_encoder = embedder.prepare_queries()  # torch is loaded now; answering need not
         build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         staging = index_dir / f".build-{build_id}"
         staging.mkdir()
-        kind = vector_index.choose(index_type, len(chunks))
         try:
-            _write_data(
-                staging,
-                chunks,
-                docs,
-                vector_index.build(kind, chunk_vectors),
-                sentence_vectors,
-                keys,
+            chunk_vectors, keys, sentence_count = _embed_into(
+                staging, chunks, previous_vectors(index_dir, embedder.name), embedder, progress
             )
+            query_encoder = embedder.prepare_queries()  # torch is loaded now; answering need not
+            kind = vector_index.choose(index_type, len(chunks))
+            _write_data(staging, chunks, docs, vector_index.build(kind, chunk_vectors), keys)
             files = checksums(staging)
             data_dir = f"data-{build_id}"
             os.replace(staging, index_dir / data_dir)
@@ -177,7 +171,7 @@ def build_index(
             chunker=chunker.as_dict(),
             sources=infos,
             chunk_count=len(chunks),
-            sentence_count=len(sentence_vectors),
+            sentence_count=sentence_count,
             index_type=kind,
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
@@ -190,17 +184,31 @@ def build_index(
     return manifest
 
 
-def _write_data(
-    folder: Path,
-    chunks: list[Chunk],
-    docs: list[Document],
-    vectors: Any,
-    sentence_vectors: np.ndarray,
-    keys: list[str],
-) -> None:
-    """The data files of one build, flushed to disk before the folder is swapped in."""
-    import faiss
+def _embed_into(
+    folder: Path, chunks: list[Chunk], previous: Any, embedder: Embedder, progress: Any
+) -> tuple[np.ndarray, list[str], int]:
+    """Embed the passages; their sentences' vectors are written straight into the data
+    folder's sentences.npy (mapped into memory, not held in it). Returns the passage
+    vectors, every vector's key, and the number of sentences."""
     import numpy as np
+
+    count = sum(len(c.sentences) for c in chunks)
+    out = np.lib.format.open_memmap(
+        folder / SENTENCES_FILE, mode="w+", dtype=np.float32, shape=(count, embedder.dimension)
+    )
+    try:
+        passages, keys = embed_chunks(chunks, previous, embedder, progress, out)
+        out.flush()
+    finally:
+        del out
+    return passages, keys, count
+
+
+def _write_data(
+    folder: Path, chunks: list[Chunk], docs: list[Document], vectors: Any, keys: list[str]
+) -> None:
+    """The rest of a build's data files, all flushed to disk before the folder is swapped in."""
+    import faiss
 
     with open(folder / CHUNKS_FILE, "w", encoding="utf-8") as fh:
         for chunk in chunks:
@@ -210,7 +218,6 @@ def _write_data(
             fh.write(json.dumps(document_record(doc), ensure_ascii=False) + "\n")
     LexicalIndex.build([c.embed_text for c in chunks]).save(folder)
     faiss.write_index(vectors, str(folder / VECTORS_FILE))
-    np.save(folder / SENTENCES_FILE, sentence_vectors, allow_pickle=False)
     (folder / EMBED_KEYS_FILE).write_text("\n".join(keys) + "\n", encoding="ascii")
     for item in folder.iterdir():
         _fsync(item)
