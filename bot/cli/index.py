@@ -99,10 +99,10 @@ def list_command(state: State, index_dir: Path | None, as_json: bool) -> None:
     """The documents in the index: name, format, size, passages, sha256, when added."""
     from dataclasses import asdict
 
-    from rich.markup import escape
     from rich.table import Table
 
     from bot import service
+    from bot.cli.safe import escape
 
     settings = state.settings(index_dir=index_dir or state.index_dir)
     manifest = service.status(settings).manifest

@@ -7,9 +7,8 @@ import re
 from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.markup import escape
 
-from bot.cli.safe import json_safe
+from bot.cli.safe import escape, json_safe
 from bot.core.types import normalize_space, paragraph_locator
 
 if TYPE_CHECKING:

@@ -9,10 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rich.markup import escape
-
 from bot.cli.render import answer_json, render_answer, render_explain, render_passage
-from bot.cli.safe import json_safe
+from bot.cli.safe import escape, json_safe
 from bot.core.errors import QuestionError
 
 if TYPE_CHECKING:

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from rich.markup import escape
-
 from bot.cli.render import preview
-from bot.cli.safe import json_safe
+from bot.cli.safe import escape, json_safe
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -31,6 +31,14 @@ def printable(text: str) -> str:
     return _CONTROL.sub("", _SEQUENCE.sub("", text))
 
 
+def escape(text: str) -> str:
+    """Text for Rich markup: made printable first, then escaped (in that order: removing a
+    sequence after escaping could eat the backslash that escapes a bracket)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(printable(text))
+
+
 def json_safe(encoded: str) -> str:
     """JSON text (json.dumps already escapes C0 controls) with the rest of what a terminal
     might act on escaped too: the same data, nothing raw."""

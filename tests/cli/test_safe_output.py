@@ -10,7 +10,7 @@ import re
 import sys
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bot.cli.safe import json_safe, printable
@@ -89,6 +89,9 @@ def test_documents_and_names_print_harmlessly(capsys, hostile_index):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(lines=st.lists(st.lists(pieces, min_size=1, max_size=5).map("".join), max_size=4))
+# Found by this test: a string terminator (ESC \\) just before markup ate the escaping
+# backslash when sequences were removed after escaping instead of before.
+@example(lines=["\x1b]8;;https://evil.example\x1b\\click\x1b]8;;\x1b\\[/]"])
 def test_any_line_in_the_repl_is_a_question_or_a_command(capsys, monkeypatch, engine_env, lines):
     """Piped lines of anything (markup, escapes, bytes that are not UTF-8): the REPL answers
     each, never dies, and prints nothing a terminal acts on."""
