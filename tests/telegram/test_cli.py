@@ -139,6 +139,17 @@ def _serve(env: dict[str, str], *args: str) -> subprocess.Popen:
     )
 
 
+def webhook_env(index_env: dict[str, str], server, port: int) -> dict[str, str]:
+    """A `qabot telegram --mode webhook` process's environment: the fake server, a port."""
+    return {
+        **index_env,
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE": server.api_base,
+        "QABOT_TELEGRAM_URL": "https://bot.example.org/qa",
+        "QABOT_TELEGRAM_PORT": str(port),
+    }
+
+
 def _stop(process: subprocess.Popen, sig: int) -> tuple[str, str]:
     process.send_signal(sig)
     try:
@@ -173,14 +184,7 @@ def test_process_serves_a_webhook_and_stops_on_sigint(index_env):
     secret = "hook-Secret_42"
     thread = FakeTelegramThread()
     with thread as server:
-        env = {
-            **index_env,
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_API_BASE": server.api_base,
-            "QABOT_TELEGRAM_URL": "https://bot.example.org/qa",
-            "QABOT_TELEGRAM_PORT": str(port),
-            "QABOT_TELEGRAM_SECRET_TOKEN": secret,
-        }
+        env = {**webhook_env(index_env, server, port), "QABOT_TELEGRAM_SECRET_TOKEN": secret}
         process = _serve(env, "--mode", "webhook")
         try:
             thread.call(server.wait_calls("setMyCommands", timeout=90), timeout=100)
@@ -241,14 +245,7 @@ def test_a_busy_webhook_port_is_named(index_env):
         port = taken.getsockname()[1]
         thread = FakeTelegramThread()
         with thread as server:
-            env = {
-                **index_env,
-                "TELEGRAM_BOT_TOKEN": TOKEN,
-                "TELEGRAM_API_BASE": server.api_base,
-                "QABOT_TELEGRAM_URL": "https://bot.example.org/qa",
-                "QABOT_TELEGRAM_PORT": str(port),
-            }
-            process = _serve(env, "--mode", "webhook")
+            process = _serve(webhook_env(index_env, server, port), "--mode", "webhook")
             out, err = process.communicate(timeout=120)
     assert process.returncode == 1, err
     last = err.strip().splitlines()[-1]
