@@ -116,3 +116,32 @@ def test_a_build_reports_documents_then_passages(tmp_path, embedder):
     assert [s.name for s in manifest.sources] == ["article.txt", "two-pages.pdf"]
     assert list(manifest.skipped) == [str((docs / "broken.txt").resolve())]
     assert any("broken.txt" in n and "left out" in n for n in notes)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    data=st.one_of(
+        st.binary(max_size=400),
+        st.text(max_size=300).map(lambda t: t.encode("utf-8", "surrogatepass")),
+        st.sampled_from(
+            [b"%PDF-1.7\n", b"PK\x03\x04", b"<html><body>", b"\xff\xfe", b"\xef\xbb\xbf"]
+        ).flatmap(lambda head: st.binary(max_size=200).map(lambda tail: head + tail)),
+    ),
+    suffix=st.sampled_from([".txt", ".md", ".html", ".pdf", ".docx", ""]),
+)
+def test_any_bytes_load_or_are_refused_in_one_line(tmp_path, data, suffix):
+    """Whatever a file holds and whatever its name says: a Document whose offsets frame its
+    own text, or a SourceError with one line that names the file."""
+    path = tmp_path / f"doc{suffix}"
+    path.write_bytes(data)
+    try:
+        doc = load_document(path)
+    except SourceError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
+        return
+    assert "\x00" not in doc.text and doc.paragraphs
+    for p in doc.paragraphs:
+        assert 0 <= p.start < p.end <= len(doc.text)
+        assert all(p.start <= s < e <= p.end for s, e in p.sentences)
