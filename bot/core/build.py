@@ -32,7 +32,7 @@ from bot.core.integrity import checksums
 from bot.core.lexical import LexicalIndex
 from bot.core.reading import read_and_chunk
 from bot.core.settings import ChunkerSettings
-from bot.core.sources import MAX_SOURCE_BYTES
+from bot.core.sources import MAX_SOURCE_BYTES, is_url
 from bot.core.store import (
     CHUNKS_FILE,
     DATA_FILES,
@@ -142,7 +142,8 @@ def build_index(
         if not sources:
             raise SourceError("no documents to index")
         added_at = {f"{s.path}\0{s.sha256}": s.added_at for s in before.sources} if before else {}
-        stored = {k: d for k, d in stored_documents(index_dir).items() if k not in refetch}
+        # Web pages come from the previous build (files are read again, cheaply and fresh).
+        stored = stored_documents(index_dir, lambda src: is_url(src) and src not in refetch)
         chunks, docs, infos, skipped = read_and_chunk(
             sources, embedder, chunker, notify, progress, stored, added_at, max_bytes
         )

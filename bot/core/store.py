@@ -13,7 +13,7 @@ Layout of an index folder:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -206,9 +206,10 @@ def document_record(doc: Document) -> dict[str, Any]:
     }
 
 
-def stored_documents(index_dir: Path) -> dict[str, Document]:
-    """The documents of the index in `index_dir`, by source; empty when there is none (or
-    it predates documents.jsonl, or is damaged: the sources are read again then)."""
+def stored_documents(index_dir: Path, keep: Callable[[str], bool]) -> dict[str, Document]:
+    """The documents of the index in `index_dir` whose source `keep` accepts, by source;
+    empty when there is none (or it predates documents.jsonl, or is damaged: the sources
+    are read again then). Only those are read into paragraphs: that costs time."""
     from bot.core.documents import parse_paragraphs
 
     try:
@@ -221,6 +222,7 @@ def stored_documents(index_dir: Path) -> dict[str, Document]:
                 paragraphs=tuple(parse_paragraphs(r["text"])),
             )
             for r in records
+            if keep(r["source"])
         }
     except (OSError, ValueError, KeyError, TypeError, IndexStoreError, AttributeError):
         return {}
