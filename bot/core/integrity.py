@@ -17,7 +17,7 @@ VERIFY_LIMIT = 64 * 1024 * 1024  # bytes of data hashed at every load; above it,
 def checksums(folder: Path) -> dict[str, dict[str, int | str]]:
     """{file name: {"bytes", "sha256"}} for every file in a build's data folder."""
     return {
-        item.name: {"bytes": item.stat().st_size, "sha256": _sha256(item)}
+        item.name: {"bytes": item.stat().st_size, "sha256": file_sha256(item)}
         for item in sorted(folder.iterdir())
         if item.is_file()
     }
@@ -38,12 +38,13 @@ def verify(folder: Path, recorded: dict[str, dict[str, int | str]], full: bool) 
             return f"{name} is missing"
         if size != entry["bytes"]:
             return f"{name} has {size:,} bytes, {int(entry['bytes']):,} when it was built"
-        if hashing and _sha256(path) != entry["sha256"]:
+        if hashing and file_sha256(path) != entry["sha256"]:
             return f"{name} does not match its checksum"
     return None
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read a megabyte at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):

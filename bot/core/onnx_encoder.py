@@ -119,12 +119,10 @@ class OnnxEncoder:
 
     def identity(self) -> dict[str, str]:
         """The model file and its digest, so an index can say which export it was built with."""
+        from bot.core.integrity import file_sha256
+
         path = self.folder / self.model_file
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        return {"file": str(path), "sha256": digest.hexdigest()}
+        return {"file": str(path), "sha256": file_sha256(path)}
 
     @functools.cached_property
     def _session(self) -> tuple[Any, Any]:
