@@ -4,7 +4,7 @@
   never stalls other chats. Questions from one chat are answered in order (a per-chat lock),
   because a follow-up needs the answer before it.
 - Who is answered is decided in `bot.telegram.access`: every handler is `admitted`.
-- Every failure ends in `on_error`: it logs and apologises to the chat.
+- Every failure ends in `bot.telegram.errors.on_error`: it logs and apologises to the chat.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING
 
 from telegram import BotCommand, Message, Update
 from telegram.constants import ChatType
-from telegram.error import Forbidden, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -35,6 +34,7 @@ from bot.core.errors import QuestionError
 from bot.core.types import Turn
 from bot.telegram import format as fmt
 from bot.telegram.access import FOR_THE_BOT, AllowList, admitted, question_in
+from bot.telegram.errors import on_error
 from bot.telegram.send import edit_reply, passage_buttons, reply, typing
 from bot.telegram.state import Chats, PassageButton
 
@@ -57,7 +57,6 @@ ARTICLE_EXAMPLE = "How big is Japan's trade surplus with the US?"
 ENGINE_THREADS = 4
 
 STALE_BUTTON = "That passage is no longer available — ask again."
-ERROR_REPLY = "Sorry, something went wrong while answering. Please try again."
 TEXT_ONLY = "I answer text questions about the document. Send me your question as a text message."
 
 # --- the handlers ---------------------------------------------------------------------------
@@ -97,7 +96,7 @@ class Handlers:
         # handler a press without data, as it does any handler with a pattern.
         app.add_handler(CallbackQueryHandler(self.on_stale_button, pattern=InvalidCallbackData))
         app.add_handler(CallbackQueryHandler(self.on_passage, pattern=PassageButton))
-        app.add_error_handler(self.on_error)
+        app.add_error_handler(on_error)
 
     async def post_init(self, app: Application) -> None:
         await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
@@ -295,33 +294,3 @@ class Handlers:
         loop = asyncio.get_running_loop()
         ask = functools.partial(self.service.ask, question, history, document=document)
         return await loop.run_in_executor(self.executor, ask)
-
-    # -- errors --
-
-    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Log the error and tell the chat; never raises, so no update can stop the bot."""
-        error = context.error
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if isinstance(error, Forbidden):
-            # The user blocked the bot or removed it from the group: nobody to tell.
-            log.warning("chat %s: %s", chat.id if chat else None, error)
-            return
-        log.error(
-            "error while handling update %s",
-            update.update_id if isinstance(update, Update) else update,
-            exc_info=error,
-        )
-        if not isinstance(update, Update):
-            return
-        if update.callback_query:
-            try:
-                await update.callback_query.answer(ERROR_REPLY)
-                return
-            except TelegramError:
-                pass  # answered already, before the failure: say it in the chat instead
-        message = update.effective_message
-        if message is not None:
-            try:
-                await reply(message, fmt.escape(ERROR_REPLY))
-            except TelegramError as exc:
-                log.warning("could not tell chat %s about the error: %s", message.chat_id, exc)

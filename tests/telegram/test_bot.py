@@ -32,7 +32,8 @@ from bot.telegram import app as telegram_app
 from bot.telegram import state
 from bot.telegram.access import REFUSAL
 from bot.telegram.app import build_application, webhook_options, webhook_secret
-from bot.telegram.handlers import ERROR_REPLY, STALE_BUTTON, TEXT_ONLY
+from bot.telegram.errors import ERROR_REPLY
+from bot.telegram.handlers import STALE_BUTTON, TEXT_ONLY
 from bot.telegram.redact import redacting
 from tests.telegram.fake_server import (
     BOT_USER,
