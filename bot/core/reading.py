@@ -55,7 +55,6 @@ def read_and_chunk(
         except SourceError as exc:
             skipped[key] = str(exc)
             continue
-        ids.add(doc.doc_id)
         doc_chunks = chunk_document(doc, embedder.count_tokens, chunker)
         chunks.extend(doc_chunks)
         docs.append(doc)

@@ -139,6 +139,11 @@ def source_key(source: str | Path) -> str:
     return str(source) if is_url(source) else str(Path(source).resolve())
 
 
+def files_in(sources: Sequence[str | Path]) -> list[str | Path]:
+    """The files and URLs `sources` stand for: folders expanded, skipped files left out."""
+    return [s for src in sources for s, note in expand(src) if note is None]
+
+
 def source_keys(sources: Sequence[str | Path]) -> list[str]:
-    """The files and URLs `sources` stand for (folders expanded), as the index names them."""
-    return [source_key(s) for src in sources for s, note in expand(src) if note is None]
+    """The files and URLs `sources` stand for, as the index names them."""
+    return [source_key(s) for s in files_in(sources)]

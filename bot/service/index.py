@@ -15,9 +15,9 @@ from bot.service.mapping import build_embedder, chunker_settings, quiet
 def check_sources(sources: Sequence[str | Path]) -> None:
     """Raise SourceError when not one of `sources` can be opened: before the model loads.
     (A build leaves out the ones that cannot be read, and says so.)"""
-    from bot.core.sources import check_source, expand
+    from bot.core.sources import check_source, files_in
 
-    files = [s for src in sources for s, note in expand(src) if note is None]
+    files = files_in(sources)
     errors = []
     for source in files:
         try:
@@ -57,7 +57,7 @@ def add(
 ) -> Manifest:
     """Add files, folders (every supported file in them) or URLs to the index's documents;
     only new or changed text is embedded. A URL added again is fetched again."""
-    from bot.core.sources import expand, is_url, source_key
+    from bot.core.sources import is_url, source_key, source_keys
 
     _refuse_configured(settings)
     check_sources(sources)
@@ -71,7 +71,7 @@ def add(
     refetch = frozenset(k for k in keys if is_url(k))
     manifest = _build(settings, plan, progress, notify, refetch)
     added = {s.path for s in manifest.sources}
-    if not any(source_key(s) in added for src in sources for s, _ in expand(src)):
+    if not any(key in added for key in source_keys(sources)):
         # Nothing new could be read: the index holds what it held, and the command failed.
         raise SourceError(f"nothing added: {next(iter(manifest.skipped.values()), 'no documents')}")
     return manifest

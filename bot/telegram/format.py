@@ -34,10 +34,6 @@ def escape(text: str) -> str:
 # --- replies -------------------------------------------------------------------------------
 
 
-def source_label(c: Citation) -> str:
-    return c.label
-
-
 def preview(text: str, width: int = PREVIEW_CHARS) -> str:
     flat = normalize_space(text)
     return flat if len(flat) <= width else flat[: width - 1].rstrip() + "…"
@@ -54,8 +50,7 @@ def answer_html(answer: Answer) -> str:
     body = _MARKER.sub(r"<b>\g<0></b>", escape(answer.text))
     lines = [body, "", "<b>Sources</b>"]
     lines += [
-        f"<b>[{c.n}]</b> {escape(source_label(c))}: {escape(preview(c.text))}"
-        for c in answer.citations
+        f"<b>[{c.n}]</b> {escape(c.label)}: {escape(preview(c.text))}" for c in answer.citations
     ]
     return "\n".join(lines)
 
@@ -64,7 +59,7 @@ def passage_html(c: Citation) -> str:
     """One cited passage in full, its paragraphs kept, hard-wrapped lines joined."""
     paragraphs = [normalize_space(p) for p in re.split(r"\n\s*\n", c.text)]
     body = "\n\n".join(escape(p) for p in paragraphs if p)
-    return f"<b>[{c.n}] {escape(source_label(c))}</b>\n<blockquote>{body}</blockquote>"
+    return f"<b>[{c.n}] {escape(c.label)}</b>\n<blockquote>{body}</blockquote>"
 
 
 def passage_button_label(n: int) -> str:
