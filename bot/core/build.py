@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
-import json
 import os
 import re
 import shutil
@@ -23,42 +22,32 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from bot.core import vectors as vector_index
-from bot.core.embedcache import embed_chunks, previous_vectors
+from bot.core.embedcache import previous_vectors
 from bot.core.errors import IndexStoreError, SourceError
 from bot.core.integrity import checksums
-from bot.core.lexical import LexicalIndex
-from bot.core.reading import read_and_chunk
+from bot.core.reading import read_documents
 from bot.core.settings import ChunkerSettings
 from bot.core.sources import MAX_SOURCE_BYTES, is_url
 from bot.core.store import (
-    CHUNKS_FILE,
     DATA_FILES,
-    DOCUMENTS_FILE,
-    EMBED_KEYS_FILE,
     MANIFEST,
     MARKER,
-    SENTENCES_FILE,
-    VECTORS_FILE,
-    document_record,
+    SENTENCE_KEYS_TEMP,
     read_manifest,
     stored_documents,
 )
 from bot.core.types import (
     SCHEMA_VERSION,
-    Chunk,
-    Document,
     Manifest,
     Notify,
     Plan,
     Progress,
 )
+from bot.core.writing import DataWriter
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from bot.core.embedding import Embedder
 
 _MARKER_TEXT = (
@@ -67,6 +56,8 @@ _MARKER_TEXT = (
 )
 # What a build names its folders: data-20261203T093110-1a2b3c, .build-<same>.
 _BUILD_FOLDER = re.compile(r"(data|\.build)-\d{8}T\d{6}-[0-9a-f]{6}")
+# What a build writes in its folders: an interrupted one leaves some of them.
+BUILD_FILES = DATA_FILES | {SENTENCE_KEYS_TEMP}
 # What an interrupted write of the manifest leaves: .manifest.json.1a2b3c.tmp
 _TEMP_MANIFEST = re.compile(r"\.manifest\.json\.[0-9a-f]{6}\.tmp")
 
@@ -144,23 +135,26 @@ def build_index(
         added_at = {f"{s.path}\0{s.sha256}": s.added_at for s in before.sources} if before else {}
         # Web pages come from the previous build (files are read again, cheaply and fresh).
         stored = stored_documents(index_dir, lambda src: is_url(src) and src not in refetch)
-        chunks, docs, infos, skipped = read_and_chunk(
-            sources, embedder, chunker, notify, progress, stored, added_at, max_bytes
-        )
         build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
         staging = index_dir / f".build-{build_id}"
         staging.mkdir()
+        writer = DataWriter(staging, embedder, previous_vectors(index_dir, embedder.name))
         try:
-            chunk_vectors, keys, sentence_count = _embed_into(
-                staging, chunks, previous_vectors(index_dir, embedder.name), embedder, progress
-            )
+            infos, skipped = [], {}
+            for doc, chunks, info in read_documents(
+                sources, embedder, chunker, notify, progress, stored, added_at, max_bytes, skipped
+            ):
+                writer.add(doc, chunks)
+                infos.append(info)
+            del stored  # web pages reused: written again by now
+            written = writer.finish(progress, index_type)
             query_encoder = embedder.prepare_queries()  # torch is loaded now; answering need not
-            kind = vector_index.choose(index_type, len(chunks))
-            _write_data(staging, chunks, docs, vector_index.build(kind, chunk_vectors), keys)
+            _fsync_all(staging)
             files = checksums(staging)
             data_dir = f"data-{build_id}"
             os.replace(staging, index_dir / data_dir)
         except BaseException:
+            writer.close()
             shutil.rmtree(staging, ignore_errors=True)
             raise
         manifest = Manifest(
@@ -168,12 +162,12 @@ def build_index(
             build_id=build_id,
             data_dir=data_dir,
             model=embedder.name,
-            dimension=int(chunk_vectors.shape[1]),
+            dimension=written.dimension,
             chunker=chunker.as_dict(),
             sources=infos,
-            chunk_count=len(chunks),
-            sentence_count=sentence_count,
-            index_type=kind,
+            chunk_count=written.passages,
+            sentence_count=written.sentences,
+            index_type=written.index_type,
             built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             build_seconds=round(time.perf_counter() - started, 3),
             query_encoder=query_encoder,
@@ -185,41 +179,8 @@ def build_index(
     return manifest
 
 
-def _embed_into(
-    folder: Path, chunks: list[Chunk], previous: Any, embedder: Embedder, progress: Any
-) -> tuple[np.ndarray, list[str], int]:
-    """Embed the passages; their sentences' vectors are written straight into the data
-    folder's sentences.npy (mapped into memory, not held in it). Returns the passage
-    vectors, every vector's key, and the number of sentences."""
-    import numpy as np
-
-    count = sum(len(c.sentences) for c in chunks)
-    out = np.lib.format.open_memmap(
-        folder / SENTENCES_FILE, mode="w+", dtype=np.float32, shape=(count, embedder.dimension)
-    )
-    try:
-        passages, keys = embed_chunks(chunks, previous, embedder, progress, out)
-        out.flush()
-    finally:
-        del out
-    return passages, keys, count
-
-
-def _write_data(
-    folder: Path, chunks: list[Chunk], docs: list[Document], vectors: Any, keys: list[str]
-) -> None:
-    """The rest of a build's data files, all flushed to disk before the folder is swapped in."""
-    import faiss
-
-    with open(folder / CHUNKS_FILE, "w", encoding="utf-8") as fh:
-        for chunk in chunks:
-            fh.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
-    with open(folder / DOCUMENTS_FILE, "w", encoding="utf-8") as fh:
-        for doc in docs:
-            fh.write(json.dumps(document_record(doc), ensure_ascii=False) + "\n")
-    LexicalIndex.build([c.embed_text for c in chunks]).save(folder)
-    faiss.write_index(vectors, str(folder / VECTORS_FILE))
-    (folder / EMBED_KEYS_FILE).write_text("\n".join(keys) + "\n", encoding="ascii")
+def _fsync_all(folder: Path) -> None:
+    """Every data file on disk before the folder is swapped in."""
     for item in folder.iterdir():
         _fsync(item)
 
@@ -261,6 +222,6 @@ def _remove_unused(index_dir: Path, keep: str) -> None:
 
 def _only_build_files(folder: Path) -> bool:
     try:
-        return all(f.is_file() and f.name in DATA_FILES for f in folder.iterdir())
+        return all(f.is_file() and f.name in BUILD_FILES for f in folder.iterdir())
     except OSError:
         return False

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from array import array
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,28 @@ BM25_FILES = {
 }
 
 
+class Lexicon:
+    """The terms of passages added one at a time, kept as integers (4 bytes a term, not a
+    string each), then indexed by BM25 in one go."""
+
+    def __init__(self) -> None:
+        self.vocab: dict[str, int] = {}
+        self.passages: list[array] = []
+
+    def add(self, passage: str) -> None:
+        # An empty passage still needs a term, so BM25's rows line up with chunk rows.
+        found = terms(passage) or ["\x00"]
+        vocab = self.vocab
+        self.passages.append(array("i", [vocab.setdefault(t, len(vocab)) for t in found]))
+
+    def build(self) -> LexicalIndex:
+        import bm25s
+
+        bm25 = bm25s.BM25()
+        bm25.index((self.passages, self.vocab), show_progress=False)
+        return LexicalIndex(bm25, len(self.passages))
+
+
 class LexicalIndex:
     """BM25 over passages (bm25s), plus document frequencies for coverage scores."""
 
@@ -87,14 +110,11 @@ class LexicalIndex:
         }
 
     @classmethod
-    def build(cls, passages: Sequence[str]) -> LexicalIndex:
-        import bm25s
-
-        tokenized = [terms(p) for p in passages]
-        bm25 = bm25s.BM25()
-        # An empty passage still needs a row so rows line up with chunk rows.
-        bm25.index([t or ["\x00"] for t in tokenized], show_progress=False)
-        return cls(bm25, len(tokenized))
+    def build(cls, passages: Iterable[str]) -> LexicalIndex:
+        lexicon = Lexicon()
+        for passage in passages:
+            lexicon.add(passage)
+        return lexicon.build()
 
     def save(self, folder: Path) -> None:
         self.bm25.save(str(folder), show_progress=False, **BM25_FILES)

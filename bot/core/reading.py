@@ -1,12 +1,12 @@
 """Reading the sources of a build: every file, folder and URL into documents and their
-passages, in order, with what the manifest records of each. One source that cannot be read
-is left out with its reason; the others go in."""
+passages, one document at a time and in order, with what the manifest records of each. One
+source that cannot be read is left out with its reason; the others go in."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from bot.core.embedding import Embedder
 
 
-def read_and_chunk(
+def read_documents(
     sources: Sequence[str | Path],
     embedder: Embedder,
     chunker: ChunkerSettings,
@@ -30,13 +30,15 @@ def read_and_chunk(
     previous: dict[str, Document],
     added_at: dict[str, str],
     max_bytes: int,
-) -> tuple[list[Chunk], list[Document], list[SourceInfo], dict[str, str]]:
-    """Every readable source's passages, in order, the documents, what the manifest records
-    of each, and the sources skipped (with why): one bad file does not stop the others."""
+    skipped: dict[str, str],
+) -> Iterator[tuple[Document, list[Chunk], SourceInfo]]:
+    """Each readable source as it is read: the document, its passages, and what the manifest
+    records of it; one at a time, so a build need not hold the corpus. A source that cannot
+    be read goes into `skipped` with why, and the others go on; SourceError at the end when
+    none could be read."""
     ids: set[str] = set()
     names: set[str] = set()
-    chunks: list[Chunk] = []
-    docs, infos, skipped = [], [], {}
+    read = 0
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     files = []
     for source, note in (item for src in sources for item in expand(src)):
@@ -56,9 +58,10 @@ def read_and_chunk(
             skipped[key] = str(exc)
             continue
         doc_chunks = chunk_document(doc, embedder.count_tokens, chunker)
-        chunks.extend(doc_chunks)
-        docs.append(doc)
-        infos.append(
+        read += 1
+        yield (
+            doc,
+            doc_chunks,
             SourceInfo(
                 path=key,
                 doc_id=doc.doc_id,
@@ -70,9 +73,9 @@ def read_and_chunk(
                 paragraphs=sum(p.kind is Kind.CONTENT for p in doc.paragraphs),
                 pages=len(doc.pages),
                 added_at=added_at.get(f"{key}\0{doc.sha256}", now),
-            )
+            ),
         )
-    if docs:
+    if read:
         for reason in skipped.values():
             notify(f"{reason}; left out")
     else:
@@ -82,7 +85,6 @@ def read_and_chunk(
             if len(skipped) <= 1
             else f"none of the {len(skipped)} documents could be read; the first: {first}"
         )
-    return chunks, docs, infos, skipped
 
 
 def _load(

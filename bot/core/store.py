@@ -5,7 +5,8 @@ Layout of an index folder:
 
     .qabot-index         marker: qabot made this folder and may replace what it built here
     manifest.json        what was built, from what, how; names the data folder in use
-    data-<build id>/     chunks.jsonl, chunks.faiss, sentences.npy, embedded.keys, and
+    data-<build id>/     chunks.jsonl (with chunks.rows.npy, where each line starts),
+                         chunks.faiss, sentences.npy, embedded.keys, bm25.*, and
                          documents.jsonl (each document's text as qabot read it)
     .lock                held while a build runs
 """
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,9 +23,10 @@ from bot.core import vectors as vector_index
 from bot.core.errors import IndexStoreError, SourceError
 from bot.core.integrity import verify
 from bot.core.lexical import BM25_FILES
+from bot.core.passages import Passages, SentenceRows, rows_table
 from bot.core.settings import ChunkerSettings, IndexSettings
 from bot.core.sources import is_url, source_digest, source_keys
-from bot.core.types import Chunk, Document, Manifest, Notify, Progress
+from bot.core.types import Document, Manifest, Notify, Progress
 
 if TYPE_CHECKING:
     import numpy as np
@@ -33,6 +35,9 @@ if TYPE_CHECKING:
 
 MANIFEST = "manifest.json"
 CHUNKS_FILE = "chunks.jsonl"
+# Where each passage's line starts in chunks.jsonl and its first sentence row: start-up reads
+# this table, not every passage (bot.core.passages).
+ROWS_FILE = "chunks.rows.npy"
 VECTORS_FILE = "chunks.faiss"
 SENTENCES_FILE = "sentences.npy"
 # One line per embedded text (passages, then sentences): a hash of the model and the text, so
@@ -42,8 +47,10 @@ EMBED_KEYS_FILE = "embedded.keys"
 # web page is not fetched again to rebuild and every offset can be checked against its text.
 DOCUMENTS_FILE = "documents.jsonl"
 MARKER = ".qabot-index"
+# Written during a build, gone before its folder is swapped in.
+SENTENCE_KEYS_TEMP = "sentence.keys.tmp"
 DATA_FILES = frozenset(
-    {CHUNKS_FILE, VECTORS_FILE, SENTENCES_FILE, EMBED_KEYS_FILE, DOCUMENTS_FILE}
+    {CHUNKS_FILE, ROWS_FILE, VECTORS_FILE, SENTENCES_FILE, EMBED_KEYS_FILE, DOCUMENTS_FILE}
     | set(BM25_FILES.values())
 )
 
@@ -54,10 +61,14 @@ class Index:
 
     directory: Path
     manifest: Manifest
-    chunks: list[Chunk]
+    chunks: Passages
     vectors: Any  # faiss.Index over chunk vectors, inner product of unit vectors
     sentence_vectors: np.ndarray
-    sentence_rows: list[range] = field(default_factory=list)  # chunk i -> its sentence rows
+
+    @property
+    def sentence_rows(self) -> SentenceRows:
+        """Chunk row -> the rows of its sentences' vectors."""
+        return SentenceRows(self.chunks)
 
     def sentence_text(self, chunk_row: int, k: int) -> str:
         return self.chunks[chunk_row].sentence_text(k)
@@ -67,12 +78,14 @@ class Index:
         its name, its id, or its path or URL; QuestionError naming the documents if none."""
         from bot.core.errors import QuestionError
 
-        wanted = {s.doc_id for s in self.manifest.sources if document in (s.name, s.doc_id, s.path)}
-        rows = [i for i, c in enumerate(self.chunks) if c.doc_id in wanted]
-        if not rows or len(wanted) != 1:
-            names = ", ".join(s.name or s.doc_id for s in self.manifest.sources)
+        sources = self.manifest.sources
+        wanted = [i for i, s in enumerate(sources) if document in (s.name, s.doc_id, s.path)]
+        if len(wanted) != 1 or not sources[wanted[0]].chunks:
+            names = ", ".join(s.name or s.doc_id for s in sources)
             raise QuestionError(f"no document called {document!r} in the index; it holds {names}")
-        return range(rows[0], rows[-1] + 1)
+        # A build writes the documents' passages side by side, in the manifest's order.
+        first = sum(s.chunks for s in sources[: wanted[0]])
+        return range(first, first + sources[wanted[0]].chunks)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -113,8 +126,12 @@ def load_index(index_dir: Path, manifest: Manifest) -> Index:
     if problem:
         raise damaged(index_dir, problem)
     try:
-        with open(data / CHUNKS_FILE, encoding="utf-8") as fh:
-            chunks = [Chunk.from_dict(json.loads(line)) for line in fh]
+        if (data / ROWS_FILE).is_file():
+            table = np.load(data / ROWS_FILE, allow_pickle=False)
+        else:  # built before the table was kept: read every line once
+            with open(data / CHUNKS_FILE, encoding="utf-8") as fh:
+                table = rows_table(fh)
+        chunks = Passages(data / CHUNKS_FILE, table)
         vectors = vector_index.prepare(faiss.read_index(str(data / VECTORS_FILE)))
         # Mapped, not read: an answer touches the sentences of a few passages, and a large
         # corpus's sentence vectors need not all sit in memory.
@@ -123,8 +140,15 @@ def load_index(index_dir: Path, manifest: Manifest) -> Index:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise damaged(index_dir, reason[:200]) from None
 
-    n_sentences = sum(len(c.sentences) for c in chunks)
+    n_sentences = int(table[-1, 1]) if table.ndim == 2 and table.shape[1] == 2 else -1
     problems = [
+        (
+            table.ndim != 2
+            or table.shape[1] != 2
+            or len(table) < 2
+            or table[-1, 0] != chunks.file_size,
+            f"{ROWS_FILE} does not match {CHUNKS_FILE}",
+        ),
         (
             len(chunks) != manifest.chunk_count,
             f"{len(chunks)} chunks, manifest says {manifest.chunk_count}",
@@ -143,11 +167,7 @@ def load_index(index_dir: Path, manifest: Manifest) -> Index:
         if bad:
             raise damaged(index_dir, what)
 
-    rows, cursor = [], 0
-    for chunk in chunks:
-        rows.append(range(cursor, cursor + len(chunk.sentences)))
-        cursor += len(chunk.sentences)
-    return Index(index_dir, manifest, chunks, vectors, sentence_vectors, rows)
+    return Index(index_dir, manifest, chunks, vectors, sentence_vectors)
 
 
 def staleness(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core.lexical import LexicalIndex, american, terms
 
@@ -61,3 +63,51 @@ def test_a_saved_index_scores_as_the_built_one(tmp_path):
     for question in ("Who is China's ambassador to Japan?", "trade surplus tariffs", "zebra"):
         q = terms(question)
         assert (loaded.scores(q) == built.scores(q)).all()
+
+
+_WORDS = st.sampled_from(
+    [
+        "trade",
+        "tariff",
+        "surplus",
+        "japan",
+        "china",
+        "summit",
+        "ferry",
+        "harbour",
+        "license",
+        "licence",
+        "the",
+        "of",
+        "and",
+        "to",
+        "organisation",
+        "minister",
+        "dinner",
+        "beijing",
+        "tokyo",
+        "yen",
+        "dollar",
+        "export",
+        "import",
+    ]
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    passages=st.lists(st.lists(_WORDS, max_size=30).map(" ".join), min_size=1, max_size=25),
+    question=st.lists(_WORDS, min_size=1, max_size=5).map(" ".join),
+)
+def test_terms_kept_as_integers_score_as_bm25s_over_words(passages, question):
+    """A build keeps each passage's terms as integers, not strings (memory): BM25 over them
+    scores every passage exactly as bm25s indexing the words themselves."""
+    import bm25s
+    import numpy as np
+
+    ours = LexicalIndex.build(passages)
+    words = bm25s.BM25()
+    words.index([terms(p) or ["\x00"] for p in passages], show_progress=False)
+    q = [t for t in terms(question) if t in ours.df]
+    expected = words.get_scores(q) if q else np.zeros(len(passages), dtype=np.float32)
+    assert np.allclose(ours.scores(terms(question)), expected)

@@ -258,3 +258,49 @@ def test_one_pass_gives_sentence_vectors_and_passage_vectors(embedder):
     # …and each passage is nearer its own text than the other passage's.
     assert cosines[0] > float(passages[0] @ whole[1])
     assert cosines[1] > float(passages[1] @ whole[0])
+
+
+def test_passages_are_read_from_the_file_when_asked_for(index_copy):
+    """Start-up reads a table of where each passage starts, not every passage: what a
+    loaded index returns is exactly what chunks.jsonl holds, and each passage's sentence
+    rows follow from the table."""
+    from bot.core.store import CHUNKS_FILE, ROWS_FILE
+    from bot.core.types import Chunk
+
+    manifest = read_manifest(index_copy)
+    data = index_copy / manifest.data_dir
+    lines = (data / CHUNKS_FILE).read_text(encoding="utf-8").splitlines()
+    expected = [Chunk.from_dict(json.loads(line)) for line in lines]
+    index = load_index(index_copy, manifest)
+    assert list(index.chunks) == expected
+    assert [index.chunks[i] for i in (-1, 0, len(expected) // 2)] == [
+        expected[-1],
+        expected[0],
+        expected[len(expected) // 2],
+    ]
+    rows = [index.sentence_rows[i] for i in range(len(expected))]
+    assert [len(r) for r in rows] == [len(c.sentences) for c in expected]
+    assert rows[0].start == 0 and rows[-1].stop == manifest.sentence_count
+    with pytest.raises(IndexError):
+        index.chunks[len(expected)]
+
+    # An index built before the table was kept is read line by line, to the same passages.
+    (data / ROWS_FILE).unlink()
+    older = dataclasses.replace(
+        manifest, files={k: v for k, v in manifest.files.items() if k != ROWS_FILE}
+    )
+    assert list(load_index(index_copy, older).chunks) == expected
+
+
+def test_a_table_that_does_not_fit_its_passages_is_damage(index_copy):
+    """Without checksums to catch it (an index from before them), a table that does not
+    match chunks.jsonl is still reported, not read as wrong passages."""
+    from bot.core.store import ROWS_FILE
+
+    manifest = dataclasses.replace(read_manifest(index_copy), files={})
+    table = index_copy / manifest.data_dir / ROWS_FILE
+    rows = np.load(table)
+    rows[-1, 0] += 7
+    np.save(table, rows)
+    with pytest.raises(IndexStoreError, match="damaged"):
+        load_index(index_copy, manifest)

@@ -1,0 +1,108 @@
+"""The passages of a loaded index, read from chunks.jsonl when asked for.
+
+An answer reads the few passages its search found, so start-up does not parse every passage:
+a small table written with the index (chunks.rows.npy) gives each passage's line in
+chunks.jsonl and its first sentence row, and the file is mapped into memory, not read.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import mmap
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, overload
+
+from bot.core.types import Chunk
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# Parsed passages kept: an answer touches a few dozen; a Telegram bot under load, a few
+# hundred a second, mostly the same ones.
+PARSED_KEPT = 4096
+
+
+def rows_table(chunks: Iterable[Chunk | str]) -> np.ndarray:
+    """The table for passages written one JSON line each, in order: row i is (byte offset of
+    passage i's line, its first sentence row); a last row holds the totals. Takes the
+    passages, or their JSON lines as written."""
+    import numpy as np
+
+    rows, offset, sentence = [], 0, 0
+    for item in chunks:
+        chunk = Chunk.from_dict(json.loads(item)) if isinstance(item, str) else item
+        line = item if isinstance(item, str) else chunk_line(chunk)
+        rows.append((offset, sentence))
+        offset += len(line.encode("utf-8"))
+        sentence += len(chunk.sentences)
+    rows.append((offset, sentence))
+    return np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+
+
+def chunk_line(chunk: Chunk) -> str:
+    """A passage as a line of chunks.jsonl."""
+    return json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n"
+
+
+class Passages(Sequence[Chunk]):
+    """The passages of chunks.jsonl by row, each parsed when first read."""
+
+    def __init__(self, path: Path, table: np.ndarray):
+        self.table = table
+        with open(path, "rb") as fh:
+            size = self.file_size = fh.seek(0, 2)
+            # An empty file cannot be mapped; an index always has a passage.
+            self._data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        self._parse = functools.lru_cache(maxsize=PARSED_KEPT)(self._read)
+
+    def __len__(self) -> int:
+        return len(self.table) - 1
+
+    @overload
+    def __getitem__(self, row: int) -> Chunk: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[Chunk]: ...
+    def __getitem__(self, row: int | slice) -> Chunk | list[Chunk]:
+        if isinstance(row, slice):
+            return [self._parse(i) for i in range(*row.indices(len(self)))]
+        if row < 0:
+            row += len(self)
+        if not 0 <= row < len(self):
+            raise IndexError(f"passage {row} of {len(self)}")
+        return self._parse(row)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        # Straight from the file: a full scan would only push the hot passages out.
+        return (self._read(i) for i in range(len(self)))
+
+    def sentence_rows(self, row: int) -> range:
+        """The rows of passage `row`'s sentences in the sentence vectors."""
+        return range(int(self.table[row, 1]), int(self.table[row + 1, 1]))
+
+    def _read(self, row: int) -> Chunk:
+        from bot.core.errors import IndexStoreError
+
+        start, end = int(self.table[row, 0]), int(self.table[row + 1, 0])
+        try:
+            return Chunk.from_dict(json.loads(self._data[start:end]))
+        except (ValueError, KeyError, TypeError):
+            # Checked by size at load; edited text of the same size shows here.
+            raise IndexStoreError(
+                f"the index is damaged (passage {row} cannot be read); "
+                "rebuild it: qabot index rebuild"
+            ) from None
+
+
+class SentenceRows(Sequence[range]):
+    """Passage row -> the rows of its sentences' vectors, as a sequence."""
+
+    def __init__(self, passages: Passages):
+        self._passages = passages
+
+    def __len__(self) -> int:
+        return len(self._passages)
+
+    def __getitem__(self, row: int) -> range:  # type: ignore[override]
+        return self._passages.sentence_rows(row)

@@ -1,0 +1,181 @@
+"""Writing a build's data folder as its documents are read, so a build's memory does not grow
+with the text of the corpus.
+
+Each document goes to disk as it is read (its record in documents.jsonl, its passages in
+chunks.jsonl); what stays in memory per passage is a few numbers, its embedding key and its
+search terms as integers. Embedding then reads the passages back a batch at a time. What
+must be whole in memory is what the vector and BM25 indexes are built from: one vector and
+the term ids of each passage.
+"""
+
+from __future__ import annotations
+
+import json
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bot.core import vectors as vector_index
+from bot.core.embedcache import VectorCache, embed_key, passage_key
+from bot.core.lexical import Lexicon
+from bot.core.passages import chunk_line
+from bot.core.store import (
+    CHUNKS_FILE,
+    DOCUMENTS_FILE,
+    EMBED_KEYS_FILE,
+    ROWS_FILE,
+    SENTENCE_KEYS_TEMP,
+    SENTENCES_FILE,
+    VECTORS_FILE,
+    document_record,
+)
+from bot.core.types import Chunk, Document, Progress
+
+if TYPE_CHECKING:
+    from bot.core.embedding import Embedder
+
+EMBED_BATCH = 2048  # passages embedded per round: what is held at once, whatever the corpus
+
+
+@dataclass(frozen=True)
+class Written:
+    index_type: str
+    passages: int
+    sentences: int
+    dimension: int
+
+
+class DataWriter:
+    """A build's data folder, filled one document at a time (`add`), then embedded and
+    indexed (`finish`). Only the folder's own files are written; the caller swaps it in."""
+
+    def __init__(self, folder: Path, embedder: Embedder, cached: VectorCache):
+        self.folder = folder
+        self.embedder = embedder
+        self.cached = cached
+        # Open for the whole build; closed by close(), which finish() and a failed build call.
+        self._chunks = open(folder / CHUNKS_FILE, "w", encoding="utf-8")  # noqa: SIM115
+        self._docs = open(folder / DOCUMENTS_FILE, "w", encoding="utf-8")  # noqa: SIM115
+        self._sentence_keys = open(folder / SENTENCE_KEYS_TEMP, "w", encoding="ascii")  # noqa: SIM115
+        self._offsets = array("q", [0])  # where passage i's line starts; then the file's end
+        self._first_sentence = array("q", [0])  # passage i's first sentence row; then the total
+        self._passage_keys: list[str] = []
+        self._fresh = bytearray()  # 1 for a passage whose vectors are not all in the cache
+        self._texts = 0  # distinct texts the fresh passages need embedded
+        self.lexicon = Lexicon()
+
+    @property
+    def passages(self) -> int:
+        return len(self._passage_keys)
+
+    def add(self, doc: Document, chunks: list[Chunk]) -> None:
+        self._docs.write(json.dumps(document_record(doc), ensure_ascii=False) + "\n")
+        model = self.embedder.name
+        for chunk in chunks:
+            line = chunk_line(chunk)
+            self._chunks.write(line)
+            self._offsets.append(self._offsets[-1] + len(line.encode("utf-8")))
+            self._first_sentence.append(self._first_sentence[-1] + len(chunk.sentences))
+            key = passage_key(model, chunk)
+            sentence_keys = [
+                embed_key(model, chunk.sentence_text(k)) for k in range(len(chunk.sentences))
+            ]
+            self._passage_keys.append(key)
+            self._sentence_keys.write("".join(k + "\n" for k in sentence_keys))
+            fresh = key not in self.cached or any(k not in self.cached for k in sentence_keys)
+            self._fresh.append(fresh)
+            if fresh:
+                self._texts += len(set(chunk.embed_parts))
+            self.lexicon.add(chunk.embed_text)
+
+    def close(self) -> None:
+        for fh in (self._chunks, self._docs, self._sentence_keys):
+            fh.close()
+
+    def finish(self, progress: Progress | None, index_type: str) -> Written:
+        """Embed what the cache lacks, then write the vector index, BM25 and the keys."""
+        import faiss
+        import numpy as np
+
+        self.close()
+        rows = np.stack(
+            [np.frombuffer(self._offsets, np.int64), np.frombuffer(self._first_sentence, np.int64)],
+            axis=1,
+        )
+        np.save(self.folder / ROWS_FILE, rows, allow_pickle=False)
+        count = int(rows[-1, 1])
+        if progress:
+            fresh = sum(self._fresh)
+            unchanged = self.passages - fresh
+            reused = f", {unchanged} unchanged" if unchanged else ""
+            progress.start(self._texts, f"Embedding {fresh} passages ({self._texts} texts){reused}")
+        sentences = np.lib.format.open_memmap(
+            self.folder / SENTENCES_FILE,
+            mode="w+",
+            dtype=np.float32,
+            shape=(count, self.embedder.dimension),
+        )
+        try:
+            passages = self._embed(rows, sentences, progress)
+            sentences.flush()
+        finally:
+            del sentences
+        kind = vector_index.choose(index_type, self.passages)
+        faiss.write_index(vector_index.build(kind, passages), str(self.folder / VECTORS_FILE))
+        del passages
+        self.lexicon.build().save(self.folder)
+        self._write_keys()
+        return Written(kind, self.passages, count, self.embedder.dimension)
+
+    def _embed(self, rows: Any, sentences_out: Any, progress: Progress | None) -> Any:
+        import numpy as np
+
+        passages = np.zeros((self.passages, self.embedder.dimension), dtype=np.float32)
+        model = self.embedder.name
+        pending: list[tuple[int, Chunk]] = []
+        with open(self.folder / CHUNKS_FILE, encoding="utf-8") as fh:
+            for row, line in enumerate(fh):
+                chunk = Chunk.from_dict(json.loads(line))
+                if self._fresh[row]:
+                    pending.append((row, chunk))
+                    if len(pending) == EMBED_BATCH:
+                        self._encode(pending, rows, passages, sentences_out, progress)
+                        pending = []
+                    continue
+                passages[row] = self.cached[self._passage_keys[row]]
+                first = int(rows[row, 1])
+                for k in range(len(chunk.sentences)):
+                    sentences_out[first + k] = self.cached[embed_key(model, chunk.sentence_text(k))]
+        if pending:
+            self._encode(pending, rows, passages, sentences_out, progress)
+        return passages
+
+    def _encode(
+        self,
+        batch: list[tuple[int, Chunk]],
+        rows: Any,
+        passages: Any,
+        sentences_out: Any,
+        progress: Progress | None,
+    ) -> None:
+        parts = [chunk.embed_parts for _, chunk in batch]
+        vectors, part_vectors = self.embedder.encode_passages(
+            parts, progress=progress.advance if progress else None
+        )
+        for j, (row, chunk) in enumerate(batch):
+            # The parts before a passage's sentences (its heading) are pooled, not kept.
+            skip = len(parts[j]) - len(chunk.sentences)
+            first = int(rows[row, 1])
+            passages[row] = vectors[j]
+            sentences_out[first : first + len(chunk.sentences)] = part_vectors[j][skip:]
+
+    def _write_keys(self) -> None:
+        """embedded.keys: the passages' keys, then their sentences' (kept aside until now)."""
+        temp = self.folder / SENTENCE_KEYS_TEMP
+        with open(self.folder / EMBED_KEYS_FILE, "w", encoding="ascii") as out:
+            out.write("".join(k + "\n" for k in self._passage_keys))
+            with open(temp, encoding="ascii") as fh:
+                for block in iter(lambda: fh.read(1 << 20), ""):
+                    out.write(block)
+        temp.unlink()
