@@ -192,8 +192,15 @@ def train(state: State, corpus_file: Path, out: Path | None, no_eval: bool) -> N
     show_default=True,
     help="Where to write the figures as JSON.",
 )
+@click.option(
+    "--corpus",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Also build, load and ask over every document in this folder (peak memory too).",
+)
 @click.pass_obj
-def bench(state: State, quick: bool, sizes: str, repeat: int, out: Path) -> None:
+def bench(
+    state: State, quick: bool, sizes: str, repeat: int, out: Path, corpus: Path | None
+) -> None:
     """Measure start-up, answer latency, build speed, memory and scale against their floors."""
     from bot.cli.report import render_bench
     from bot.tools import bench as bench_module
@@ -215,6 +222,7 @@ def bench(state: State, quick: bool, sizes: str, repeat: int, out: Path) -> None
         log=lambda m: notice(err)(f"{m} …"),
         documents=documents,
         load=load,
+        corpus=corpus,
     )
     bench_module.write(results, out)
     render_bench(stdout_console(), results)

@@ -59,9 +59,10 @@ def run(
     log: Callable[[str], None] = lambda _m: None,
     documents: int | None = None,
     load: tuple[int, int] = (50, 10),
+    corpus: Path | None = None,
 ) -> dict[str, Any]:
     """Every measurement, as a JSON-ready dict; `load`: the Telegram load run's chats and
-    questions per chat."""
+    questions per chat; `corpus`: a folder of documents to build, load and ask over too."""
     from bot.config import load_settings
     from bot.service import QAService
     from bot.tools import footprint
@@ -86,6 +87,10 @@ def run(
     results["repl_rss_mb"] = footprint.repl_rss_mb(repl, QUESTIONS[0])
     log("Telegram: the load run, paced and unpaced, and a bot process's memory")
     results["telegram"] = footprint.telegram(index_dir, *load)
+    if corpus is not None:
+        from bot.tools.corpusbench import corpus_build
+
+        results["corpus"] = corpus_build(corpus, settings, _qabot, QUESTIONS[0], log)
     results["scale"] = []
     for n in sizes:
         for kind in ("flat", "hnsw", "ivf"):
