@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from bot.core.embedcache import previous_vectors
 from bot.core.errors import IndexStoreError, SourceError
 from bot.core.integrity import checksums
-from bot.core.reading import read_documents
+from bot.core.reading import read_documents, stored_documents
 from bot.core.settings import ChunkerSettings
 from bot.core.sources import MAX_SOURCE_BYTES, is_url
 from bot.core.store import (
@@ -36,7 +36,6 @@ from bot.core.store import (
     MARKER,
     SENTENCE_KEYS_TEMP,
     read_manifest,
-    stored_documents,
 )
 from bot.core.types import (
     SCHEMA_VERSION,

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator, Sequence
+import json
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.core.chunking import chunk_document
 from bot.core.documents import slug
-from bot.core.errors import SourceError
+from bot.core.errors import IndexStoreError, SourceError
 from bot.core.settings import ChunkerSettings
 from bot.core.sources import expand, is_url, load_document, source_key
+from bot.core.store import DOCUMENTS_FILE, read_manifest
 from bot.core.types import Chunk, Document, Kind, Notify, Progress, SourceInfo
 
 if TYPE_CHECKING:
@@ -115,3 +117,25 @@ def _unique(name: str, taken: set[str]) -> str:
         candidate, n = f"{name}-{n}", n + 1
     taken.add(candidate)
     return candidate
+
+
+def stored_documents(index_dir: Path, keep: Callable[[str], bool]) -> dict[str, Document]:
+    """The documents of the index in `index_dir` whose source `keep` accepts, by source;
+    empty when there is none (or it predates documents.jsonl, or is damaged: the sources
+    are read again then). Only those are read into paragraphs: that costs time."""
+    from bot.core.documents import parse_paragraphs
+
+    try:
+        manifest = read_manifest(index_dir)
+        lines = (index_dir / manifest.data_dir / DOCUMENTS_FILE).read_text("utf-8").splitlines()
+        records = [json.loads(line) for line in lines if line.strip()]
+        return {
+            r["source"]: Document(
+                **{**r, "pages": tuple(r["pages"])},
+                paragraphs=tuple(parse_paragraphs(r["text"])),
+            )
+            for r in records
+            if keep(r["source"])
+        }
+    except (OSError, ValueError, KeyError, TypeError, IndexStoreError, AttributeError):
+        return {}

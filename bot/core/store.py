@@ -13,8 +13,7 @@ Layout of an index folder:
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +25,7 @@ from bot.core.lexical import BM25_FILES
 from bot.core.passages import Passages, SentenceRows, rows_table
 from bot.core.settings import ChunkerSettings, IndexSettings
 from bot.core.sources import is_url, source_digest, source_keys
-from bot.core.types import Document, Manifest, Notify, Progress
+from bot.core.types import Manifest, Notify, Progress
 
 if TYPE_CHECKING:
     import numpy as np
@@ -210,42 +209,6 @@ def missing_sources(manifest: Manifest) -> list[str]:
 def disk_size(index_dir: Path, manifest: Manifest) -> int:
     files = [index_dir / MANIFEST, *(index_dir / manifest.data_dir).glob("*")]
     return sum(f.stat().st_size for f in files if f.is_file())
-
-
-def document_record(doc: Document) -> dict[str, Any]:
-    """What documents.jsonl keeps of a document (its paragraphs are read again from the text)."""
-    return {
-        "source": doc.source,
-        "doc_id": doc.doc_id,
-        "name": doc.name,
-        "format": doc.format,
-        "sha256": doc.sha256,
-        "pages": list(doc.pages),
-        "title": doc.title,
-        "text": doc.text,
-    }
-
-
-def stored_documents(index_dir: Path, keep: Callable[[str], bool]) -> dict[str, Document]:
-    """The documents of the index in `index_dir` whose source `keep` accepts, by source;
-    empty when there is none (or it predates documents.jsonl, or is damaged: the sources
-    are read again then). Only those are read into paragraphs: that costs time."""
-    from bot.core.documents import parse_paragraphs
-
-    try:
-        manifest = read_manifest(index_dir)
-        lines = (index_dir / manifest.data_dir / DOCUMENTS_FILE).read_text("utf-8").splitlines()
-        records = [json.loads(line) for line in lines if line.strip()]
-        return {
-            r["source"]: Document(
-                **{**r, "pages": tuple(r["pages"])},
-                paragraphs=tuple(parse_paragraphs(r["text"])),
-            )
-            for r in records
-            if keep(r["source"])
-        }
-    except (OSError, ValueError, KeyError, TypeError, IndexStoreError, AttributeError):
-        return {}
 
 
 # --- opening -------------------------------------------------------------------------------

@@ -28,7 +28,6 @@ from bot.core.store import (
     SENTENCE_KEYS_TEMP,
     SENTENCES_FILE,
     VECTORS_FILE,
-    document_record,
 )
 from bot.core.types import Chunk, Document, Progress
 
@@ -179,3 +178,17 @@ class DataWriter:
                 for block in iter(lambda: fh.read(1 << 20), ""):
                     out.write(block)
         temp.unlink()
+
+
+def document_record(doc: Document) -> dict[str, Any]:
+    """What documents.jsonl keeps of a document (its paragraphs are read again from the text)."""
+    return {
+        "source": doc.source,
+        "doc_id": doc.doc_id,
+        "name": doc.name,
+        "format": doc.format,
+        "sha256": doc.sha256,
+        "pages": list(doc.pages),
+        "title": doc.title,
+        "text": doc.text,
+    }
