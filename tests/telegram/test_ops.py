@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+from bot.config import load_settings
+from bot.core.errors import ConfigError
 from bot.telegram.health import HealthError, HealthReporter, check_health
 from bot.telegram.redact import JsonFormatter, Redactor, bot_logging
 from bot.telegram.stats import Stats, percentile
@@ -348,6 +350,30 @@ def test_an_unwritable_health_file_stops_the_bot_before_it_loads(capfd, monkeypa
     last = err.strip().splitlines()[-1]
     assert last.startswith(f"error: cannot write the health file {tmp_path} (")
     assert "Traceback" not in err and _secret_free(out + err)
+
+
+# --- settings ---------------------------------------------------------------------------------
+
+
+def test_operator_settings_are_read_and_checked(tmp_path, monkeypatch):
+    config = tmp_path / "etc" / "qabot.yaml"
+    config.parent.mkdir()
+    config.write_text("telegram:\n  health_file: run/health.json\n  log_format: json\n")
+    monkeypatch.setenv("QABOT_TELEGRAM_ADMINS", "1, 2")
+    tg = load_settings(config).telegram
+    assert tg.health_file == config.parent / "run" / "health.json"  # beside the config
+    assert tg.admins == [1, 2] and tg.log_format == "json" and tg.health_interval == 30
+    monkeypatch.delenv("QABOT_TELEGRAM_ADMINS")
+    for line, name in [
+        ("health_interval: true", "health_interval"),
+        ("health_interval: 0", "health_interval"),
+        ('health_file: " "', "health_file"),
+        ("log_format: xml", "log_format"),
+        ("admins: [me]", "admins.0"),
+    ]:
+        config.write_text(f"telegram:\n  {line}\n")
+        with pytest.raises(ConfigError, match=f"^bad setting 'telegram.{name}'"):
+            load_settings(config)
 
 
 # --- deployment ---------------------------------------------------------------------------------
