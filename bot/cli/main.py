@@ -143,9 +143,9 @@ def telegram(state: State, mode: str | None, verbose: bool, check: bool, health:
     The token comes from TELEGRAM_BOT_TOKEN (or telegram.token in the config file); the
     README tells how to get one from @BotFather.
     """
-    settings = state.settings(**({"telegram": {"mode": mode}} if mode else {}))
     if check and health:
         raise click.UsageError("--check and --health are two different checks: give one")
+    settings = state.settings(**({"telegram": {"mode": mode}} if mode else {}))
     if health:
         from bot.telegram.health import check_health  # no python-telegram-bot: it is quick
 

@@ -114,13 +114,13 @@ def check_health(path: Path, now: datetime | None = None) -> str:
         data = json.loads(path.read_text(encoding="utf-8"))
         status, updated = data["status"], datetime.fromisoformat(data["updated_at"])
         interval = float(data["interval_s"])
+        age = ((now or datetime.now(UTC)) - updated).total_seconds()  # TypeError if no zone
     except FileNotFoundError:
         raise HealthError(f"no health file at {path}: the bot is not running") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise HealthError(f"cannot read the health file {path} ({exc})") from None
     except (ValueError, KeyError, TypeError):
         raise HealthError(f"{path} is not a qabot health file") from None
-    age = ((now or datetime.now(UTC)) - updated).total_seconds()
     if status == "stopped":
         raise HealthError(f"the bot stopped at {data['updated_at']} (pid {data.get('pid')})")
     if status == "starting":

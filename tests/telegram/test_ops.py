@@ -328,9 +328,11 @@ def test_health_check_says_what_is_wrong(tmp_path, monkeypatch):
     assert check_health(path, now=written + timedelta(seconds=89)).startswith("ok: ")
     with pytest.raises(HealthError, match=r"last written 91 s ago \(every 30 s expected\)"):
         check_health(path, now=written + timedelta(seconds=91))
-    path.write_text("{half a file")
-    with pytest.raises(HealthError, match="is not a qabot health file"):
-        check_health(path)
+    naive = '{"status": "ok", "updated_at": "2026-01-01T00:00", "interval_s": 30}'
+    for broken in ("{half a file", "[]", naive):
+        path.write_text(broken)
+        with pytest.raises(HealthError, match="is not a qabot health file"):
+            check_health(path)
     assert datetime.now(UTC) >= written
 
 
