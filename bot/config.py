@@ -30,6 +30,9 @@ BUNDLED_DOCUMENT = Path(__file__).parent / "data" / "article.txt"
 # The answer selector `qabot train` makes and the package ships.
 SHIPPED_SELECTOR = Path(__file__).parent / "models" / "selector.json"
 _PATH_FIELDS = ("index_dir", "sources")
+_TELEGRAM_PATH_FIELDS = ("health_file",)
+# Telegram settings that are lists of ids: `QABOT_TELEGRAM_ADMINS=1,2` in the environment.
+_TELEGRAM_ID_LISTS = ("allowed_users", "allowed_chats", "admins")
 # The names Telegram tooling uses; the other Telegram settings are QABOT_TELEGRAM_<NAME>.
 TELEGRAM_ENV = {
     "TELEGRAM_BOT_TOKEN": "token",
@@ -69,6 +72,15 @@ class TelegramSettings(BaseModel):
     # more with "429 Too Many Requests"; the bot paces itself below that. 0: no pacing (a
     # Bot API server without the limit, such as a test server).
     max_messages_per_second: float = Field(30, ge=0, le=1000)
+    # User ids that may use /stats; to anyone else it is an unknown command. Empty: nobody.
+    admins: list[int] = Field(default_factory=list)
+    # The bot is the one long-running qabot, so its log lines are the ones a log collector
+    # reads; the other commands print for a person. json: one object a line on stderr.
+    log_format: Literal["text", "json"] = "text"
+    health_file: Path | None = Field(
+        None, description="rewritten while the bot runs, for a supervisor; unset: none"
+    )
+    health_interval: float = Field(30, ge=1, le=3600, description="seconds between rewrites")
 
     @field_validator("token")
     @classmethod
@@ -87,6 +99,21 @@ class TelegramSettings(BaseModel):
     def _secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not _SECRET_TOKEN.fullmatch(value.get_secret_value()):
             raise ValueError("must be 1-256 characters: letters, digits, '_' and '-'")
+        return value
+
+    @field_validator("health_file", mode="before")
+    @classmethod
+    def _file_not_empty(cls, value: Any) -> Any:
+        # An empty path would mean the current folder, which is no file.
+        if isinstance(value, str | Path) and not str(value).strip():
+            raise ValueError("must not be empty (leave it out for none)")
+        return value
+
+    @field_validator("health_interval", mode="before")
+    @classmethod
+    def _seconds_not_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # YAML's `true` would pass as 1 second
+            raise ValueError("must be a number of seconds, not true or false")
         return value
 
     @field_validator("api_base", "file_base", "url")
@@ -212,6 +239,11 @@ def _read_config_file(path: Path) -> dict[str, Any]:
             data[key] = str(base / Path(value).expanduser())
         elif isinstance(value, list):
             data[key] = [str(base / Path(v).expanduser()) if _local(v) else v for v in value]
+    telegram = data.get("telegram")
+    for key in _TELEGRAM_PATH_FIELDS if isinstance(telegram, dict) else ():
+        value = telegram.get(key)
+        if isinstance(value, str) and value.strip():
+            telegram[key] = str(base / Path(value).expanduser())
     return data
 
 
@@ -233,7 +265,7 @@ def _from_environment() -> dict[str, Any]:
             continue
         raw = os.environ.get(f"{ENV_PREFIX}TELEGRAM_{name.upper()}")
         if raw:
-            telegram[name] = raw.replace(",", " ").split() if name.startswith("allowed_") else raw
+            telegram[name] = raw.replace(",", " ").split() if name in _TELEGRAM_ID_LISTS else raw
     for variable, name in TELEGRAM_ENV.items():
         raw = os.environ.get(variable)
         if raw:  # an empty variable counts as unset, as shells make them easily

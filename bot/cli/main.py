@@ -28,7 +28,7 @@ from bot.cli.safe import echo, echo_json
 
 if TYPE_CHECKING:
     pass
-from bot.core.errors import QABotError
+from bot.core.errors import ConfigError, QABotError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -126,16 +126,40 @@ def repl(state: State, as_json: bool, top_k: int | None) -> None:
     help="How updates arrive [env QABOT_TELEGRAM_MODE; default polling].",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Debug log lines (secrets stay redacted).")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Check the settings, the token (getMe) and the index, print one line, exit 0 or 1.",
+)
+@click.option(
+    "--health",
+    is_flag=True,
+    help="Exit 0 if the running bot's health file (telegram.health_file) is fresh, else 1.",
+)
 @click.pass_obj
-def telegram(state: State, mode: str | None, verbose: bool) -> None:
+def telegram(state: State, mode: str | None, verbose: bool, check: bool, health: bool) -> None:
     """Run the Telegram bot until Ctrl-C or SIGTERM.
 
     The token comes from TELEGRAM_BOT_TOKEN (or telegram.token in the config file); the
     README tells how to get one from @BotFather.
     """
+    if check and health:
+        raise click.UsageError("--check and --health are two different checks: give one")
+    settings = state.settings(**({"telegram": {"mode": mode}} if mode else {}))
+    if health:
+        from bot.telegram.health import check_health  # no python-telegram-bot: it is quick
+
+        if settings.telegram.health_file is None:
+            raise ConfigError("telegram.health_file is not set: there is no health file to check")
+        echo(check_health(settings.telegram.health_file))
+        return
+    if check:
+        from bot.telegram.check import check as check_bot
+
+        echo(check_bot(settings))
+        return
     from bot.telegram.app import serve  # python-telegram-bot loads only for this command
 
-    settings = state.settings(**({"telegram": {"mode": mode}} if mode else {}))
     serve(settings, open_service, verbose)
 
 

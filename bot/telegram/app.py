@@ -24,9 +24,11 @@ from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.core.errors import ConfigError, QABotError
-from bot.telegram.handlers import Handlers
+from bot.telegram.handlers import COMMANDS, Handlers
+from bot.telegram.health import HealthReporter
 from bot.telegram.redact import Redactor, bot_logging
 from bot.telegram.state import ANSWERS_KEPT
+from bot.telegram.stats import Stats, StatsCommand
 
 if TYPE_CHECKING:
     from bot.config import Settings, TelegramSettings
@@ -154,10 +156,32 @@ class RetryingRateLimiter(AIORateLimiter):
 # --- building and running ------------------------------------------------------------------
 
 
-def build_application(service: QAService, settings: Settings) -> Application:
-    """The Application, handlers installed; not started."""
+def build_application(
+    service: QAService, settings: Settings, health: HealthReporter | None = None
+) -> Application:
+    """The Application, handlers installed; not started. With `health`, the health file is
+    rewritten from post_init until post_shutdown."""
     tg = settings.telegram
-    handlers = Handlers(service, settings)
+    stats = Stats()
+    handlers = Handlers(service, settings, stats)
+    operator = StatsCommand(stats, service, tg)
+
+    async def post_init(app: Application) -> None:
+        await handlers.post_init(app)
+        await operator.post_init(app, COMMANDS)
+        if health is not None:
+            health.facts = lambda: {
+                "uptime_s": round(stats.uptime_s, 1),
+                "questions": stats.questions,
+                "build_id": service.manifest.build_id,
+            }
+            health.start()
+
+    async def post_shutdown(app: Application) -> None:
+        if health is not None:
+            await health.stop()
+        await handlers.post_shutdown(app)
+
     app = (
         ApplicationBuilder()
         .token(require_token(tg))
@@ -169,20 +193,26 @@ def build_application(service: QAService, settings: Settings) -> Application:
         .concurrent_updates(True)
         # A button carries its passage itself; PTB keeps the last ANSWERS_KEPT keyboards.
         .arbitrary_callback_data(ANSWERS_KEPT)
-        .post_init(handlers.post_init)
-        .post_shutdown(handlers.post_shutdown)
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
         .build()
     )
+    operator.install(app)  # first: a non-admin's /stats goes on to the unknown command
     handlers.install(app)
     return app
 
 
-def run(settings: Settings, service: QAService, secret: str | None = None) -> None:
+def run(
+    settings: Settings,
+    service: QAService,
+    secret: str | None = None,
+    health: HealthReporter | None = None,
+) -> None:
     """Serve until SIGINT or SIGTERM (PTB's run_* handle both and shut down cleanly)."""
     tg = settings.telegram
     check_settings(tg)
     redactor = Redactor([require_token(tg), secret])
-    app = build_application(service, settings)
+    app = build_application(service, settings, health)
     try:
         if tg.mode == "webhook":
             app.run_webhook(**webhook_options(tg, secret or webhook_secret(tg)))
@@ -211,8 +241,28 @@ def serve(
     warnings.filterwarnings(
         "ignore", message="Deprecated since version v22.2", category=DeprecationWarning
     )
-    with bot_logging([token, secret], verbose):
+    with bot_logging([token, secret], verbose, tg.log_format):
         username = check_token(tg)  # before the model loads: a bad token fails in a second
+        health = start_health(tg)
         log.info("token accepted for @%s; loading the index", username)
-        service = open_service(settings)
-        run(settings, service, secret)
+        try:
+            service = open_service(settings)
+            run(settings, service, secret, health)
+        finally:
+            if health is not None:  # also when the bot never got as far as running
+                health.mark_stopped()
+
+
+def start_health(tg: TelegramSettings) -> HealthReporter | None:
+    """The health file says "starting" before the index loads: an unwritable one fails now."""
+    if tg.health_file is None:
+        return None
+    health = HealthReporter(tg.health_file, tg.health_interval, tg.mode)
+    try:
+        health.write("starting")
+    except OSError as exc:
+        raise TelegramSetupError(
+            f"cannot write the health file {tg.health_file} ({exc.strerror or exc}); "
+            "check telegram.health_file"
+        ) from None
+    return health

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -37,6 +38,7 @@ from bot.telegram.access import FOR_THE_BOT, AllowList, admitted, question_in
 from bot.telegram.errors import on_error
 from bot.telegram.send import edit_reply, passage_buttons, reply, typing
 from bot.telegram.state import Chats, PassageButton
+from bot.telegram.stats import Stats
 
 if TYPE_CHECKING:
     from bot.config import Settings
@@ -65,8 +67,9 @@ TEXT_ONLY = "I answer text questions about the document. Send me your question a
 class Handlers:
     """The handlers of one Application, over one service."""
 
-    def __init__(self, service: QAService, settings: Settings):
+    def __init__(self, service: QAService, settings: Settings, stats: Stats | None = None):
         self.service = service
+        self.stats = stats or Stats()
         self.tg = settings.telegram
         self.allow_list = AllowList(
             frozenset(self.tg.allowed_users), frozenset(self.tg.allowed_chats)
@@ -246,14 +249,13 @@ class Handlers:
                 f"to {limit:,}. Could you shorten it?",
             )
         else:
+            received = time.monotonic()
             async with self.chats.lock(message.chat_id):
                 answer = await self.answer(message, context, question, edited)
             if answer is not None:
-                outcome = (
-                    "abstained"
-                    if answer.abstained
-                    else f"answered with {len(answer.citations)} citation(s)"
-                )
+                self.stats.record(answer, (time.monotonic() - received) * 1000)
+                n = len(answer.citations)
+                outcome = "abstained" if answer.abstained else f"answered with {n} citation(s)"
                 log.info(
                     "chat %s: %s in %.0f ms%s",
                     message.chat_id,

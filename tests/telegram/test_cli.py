@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -120,13 +119,6 @@ def test_help_does_not_import_telegram_or_torch():
 
 
 # --- a real `qabot telegram` process ---------------------------------------------------------
-
-
-@pytest.fixture
-def index_env(tmp_path, article_index_dir):
-    target = tmp_path / "index"
-    shutil.copytree(article_index_dir, target)
-    return {"QABOT_INDEX_DIR": str(target)}
 
 
 def _serve(env: dict[str, str], *args: str) -> subprocess.Popen:
