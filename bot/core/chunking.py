@@ -9,7 +9,7 @@ but is not part of the cited text.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from bot.core.documents import ATX_HEADING, SETEXT_UNDERLINE
@@ -28,7 +28,7 @@ from bot.core.types import (
 # PATH_DEPTH headings count: a document title over every passage says nothing about one.
 HEADING_SEPARATOR = " › "
 PATH_DEPTH = 3
-TokenCounter = Callable[[Sequence[str]], list[int]]
+TokenCounter = Callable[[Iterable[str]], list[int]]
 
 
 @dataclass
@@ -95,7 +95,7 @@ def chunk_document(
 ) -> list[Chunk]:
     content = [p for p in doc.paragraphs if p.kind is Kind.CONTENT]
     spans = [span for p in content for span in p.sentences]
-    counts = count_tokens([normalize_space(doc.text[s:e]) for s, e in spans])
+    counts = count_tokens(normalize_space(doc.text[s:e]) for s, e in spans)
     tokens_of = dict(zip(spans, counts, strict=True))
 
     pieces: list[_Piece] = []

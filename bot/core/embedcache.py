@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.core import vectors as vector_index
+from bot.core.rowfile import RowReader
 from bot.core.store import EMBED_KEYS_FILE, SENTENCES_FILE, VECTORS_FILE, read_manifest
 from bot.core.types import Chunk
 
@@ -29,8 +30,9 @@ def passage_key(model: str, chunk: Chunk) -> str:
 
 class VectorCache:
     """The vectors of the index being replaced, by embedding key, read when asked for: the
-    sentence vectors stay memory-mapped and the keys sit in one sorted array (a few bytes a
-    key, not a dictionary of strings), so a rebuild does not hold two corpora in memory."""
+    sentence vectors are read from disk row by row and the keys sit in one sorted array (a
+    few bytes a key, not a dictionary of strings), so a rebuild does not hold two corpora in
+    memory."""
 
     def __init__(self, keys: Any = None, passages: Any = None, sentences: Any = None):
         import numpy as np
@@ -79,7 +81,6 @@ def previous_vectors(index_dir: Path, model: str) -> VectorCache:
     """The vectors of the index being replaced; empty when there is none usable (no index,
     another model, an index built before keys were kept, damage)."""
     import faiss
-    import numpy as np
 
     try:
         manifest = read_manifest(index_dir)
@@ -89,7 +90,7 @@ def previous_vectors(index_dir: Path, model: str) -> VectorCache:
         keys = read_keys(data / EMBED_KEYS_FILE)
         index = vector_index.prepare(faiss.read_index(str(data / VECTORS_FILE)))
         passages = index.reconstruct_n(0, index.ntotal)
-        sentences = np.load(data / SENTENCES_FILE, allow_pickle=False, mmap_mode="r")
+        sentences = RowReader(data / SENTENCES_FILE)
     except Exception:  # a cache only: any problem means embedding everything again
         return VectorCache()
     if len(keys) != len(passages) + len(sentences):

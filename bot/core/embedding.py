@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ProgressCallback = Callable[[int], None]
+COUNT_BATCH = 1024  # texts tokenized at once when counting word pieces
 
 
 def resolve_model(name: str) -> str:
@@ -128,14 +129,25 @@ class Embedder:
         """Word pieces the model reads, not counting its two special tokens."""
         return int(self.model.max_seq_length) - 2
 
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+    def count_tokens(self, texts: Iterable[str]) -> list[int]:
+        """Word pieces of each text, counted COUNT_BATCH texts at a time: the tokenizer's
+        id lists for a whole large document at once would take more memory than its text."""
+        counts: list[int] = []
+        batch: list[str] = []
+        for text in texts:
+            batch.append(text)
+            if len(batch) == COUNT_BATCH:
+                counts.extend(self._count(batch))
+                batch = []
+        counts.extend(self._count(batch))
+        return counts
+
+    def _count(self, texts: list[str]) -> list[int]:
         if not texts:
             return []
         # Counting is not encoding: a text longer than the model reads is expected here (the
         # chunker cuts it to fit), so the tokenizer's warning about it would only mislead.
-        encoded = self.model.tokenizer(list(texts), add_special_tokens=False, verbose=False)[
-            "input_ids"
-        ]
+        encoded = self.model.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
         return [len(ids) for ids in encoded]
 
     def encode_passages(

@@ -20,6 +20,7 @@ from bot.core import vectors as vector_index
 from bot.core.embedcache import VectorCache, embed_key, passage_key
 from bot.core.lexical import Lexicon
 from bot.core.passages import chunk_line
+from bot.core.rowfile import RowWriter
 from bot.core.store import (
     CHUNKS_FILE,
     DOCUMENTS_FILE,
@@ -109,17 +110,11 @@ class DataWriter:
             unchanged = self.passages - fresh
             reused = f", {unchanged} unchanged" if unchanged else ""
             progress.start(self._texts, f"Embedding {fresh} passages ({self._texts} texts){reused}")
-        sentences = np.lib.format.open_memmap(
-            self.folder / SENTENCES_FILE,
-            mode="w+",
-            dtype=np.float32,
-            shape=(count, self.embedder.dimension),
-        )
+        sentences = RowWriter(self.folder / SENTENCES_FILE, (count, self.embedder.dimension))
         try:
             passages = self._embed(rows, sentences, progress)
-            sentences.flush()
         finally:
-            del sentences
+            sentences.close()
         kind = vector_index.choose(index_type, self.passages)
         faiss.write_index(vector_index.build(kind, passages), str(self.folder / VECTORS_FILE))
         del passages

@@ -51,3 +51,14 @@ def test_an_index_of_one_backend_is_rebuilt_under_the_other(
     # Embedded anew, not reused from the index it replaced.
     assert not np.allclose(int8.sentence_vectors, default.sentence_vectors, atol=1e-3)
     assert staleness(int8.manifest, [ARTICLE], embedder.name, ChunkerSettings())
+
+
+def test_word_pieces_are_counted_in_batches_as_one_by_one(embedder):
+    """A large document's sentences are counted a batch at a time (memory); the counts are
+    the tokenizer's for each text, whatever batch it falls in."""
+    from bot.core.embedding import COUNT_BATCH
+
+    texts = [f"Sentence {i} has {'many ' * (i % 7)}words." for i in range(COUNT_BATCH + 5)]
+    one_by_one = [len(embedder.model.tokenizer.tokenize(t)) for t in texts]
+    assert embedder.count_tokens(iter(texts)) == one_by_one
+    assert embedder.count_tokens([]) == []
