@@ -8,6 +8,7 @@ BOM, or the text extracted from HTML, PDF or DOCX: see bot.core.sources), so
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from bot.core.kinds import classify
 from bot.core.sentences import split_sentences
@@ -41,58 +42,69 @@ _BOX_RULE = re.compile(r"\s*\*{10,}\s*")
 _BOX_LINE = re.compile(r"(\s*\*)(.*?)\*\s*")
 
 
-def _lines(text: str) -> list[tuple[int, int]]:
+# A line and its break, where str.splitlines breaks lines.
+_LINE = re.compile(
+    r"[^\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]*(?:\r\n|[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029])?"
+)
+
+
+def split_lines(text: str) -> Iterator[str]:
+    """`text.splitlines(keepends=True)`, one line at a time (a large text's lines, all at
+    once, would take more memory than the text)."""
+    for match in _LINE.finditer(text):
+        if match.start() == len(text):
+            return
+        yield match.group()
+
+
+def _lines(text: str) -> Iterator[tuple[int, int]]:
     """(start, end) of every line's content, without its line break.
 
     Inside a box drawn with asterisks (licences love them), the borders are not content:
     the span is the text between them, and the rules above and below read as blank lines.
     """
-    spans, pos, in_box = [], 0, False
-    for line in text.splitlines(keepends=True):
+    pos, in_box = 0, False
+    for line in split_lines(text):
         body = line.rstrip("\r\n")
         start, end = pos, pos + len(body)
         pos += len(line)
         if _BOX_RULE.fullmatch(body):
             in_box = not in_box
-            spans.append((start, start))
+            yield start, start
             continue
         box = _BOX_LINE.fullmatch(body) if in_box else None
         if box:
             start, end = start + box.end(1), start + box.end(2)
-        spans.append((start, end))
-    return spans
+        yield start, end
 
 
-def _blocks(text: str) -> list[tuple[list[tuple[int, int]], bool]]:
-    """Group lines into (lines, is_code) runs: split at blank lines and code fences."""
-    blocks: list[tuple[list[tuple[int, int]], bool]] = []
+def _blocks(text: str) -> Iterator[tuple[list[tuple[int, int]], bool]]:
+    """Group lines into (lines, is_code) runs: split at blank lines and code fences. One run
+    at a time: a large document's lines, all at once, would outweigh its text."""
     current: list[tuple[int, int]] = []
     in_code = False
-
-    def flush(is_code: bool) -> None:
-        nonlocal current
-        if current:
-            blocks.append((current, is_code))
-        current = []
-
     for start, end in _lines(text):
         line = text[start:end]
         if _FENCE.match(line):
             if in_code:
                 current.append((start, end))
-                flush(True)
+                yield current, True
+                current = []
             else:
-                flush(False)
-                current.append((start, end))
+                if current:
+                    yield current, False
+                current = [(start, end)]
             in_code = not in_code
         elif in_code:
             current.append((start, end))
         elif _BLANK.fullmatch(line):
-            flush(False)
+            if current:
+                yield current, False
+            current = []
         else:
             current.append((start, end))
-    flush(in_code)
-    return blocks
+    if current:
+        yield current, in_code
 
 
 def _split_block(text: str, lines: list[tuple[int, int]]) -> list[tuple[int, int, bool]]:

@@ -7,6 +7,7 @@ commands which never embed anything (`qabot --help`, `qabot index status`) start
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -126,8 +127,13 @@ class Embedder:
 
     @property
     def max_tokens(self) -> int:
-        """Word pieces the model reads, not counting its two special tokens."""
-        return int(self.model.max_seq_length) - 2
+        """Word pieces the model reads, not counting its two special tokens; from the
+        model's configuration when it has one, so checking a build need not load it."""
+        config = Path(resolve_model(self.model_name)) / "sentence_bert_config.json"
+        try:
+            return int(json.loads(config.read_text(encoding="utf-8"))["max_seq_length"]) - 2
+        except (OSError, ValueError, KeyError, TypeError):
+            return int(self.model.max_seq_length) - 2
 
     def count_tokens(self, texts: Iterable[str]) -> list[int]:
         """Word pieces of each text, counted COUNT_BATCH texts at a time: the tokenizer's
@@ -143,12 +149,31 @@ class Embedder:
         return counts
 
     def _count(self, texts: list[str]) -> list[int]:
-        if not texts:
-            return []
-        # Counting is not encoding: a text longer than the model reads is expected here (the
-        # chunker cuts it to fit), so the tokenizer's warning about it would only mislead.
-        encoded = self.model.tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
-        return [len(ids) for ids in encoded]
+        return self._counter(texts) if texts else []
+
+    @functools.cached_property
+    def _counter(self) -> Callable[[list[str]], list[int]]:
+        """Word-piece counts from the model's own tokenizer file, read without the model:
+        reading a corpus need not load torch, so a build's reading and its model are not in
+        memory at once. A model without that file is loaded for its tokenizer."""
+        path = Path(resolve_model(self.model_name)) / "tokenizer.json"
+        if not path.is_file():
+            # Counting is not encoding: a text longer than the model reads is expected here
+            # (the chunker cuts it to fit), so the tokenizer's warning would only mislead.
+            return lambda texts: [
+                len(ids)
+                for ids in self.model.tokenizer(texts, add_special_tokens=False, verbose=False)[
+                    "input_ids"
+                ]
+            ]
+        import tokenizers
+
+        tokenizer = tokenizers.Tokenizer.from_file(str(path))
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+        return lambda texts: [
+            len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)
+        ]
 
     def encode_passages(
         self,

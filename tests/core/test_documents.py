@@ -5,6 +5,8 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core.chunking import heading_label
 from bot.core.errors import SourceError
@@ -189,3 +191,16 @@ def test_missing_and_directory(tmp_path):
         load_document(tmp_path / "nope.txt")
     with pytest.raises(SourceError, match="directory"):
         load_document(tmp_path)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("ab \t*-\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")),
+        max_size=60,
+    )
+)
+def test_lines_are_read_one_at_a_time_as_splitlines_reads_them(text):
+    from bot.core.documents import split_lines
+
+    assert list(split_lines(text)) == text.splitlines(keepends=True)

@@ -6,6 +6,8 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.core.embedding import Embedder
 from bot.core.settings import DEFAULT_MODEL, ChunkerSettings, EmbedderSettings
@@ -62,3 +64,17 @@ def test_word_pieces_are_counted_in_batches_as_one_by_one(embedder):
     one_by_one = [len(embedder.model.tokenizer.tokenize(t)) for t in texts]
     assert embedder.count_tokens(iter(texts)) == one_by_one
     assert embedder.count_tokens([]) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(st.text(max_size=400), max_size=6))
+def test_counting_without_the_model_agrees_with_the_models_tokenizer(embedder, texts):
+    """Reading a corpus counts word pieces from the model's tokenizer file, without loading
+    the model: every text counts exactly as the loaded model's tokenizer counts it, long
+    texts (which the chunker cuts) included."""
+    expected = [
+        len(embedder.model.tokenizer(t, add_special_tokens=False, verbose=False)["input_ids"])
+        for t in texts
+    ]
+    assert embedder.count_tokens(texts) == expected
+    assert embedder.max_tokens == embedder.model.max_seq_length - 2
