@@ -139,12 +139,20 @@ def build_index(
         staging.mkdir()
         writer = DataWriter(staging, embedder, previous_vectors(index_dir, embedder.name))
         try:
-            infos, skipped = [], {}
-            for doc, chunks, info in read_documents(
-                sources, embedder, chunker, notify, progress, stored, added_at, max_bytes, skipped
-            ):
-                writer.add(doc, chunks)
-                infos.append(info)
+            skipped: dict[str, str] = {}
+            infos = writer.add_all(
+                read_documents(
+                    sources,
+                    embedder,
+                    chunker,
+                    notify,
+                    progress,
+                    stored,
+                    added_at,
+                    max_bytes,
+                    skipped,
+                )
+            )
             del stored  # web pages reused: written again by now
             written = writer.finish(progress, index_type)
             query_encoder = embedder.prepare_queries()  # torch is loaded now; answering need not

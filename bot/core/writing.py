@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from array import array
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from bot.core.store import (
     SENTENCES_FILE,
     VECTORS_FILE,
 )
-from bot.core.types import Chunk, Document, Progress
+from bot.core.types import Chunk, Document, Progress, SourceInfo
 
 if TYPE_CHECKING:
     from bot.core.embedding import Embedder
@@ -68,6 +69,17 @@ class DataWriter:
     @property
     def passages(self) -> int:
         return len(self._passage_keys)
+
+    def add_all(
+        self, documents: Iterable[tuple[Document, list[Chunk], SourceInfo]]
+    ) -> list[SourceInfo]:
+        """Write each document as it comes (one in memory at a time); what the manifest
+        records of each."""
+        infos = []
+        for doc, chunks, info in documents:
+            self.add(doc, chunks)
+            infos.append(info)
+        return infos
 
     def add(self, doc: Document, chunks: list[Chunk]) -> None:
         self._docs.write(json.dumps(document_record(doc), ensure_ascii=False) + "\n")
