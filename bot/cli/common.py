@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,21 +82,32 @@ index_dir_option = click.option(
 )
 
 
-def eval_index_dir(document: Path) -> Path:
-    """Where `qabot eval` keeps the index of a QA set's document: a cache, one per document."""
+def eval_index_dir(document: Path, *more: Path) -> Path:
+    """Where `qabot eval` keeps the index of a QA set's document (and of any documents
+    indexed with it, `--among`): a cache, one per set of documents."""
     import hashlib
 
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    tag = hashlib.sha256(str(document.resolve()).encode()).hexdigest()[:10]
-    return cache / "qabot" / "eval" / f"{document.stem}-{tag}"
+    names = "\0".join(str(p.resolve()) for p in (document, *more))
+    tag = hashlib.sha256(names.encode()).hexdigest()[:10]
+    stem = f"{document.stem}-among-{len(more)}" if more else document.stem
+    return cache / "qabot" / "eval" / f"{stem}-{tag}"
 
 
 def document_service(
-    state: State, document: Path, index_dir: Path | None = None, **flags: object
+    state: State,
+    document: Path,
+    index_dir: Path | None = None,
+    among: Path | Sequence[Path] | None = None,
+    **flags: object,
 ) -> QAService:
-    """A service over one document (`qabot eval`, `qabot train`): its index in `index_dir`,
-    else cached per document (eval_index_dir)."""
+    """A service over one document (`qabot eval`, `qabot train`), or over it and the
+    documents `among` (files or folders): its index in `index_dir`, else cached per set of
+    documents (eval_index_dir)."""
+    more = [] if among is None else [among] if isinstance(among, Path) else list(among)
     settings = state.settings(
-        sources=[str(document)], index_dir=index_dir or eval_index_dir(document), **flags
+        sources=[str(p) for p in (document, *more)],
+        index_dir=index_dir or eval_index_dir(document, *more),
+        **flags,
     )
     return open_service(settings)

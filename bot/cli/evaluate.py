@@ -38,6 +38,12 @@ if TYPE_CHECKING:
     multiple=True,
     help="A corpus file: only the documents of this split (repeatable). Default: all.",
 )
+@click.option(
+    "--among",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Ask of one index holding every QA set's document and all documents in this folder "
+    "(how answers hold up in a large, varied index). Built once, then cached.",
+)
 @index_dir_option
 @click.pass_obj
 def eval_command(
@@ -50,6 +56,7 @@ def eval_command(
     sweep: bool,
     check: bool,
     split: tuple[str, ...],
+    among: Path | None,
     index_dir: Path | None,
 ) -> None:
     """Measure answer quality on a QA set or a corpus of them (YAML; formats in the README).
@@ -63,7 +70,7 @@ def eval_command(
     from bot.tools import corpus, evaluation
 
     if corpus.is_corpus(qa_file):
-        _eval_corpus(state, qa_file, split, steps, as_json, top_k, threshold)
+        _eval_corpus(state, qa_file, split, steps, as_json, top_k, threshold, among)
         return
     qa_set = evaluation.load_qa_set(qa_file)
     check_sources([qa_set.document])  # a clear error before the model loads
@@ -74,6 +81,7 @@ def eval_command(
         state,
         qa_set.document,
         index_dir or state.index_dir,
+        among=among,
         top_k=top_k,
         abstain_threshold=threshold,
     )
@@ -108,6 +116,7 @@ def _eval_corpus(
     as_json: bool,
     top_k: int | None,
     threshold: float | None,
+    among: Path | None,
 ) -> None:
     from bot.cli.report import render_table, reports_json
     from bot.service import check_sources
@@ -115,9 +124,13 @@ def _eval_corpus(
 
     entries = corpus.load_corpus(path, splits or corpus.SPLITS)
     check_sources([e.qa_set.document for e in entries])
+    flags = {"top_k": top_k, "abstain_threshold": threshold}
+    if among is not None:  # one index for every set: their documents and the folder's
+        first, *others = [e.qa_set.document for e in entries]
+        shared = document_service(state, first, among=[*others, among], **flags)
 
     def open_for(document: Path) -> QAService:
-        return document_service(state, document, top_k=top_k, abstain_threshold=threshold)
+        return shared if among else document_service(state, document, **flags)
 
     rows = corpus.summary_rows(corpus.evaluate_corpus(entries, open_for, steps))
     if as_json:

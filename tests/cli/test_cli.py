@@ -9,10 +9,13 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import ARTICLE, heavy_imports, run_cli
+
+DATA = Path(__file__).parents[1] / "data"
 
 
 def run(capsys, *args, stdin: str | None = None, monkeypatch=None):
@@ -246,6 +249,30 @@ def test_eval_command(capsys, tmp_path, monkeypatch):
     rows = json.loads(out)
     assert rows[0]["name"] == "dense top-k (baseline)" and len(rows) == 5 + 16
     assert rows[0]["metrics"]["follow_up_accuracy"] <= rows[4]["metrics"]["follow_up_accuracy"]
+
+
+def test_eval_among_other_documents_asks_one_index_holding_them_all(capsys, tmp_path, monkeypatch):
+    """`--among FOLDER`: the QA set is asked of an index holding its document and every
+    document in the folder, built once and cached; answers may then come from any of them."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    qa = tmp_path / "qa.yaml"
+    qa.write_text(QA_SET, encoding="utf-8")
+    folder = tmp_path / "others"
+    (folder / "formats").mkdir(parents=True)
+    for name in ("guide.docx", "two-pages.pdf"):
+        shutil.copyfile(DATA / "formats" / name, folder / "formats" / name)
+    code, out, err = run(capsys, "eval", "--json", "--among", str(folder), str(qa))
+    assert code == 0, err
+    assert json.loads(out)["metrics"]["answerable"] == 2
+    (cached,) = (tmp_path / "cache" / "qabot" / "eval").iterdir()
+    manifest = json.loads((cached / "manifest.json").read_text(encoding="utf-8"))
+    assert sorted(s["name"] for s in manifest["sources"]) == [
+        "article.txt",
+        "guide.docx",
+        "two-pages.pdf",
+    ]
+    code, _, err = run(capsys, "eval", "--among", str(tmp_path / "missing"), str(qa))
+    assert code == 2 and "missing" in err
 
 
 @pytest.mark.parametrize(
