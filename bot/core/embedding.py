@@ -32,6 +32,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ProgressCallback = Callable[[int], None]
 COUNT_BATCH = 1024  # texts tokenized at once when counting word pieces
+TOKENS_PER_BATCH = 4096  # word pieces run through the model at once (32 texts of 128)
 
 
 def resolve_model(name: str) -> str:
@@ -198,9 +199,12 @@ class Embedder:
         order = sorted(range(len(unique)), key=lambda i: len(unique[i]))
         for begin in range(0, len(order), step):
             rows = order[begin : begin + step]
+            longest = self.count_tokens([unique[rows[-1]]])[0] + 2
             tokens = self.model.encode(
                 [unique[i] for i in rows],
-                batch_size=self.batch_size,
+                # Attention holds batch × length² scores per head: long texts go in smaller
+                # batches, so a build's peak memory does not depend on its longest sentences.
+                batch_size=max(1, min(self.batch_size, TOKENS_PER_BATCH // longest)),
                 output_value="token_embeddings",
                 show_progress_bar=False,
             )
