@@ -69,6 +69,27 @@ class TelegramSettings(BaseModel):
     # more with "429 Too Many Requests"; the bot paces itself below that. 0: no pacing (a
     # Bot API server without the limit, such as a test server).
     max_messages_per_second: float = Field(30, ge=0, le=1000)
+    # Conversations and "Show passage" buttons outlive a restart in this file. Unset: beside
+    # the index (telegram-state.pickle); "none" or "off": kept in memory only.
+    state_file: str | None = Field(None, description="unset: beside the index; none: no file")
+    chats_kept: int = Field(1000, ge=1, le=1_000_000)  # the least recently active go first
+
+    @field_validator("chats_kept", mode="before")
+    @classmethod
+    def _count_not_bool(cls, value: Any) -> Any:
+        # YAML's `true` would pass as the number 1.
+        if isinstance(value, bool):
+            raise ValueError("must be a number, not true or false")
+        return value
+
+    @field_validator("state_file")
+    @classmethod
+    def _state_file_named(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("must not be empty; 'none' keeps the chats in memory only")
+        if value is not None and "\0" in value:
+            raise ValueError("must not contain a NUL character")
+        return value
 
     @field_validator("token")
     @classmethod
@@ -206,13 +227,29 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping of settings at the top level")
     base = path.parent
+    telegram = data.get("telegram")
+    state_file = telegram.get("state_file") if isinstance(telegram, dict) else None
+    if _local(state_file) and not state_file_off(state_file):
+        telegram["state_file"] = _resolve(base, state_file)
     for key in _PATH_FIELDS:
         value = data.get(key)
         if isinstance(value, str) and value.strip():  # an empty one is refused by validation
-            data[key] = str(base / Path(value).expanduser())
+            data[key] = _resolve(base, value)
         elif isinstance(value, list):
-            data[key] = [str(base / Path(v).expanduser()) if _local(v) else v for v in value]
+            data[key] = [_resolve(base, v) if _local(v) else v for v in value]
     return data
+
+
+def _resolve(base: Path, value: str) -> str:
+    try:
+        return str(base / Path(value).expanduser())
+    except RuntimeError:  # "~name" of no such user: a path of that name, as a shell leaves it
+        return str(base / value)
+
+
+def state_file_off(value: str | None) -> bool:
+    """`telegram.state_file: none` (or off): the bot keeps its chats in memory only."""
+    return value is not None and value.strip().lower() in ("none", "off")
 
 
 def _local(value: object) -> bool:

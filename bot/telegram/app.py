@@ -16,6 +16,7 @@ import logging
 import secrets
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -23,8 +24,10 @@ from telegram import Bot
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
+from bot.config import state_file_off
 from bot.core.errors import ConfigError, QABotError
 from bot.telegram.handlers import Handlers
+from bot.telegram.persistence import STATE_FILE, StateFile
 from bot.telegram.redact import Redactor, bot_logging
 from bot.telegram.state import ANSWERS_KEPT
 
@@ -154,13 +157,24 @@ class RetryingRateLimiter(AIORateLimiter):
 # --- building and running ------------------------------------------------------------------
 
 
+def state_path(tg: TelegramSettings, service: QAService) -> Path | None:
+    """Where the chats and buttons outlive a restart: telegram.state_file, else beside the
+    index; None when it is "none" or "off"."""
+    if tg.state_file is None:
+        return service.index_dir / STATE_FILE
+    return None if state_file_off(tg.state_file) else Path(tg.state_file).expanduser()
+
+
 def build_application(service: QAService, settings: Settings) -> Application:
     """The Application, handlers installed; not started."""
     tg = settings.telegram
     handlers = Handlers(service, settings)
+    builder = ApplicationBuilder()
+    path = state_path(tg, service)
+    if path is not None:
+        builder = builder.persistence(StateFile(path))
     app = (
-        ApplicationBuilder()
-        .token(require_token(tg))
+        builder.token(require_token(tg))
         .base_url(tg.api_base)
         .base_file_url(tg.file_base)
         .rate_limiter(

@@ -17,12 +17,15 @@ from tests.telegram.fake_server import TOKEN, FakeTelegram
 
 
 def settings_for(server: FakeTelegram, **telegram: Any) -> Settings:
+    """The bot's settings against `server`; no state file unless a test names one, since
+    beside the index would be beside the index the whole session shares."""
     return Settings.model_validate(
         {
             "telegram": {
                 "token": TOKEN,
                 "api_base": server.api_base,
                 "file_base": server.file_base,
+                "state_file": "none",
                 **telegram,
             }
         }
