@@ -44,8 +44,10 @@ class IndexWatch:
     def __init__(self, engine: QAEngine, interval: float = CHECK_INTERVAL):
         self.directory = Path(engine.index.directory)
         self.interval = interval
-        self._seen: _Seen | None = _stat(self.directory)
-        self._checked = time.monotonic()
+        # Nothing seen yet: the first question reads the manifest, in case a build came in
+        # between loading the index and it.
+        self._seen: _Seen | None = None
+        self._checked = float("-inf")
         self._lock = threading.Lock()  # one load at a time; other questions go on meanwhile
         self._refused: set[str] = set()  # builds (or manifest errors) already warned about
         self._current = engine.index.manifest.build_id

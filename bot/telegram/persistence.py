@@ -114,10 +114,10 @@ def _buttons_shape(data: Any) -> bool:
 class StateFile(BasePersistence):
     """PTB persistence of chat_data and callback data in one file; see the module doc."""
 
-    def __init__(self, path: Path, save_every: float = SAVE_EVERY):
+    def __init__(self, path: Path, save_every: float | None = None):
         super().__init__(
             PersistenceInput(bot_data=False, chat_data=True, user_data=False, callback_data=True),
-            update_interval=save_every,
+            update_interval=SAVE_EVERY if save_every is None else save_every,
         )
         self.path = path
         self.chat_data: dict[int, dict] = {}

@@ -74,6 +74,9 @@ class EngineProxy:
     def __init__(self, engine: QAEngine, hold_on=(), fail_on=()):
         self.engine = engine
         self.index = engine.index
+        # what the service takes over when it loads a new build beside this one
+        self.embedder, self.settings = engine.embedder, engine.settings
+        self.selector = engine.selector
         self.hold_on, self.fail_on = set(hold_on), set(fail_on)
         self.release = threading.Event()
         self.calls: list[str] = []
