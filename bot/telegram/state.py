@@ -128,7 +128,6 @@ class Chats:
         """Keep an answered turn (replacing an edited question's) and its one-message reply."""
         state = self._state(context, chat_id)
         self.conversation(state).record(kept_turn(turn), key=question_id)
-        state.active = time.time()
         if reply_id is not None:
             state.remember_reply(question_id, reply_id)
 
@@ -154,7 +153,8 @@ class Chats:
         assert data is not None
         state = data.get(CHAT_STATE)
         if state is None:
-            state = data[CHAT_STATE] = ChatState(active=time.time())
+            state = data[CHAT_STATE] = ChatState()
+        state.active = time.time()
         self._touch(context.application, chat_id)
         return state
 
@@ -164,6 +164,11 @@ class Chats:
         while len(self._recent) > self.kept:
             forgotten, _ = self._recent.popitem(last=False)
             application.drop_chat_data(forgotten)
+        if len(application.chat_data) > 2 * self.kept:
+            # With a state file, PTB makes an empty entry for every chat that sent anything
+            # (group chatter, strangers): those without a conversation go.
+            for idle in [c for c in application.chat_data if c not in self._recent]:
+                application.drop_chat_data(idle)
 
 
 def kept_turn(turn: Turn) -> Turn:
