@@ -52,7 +52,7 @@ class ChatState:
     # question message id -> the one-message reply to it, so an edited question can have
     # its answer updated in place
     replies: OrderedDict[int, int] = field(default_factory=OrderedDict)
-    active: float = 0.0  # when a turn was last recorded (time.time()): who is forgotten first
+    active: float = 0.0  # time.time() of its last turn or /doc: who is forgotten first
 
     def remember_reply(self, question_id: int, reply_id: int) -> None:
         self.replies[question_id] = reply_id
@@ -64,8 +64,9 @@ class ChatState:
 class Chats:
     """Each chat's `ChatState` in chat_data, and a lock per chat that is answering.
 
-    A chat becomes the most recently active when a turn is recorded; reading never creates
-    an entry, so chatter the bot does not answer costs no memory.
+    A chat becomes the most recently active when a turn is recorded or it chooses a
+    document; reading never creates a state, so chatter the bot does not answer costs no
+    more than the empty entry PTB's persistence makes for it, swept now and then.
     """
 
     def __init__(self, service: QAService, history_turns: int, kept: int):
