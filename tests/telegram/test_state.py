@@ -236,14 +236,21 @@ def test_chats_kept_holds_across_restarts(engine, tmp_path):
     run(scenario())
 
 
-def test_chatter_without_a_conversation_is_not_written(engine, tmp_path):
+def test_chatter_without_a_conversation_is_neither_written_nor_kept(engine, tmp_path, monkeypatch):
+    """PTB's persistence makes an empty chat_data entry for every chat that sent anything:
+    those are not written, and are swept from memory past twice chats_kept."""
+    monkeypatch.setattr(persistence, "SAVE_EVERY", 0.1)
     path = tmp_path / "state.pickle"
 
     async def scenario():
         async with FakeTelegram() as server:
-            async with polling(server, engine, state_file=str(path)):
-                await server.reply_to(server.message("/help", entities=[_command("/help")]))
+            async with polling(server, engine, state_file=str(path), chats_kept=1) as app:
+                for user in (USER, THIRD, FOURTH):
+                    help_ = server.message("/help", user=user, entities=[_command("/help")])
+                    await server.reply_to(help_)
+                await eventually(lambda: len(app.chat_data) == 3)  # PTB's empty entries
                 await server.reply_to(server.message(NAKANO, user=OTHER_USER))
+                assert set(app.chat_data) == {OTHER_USER["id"]}
             assert list(decode(path.read_bytes())[0]) == [OTHER_USER["id"]]
 
     run(scenario())
