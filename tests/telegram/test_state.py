@@ -108,6 +108,7 @@ def test_the_state_file_is_small_plain_data_written_whole(engine, tmp_path):
                 answer = await server.reply_to(server.message(NAKANO))
                 await server.reply_to(server.message(AMBASSADOR, user=OTHER_USER))
             assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
+            assert path.stat().st_mode & 0o077 == 0  # people's questions: the bot's user only
             raw = path.read_bytes()
             assert len(raw) < 20_000, len(raw)
             named = _classes_in(raw)
