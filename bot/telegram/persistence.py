@@ -19,6 +19,7 @@ chat, has no format version, and fails the start with a TypeError on a damaged f
 from __future__ import annotations
 
 import asyncio
+import copy
 import datetime as dt
 import hashlib
 import io
@@ -162,13 +163,15 @@ class StateFile(BasePersistence):
             return f"nothing (cannot rename it: {exc.strerror or exc})"
         return aside.name
 
+    # Copies: the bot changes what it is given, and what is kept here is pickled in a thread.
+
     async def get_chat_data(self) -> dict[int, dict]:
         self._load()
-        return {k: v for k, v in self.chat_data.items() if CHAT_STATE in v}
+        return copy.deepcopy(self.chat_data)
 
     async def get_callback_data(self) -> Any:
         self._load()
-        return self.callback_data
+        return copy.deepcopy(self.callback_data)
 
     async def get_user_data(self) -> dict[int, dict]:
         return {}
@@ -208,8 +211,10 @@ class StateFile(BasePersistence):
         await asyncio.sleep(0)  # after the rest of this round of updates
         while self._dirty:  # changes that came while the file was being written
             self._dirty = False
-            raw = encode(self.chat_data, self.callback_data)
-            if not await asyncio.to_thread(self._write, raw):
+            # PTB hands over deep copies and replaces them whole, never changes them: a
+            # shallow copy is a snapshot the thread can pickle while the loop goes on.
+            snapshot = (dict(self.chat_data), self.callback_data)
+            if not await asyncio.to_thread(self._encode_and_write, *snapshot):
                 self._dirty = True  # tried again next round
                 return
 
@@ -218,6 +223,9 @@ class StateFile(BasePersistence):
             await self._saving
         if self._dirty:
             self._dirty = not self._write(encode(self.chat_data, self.callback_data))
+
+    def _encode_and_write(self, chat_data: dict[int, dict], callback_data: Any) -> bool:
+        return self._write(encode(chat_data, callback_data))
 
     def _write(self, raw: bytes) -> bool:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
