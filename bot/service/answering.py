@@ -36,7 +36,8 @@ class QAService:
     def __init__(self, engine: QAEngine):
         self.engine = engine
         self._watch: IndexWatch | None = None
-        self._watch_lock = threading.Lock()
+        # One look (and load) at a time; questions that come meanwhile do not wait for it.
+        self._reload_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -79,16 +80,19 @@ class QAService:
         second unless `force`d; the new build is loaded with the same model, and questions
         already being answered finish on the build they started with. A build that cannot be
         loaded is logged once and the current one goes on answering."""
-        with self._watch_lock:
+        if not self._reload_lock.acquire(blocking=False):
+            return False  # another thread is looking: this question keeps the current build
+        try:
             if self._watch is None:
                 from bot.service.reload import IndexWatch
 
                 self._watch = IndexWatch(self.engine)
-        fresh = self._watch.newer(self.engine, force)
-        if fresh is None:
-            return False
-        self.engine = fresh  # one reference swapped: an `ask` holds the engine it started on
-        return True
+            fresh = self._watch.newer(self.engine, force)
+            if fresh is not None:
+                self.engine = fresh  # one reference: an `ask` keeps the engine it began with
+            return fresh is not None
+        finally:
+            self._reload_lock.release()
 
     def has_passage(self, chunk_id: str, text: str) -> bool:
         """Whether the index as loaded now holds passage `chunk_id` with exactly `text` (a

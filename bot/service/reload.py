@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,35 +47,29 @@ class IndexWatch:
         # between loading the index and it.
         self._seen: _Seen | None = None
         self._checked = float("-inf")
-        self._lock = threading.Lock()  # one load at a time; other questions go on meanwhile
         self._refused: set[str] = set()  # builds (or manifest errors) already warned about
         self._current = engine.index.manifest.build_id
 
     def newer(self, engine: QAEngine, force: bool = False) -> QAEngine | None:
         """A warmed-up engine over the build on disk if it is not `engine`'s, else None.
 
-        Rate-limited to one look every `interval` seconds unless `force`d. While another
-        thread loads a build, returns None at once: that question keeps the current engine.
-        A build that cannot be loaded is warned about once and the current engine goes on.
+        Rate-limited to one look every `interval` seconds unless `force`d. A build that
+        cannot be loaded is warned about once and the current engine goes on. Not
+        thread-safe: the service calls it under its lock.
         """
         now = time.monotonic()
         if not force and now - self._checked < self.interval:
             return None
-        if not self._lock.acquire(blocking=False):
+        self._current = engine.index.manifest.build_id
+        self._checked = now
+        seen = _stat(self.directory)
+        if seen == self._seen and not force:
             return None
-        try:
-            self._current = engine.index.manifest.build_id
-            self._checked = now
-            seen = _stat(self.directory)
-            if seen == self._seen and not force:
-                return None
-            self._seen = seen
-            manifest = self._manifest()
-            if manifest is None or manifest.build_id == engine.index.manifest.build_id:
-                return None
-            return self._load(engine, manifest)
-        finally:
-            self._lock.release()
+        self._seen = seen
+        manifest = self._manifest()
+        if manifest is None or manifest.build_id == engine.index.manifest.build_id:
+            return None
+        return self._load(engine, manifest)
 
     def _manifest(self) -> Manifest | None:
         from bot.core.store import MANIFEST, read_manifest
