@@ -222,10 +222,16 @@ class StateFile(BasePersistence):
         if self._saving is not None:
             await self._saving
         if self._dirty:
-            self._dirty = not self._write(encode(self.chat_data, self.callback_data))
+            self._dirty = not self._encode_and_write(self.chat_data, self.callback_data)
 
     def _encode_and_write(self, chat_data: dict[int, dict], callback_data: Any) -> bool:
-        return self._write(encode(chat_data, callback_data))
+        try:
+            raw = encode(chat_data, callback_data)
+        except (pickle.PicklingError, TypeError, AttributeError, RecursionError) as exc:
+            # Something not plain data got into a chat's state: a bug, but no reason to stop.
+            self._warn_once(f"cannot save the bot's state to {self.path} ({exc})")
+            return False
+        return self._write(raw)
 
     def _write(self, raw: bytes) -> bool:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -245,13 +251,15 @@ class StateFile(BasePersistence):
                 os.close(directory)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            reason = exc.strerror or str(exc)
-            if reason != self._write_failed:  # once per kind of failure, not every round
-                log.warning("cannot write the state file %s (%s)", self.path, reason)
-            self._write_failed = reason
+            self._warn_once(f"cannot write the state file {self.path} ({exc.strerror or exc})")
             return False
         self._write_failed = None
         return True
+
+    def _warn_once(self, message: str) -> None:
+        if message != self._write_failed:  # once per kind of failure, not every round
+            log.warning("%s", message)
+        self._write_failed = message
 
     # -- what the bot does not store --
 

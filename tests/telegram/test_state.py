@@ -259,3 +259,18 @@ def test_chatter_without_a_conversation_is_neither_written_nor_kept(engine, tmp_
 
 def _command(text: str) -> dict:
     return {"type": "bot_command", "offset": 0, "length": len(text)}
+
+
+def test_a_state_that_cannot_be_pickled_is_warned_about_not_fatal(engine, tmp_path, caplog):
+    path = tmp_path / "state.pickle"
+
+    async def scenario():
+        async with FakeTelegram() as server, polling(server, engine, state_file=str(path)) as app:
+            await server.reply_to(server.message(NAKANO))
+            # A bug that puts something other than plain data into a chat's state:
+            app.chat_data[USER["id"]][CHAT_STATE].talk.document = lambda: "copied, not pickled"
+
+    run(scenario())  # the stop went through
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "cannot save the bot's state" in warnings[0], warnings
+    assert not list(tmp_path.glob(".state.pickle.*"))  # no temporary file left behind
