@@ -92,6 +92,12 @@ class EngineProxy:
         return self.engine.answer(question, history, top_k, document)
 
 
+def bot_warnings(caplog) -> list[logging.LogRecord]:
+    """The bot's own warnings and errors (not the fake server's, which aiohttp logs when a
+    client goes away mid-request at a stop)."""
+    return [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("bot")]
+
+
 def buttons(message: dict) -> list[dict]:
     return [b for row in message.get("reply_markup", {}).get("inline_keyboard", []) for b in row]
 

@@ -25,6 +25,7 @@ from tests.telegram.test_bot import (
     AMBASSADOR,
     SCENARIO_TIMEOUT,
     EngineProxy,
+    bot_warnings,
     buttons,
     eventually,
     press_and_wait,
@@ -149,7 +150,7 @@ def test_a_damaged_new_build_is_warned_about_once_and_the_old_one_answers(live, 
             assert tomatoes["text"].startswith("The document doesn't say.")
 
     run(scenario())
-    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    warnings = [r.getMessage() for r in bot_warnings(caplog)]
     assert len(warnings) == 1, warnings
     assert f"cannot load build {manifest.build_id}" in warnings[0]
     assert f"still answering from build {engine.index.manifest.build_id}" in warnings[0]

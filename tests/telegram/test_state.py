@@ -19,6 +19,7 @@ from tests.telegram.fake_server import OTHER_USER, TOKEN, USER, FakeTelegram, Fa
 from tests.telegram.harness import polling, serve_process, stop_process
 from tests.telegram.test_bot import (
     AMBASSADOR,
+    bot_warnings,
     buttons,
     eventually,
     press_and_wait,
@@ -92,7 +93,7 @@ def test_a_restarted_process_keeps_buttons_and_conversations(index_env):
             out, err = stop_process(process, signal.SIGTERM)
     assert process.returncode == 0, err
     assert "1 chat(s) restored" in err
-    assert "Traceback" not in first_err + err and "WARNING" not in first_err + err
+    assert "Traceback" not in first_err + err and "WARNING bot." not in first_err + err
     assert TOKEN not in out + err + first_err
 
 
@@ -199,7 +200,7 @@ def test_a_damaged_state_file_is_set_aside_with_one_warning(
             assert list(decode(path.read_bytes())[0]) == [USER["id"]]  # a fresh file since
 
     run(scenario())
-    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    warnings = bot_warnings(caplog)
     assert len(warnings) == 1, [r.getMessage() for r in warnings]
     message = warnings[0].getMessage()
     assert "is damaged" in message and reason in message and "damaged-" in message
@@ -271,6 +272,6 @@ def test_a_state_that_cannot_be_pickled_is_warned_about_not_fatal(engine, tmp_pa
             app.chat_data[USER["id"]][CHAT_STATE].talk.document = lambda: "copied, not pickled"
 
     run(scenario())  # the stop went through
-    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    warnings = [r.getMessage() for r in bot_warnings(caplog)]
     assert len(warnings) == 1 and "cannot save the bot's state" in warnings[0], warnings
     assert not list(tmp_path.glob(".state.pickle.*"))  # no temporary file left behind
