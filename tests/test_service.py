@@ -83,3 +83,43 @@ def test_rebuild_and_status_through_the_settings(tmp_path, article_index_dir):
     opened = QAService.open(settings)
     assert "lighthouse keeper" in opened.ask("Who lit the lamp?").text
     assert status(settings).up_to_date and ARTICLE.name not in opened.passages
+
+
+def test_a_conversation_is_plain_state_around_the_live_service(service):
+    """A front end may keep a conversation's state (pickled, say) and rebuild it later."""
+    import pickle
+
+    from bot.service import ConversationState
+
+    first = service.conversation(keep=3)
+    first.ask("Who is Koichi Nakano?")
+    state = pickle.loads(pickle.dumps(first.state))
+    assert isinstance(state, ConversationState)
+    again = service.conversation(keep=3, state=state)
+    assert "Sophia University" in again.ask("Which university is he at?").text
+    assert len(state.turns) == 2  # the conversation writes into the state it was given
+
+
+def test_reload_takes_up_a_new_build_with_the_same_model(tmp_path, article_index_dir, embedder):
+    from bot.core.answering import QAEngine
+    from bot.core.build import build_index
+    from bot.core.settings import AnswerSettings, ChunkerSettings
+    from bot.core.store import load_index, read_manifest
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(article_index_dir, index_dir)
+    engine = QAEngine(load_index(index_dir, read_manifest(index_dir)), embedder, AnswerSettings())
+    live = QAService(engine)
+    assert live.reload_if_changed() is False  # the build it has
+    garden = tmp_path / "garden.md"
+    garden.write_text(
+        "# Garden\n\nWater the tomatoes every morning before the sun is high, and never water "
+        "the leaves.\n"
+    )
+    build = build_index([garden], index_dir, embedder, ChunkerSettings())
+    assert live.engine is engine  # nothing changes until it looks
+    assert live.reload_if_changed(force=True) is True
+    assert live.manifest.build_id == build.build_id and live.engine.embedder is embedder
+    assert "every morning" in live.ask("When should the tomatoes be watered?").text
+    assert engine.answer("Who is Koichi Nakano?").citations  # the old engine still answers
+    assert live.reload_if_changed(force=True) is False

@@ -6,7 +6,7 @@ hand. Front ends import this module, `bot.core.types` and `bot.core.errors`; not
 the core (an import contract in `make test` checks it).
 """
 
-from bot.service.answering import Conversation, QAService
+from bot.service.answering import Conversation, ConversationState, QAService
 from bot.service.index import IndexStatus, add, check_sources, rebuild, remove, status
 from bot.service.mapping import (
     answer_settings,
@@ -19,6 +19,7 @@ from bot.service.mapping import (
 
 __all__ = [
     "Conversation",
+    "ConversationState",
     "IndexStatus",
     "QAService",
     "add",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,13 +26,18 @@ if TYPE_CHECKING:
 
     from bot.core.answering import QAEngine
     from bot.core.settings import AnswerSettings
+    from bot.service.reload import IndexWatch
 
 
 class QAService:
-    """An opened index and the engine over it. Thread-safe for `ask`."""
+    """An opened index and the engine over it. Thread-safe for `ask` and
+    `reload_if_changed`."""
 
     def __init__(self, engine: QAEngine):
         self.engine = engine
+        self._watch: IndexWatch | None = None
+        # One look (and load) at a time; questions that come meanwhile do not wait for it.
+        self._reload_lock = threading.Lock()
 
     @classmethod
     def open(
@@ -62,6 +69,35 @@ class QAService:
     @property
     def manifest(self) -> Manifest:
         return self.engine.index.manifest
+
+    @property
+    def index_dir(self) -> Path:
+        return Path(self.engine.index.directory)
+
+    def reload_if_changed(self, force: bool = False) -> bool:
+        """Answer from a new build of the index if another process has made one (`qabot
+        index rebuild`, `add`, `remove`); True if it did. A cheap check, done at most once a
+        second unless `force`d; the new build is loaded with the same model, and questions
+        already being answered finish on the build they started with. A build that cannot be
+        loaded is logged once and the current one goes on answering."""
+        if not self._reload_lock.acquire(blocking=False):
+            return False  # another thread is looking: this question keeps the current build
+        try:
+            if self._watch is None:
+                from bot.service.reload import IndexWatch
+
+                self._watch = IndexWatch(self.engine)
+            fresh = self._watch.newer(self.engine, force)
+            if fresh is not None:
+                self.engine = fresh  # one reference: an `ask` keeps the engine it began with
+            return fresh is not None
+        finally:
+            self._reload_lock.release()
+
+    def has_passage(self, chunk_id: str, text: str) -> bool:
+        """Whether the index as loaded now holds passage `chunk_id` with exactly `text` (a
+        citation from an earlier build may point at a passage that is gone or changed)."""
+        return any(c.id == chunk_id and c.text == text for c in self.engine.index.chunks)
 
     @property
     def passages(self) -> dict[str, str]:
@@ -113,8 +149,8 @@ class QAService:
         """The documents in the index, in the order they were indexed."""
         return list(self.manifest.sources)
 
-    def conversation(self, keep: int = 20) -> Conversation:
-        return Conversation(self, keep)
+    def conversation(self, keep: int = 20, state: ConversationState | None = None) -> Conversation:
+        return Conversation(self, keep, state)
 
     @contextlib.contextmanager
     def answering_with(self, **changes: object) -> Iterator[QAService]:
@@ -128,6 +164,15 @@ class QAService:
             self.engine.settings = saved
 
 
+@dataclass
+class ConversationState:
+    """What a conversation remembers, as plain data with no service in it: it can be
+    pickled, and a `Conversation` rebuilt around it (a Telegram chat's, after a restart)."""
+
+    turns: list[tuple[object, Turn]] = field(default_factory=list)  # (key, turn), oldest first
+    document: str | None = None  # search only this document (`:doc`, `/doc`)
+
+
 class Conversation:
     """The turns so far, bounded so a long conversation stays small.
 
@@ -135,18 +180,25 @@ class Conversation:
     question) replaces that turn and sees only the turns before it.
     """
 
-    def __init__(self, service: QAService, keep: int = 20):
+    def __init__(self, service: QAService, keep: int = 20, state: ConversationState | None = None):
         self.service = service
         self.keep = keep
-        self._turns: list[tuple[object, Turn]] = []
-        self.document: str | None = None  # search only this document (`:doc` in the REPL)
+        self.state = state if state is not None else ConversationState()
+
+    @property
+    def document(self) -> str | None:
+        return self.state.document
+
+    @property
+    def _turns(self) -> list[tuple[object, Turn]]:
+        return self.state.turns
 
     def limit_to(self, document: str | None) -> None:
         """Search only `document` from now on (None: every document); QuestionError if the
         index has no document of that name."""
         if document is not None:
             self.service.engine.index.rows_of(document)  # raises, naming the documents
-        self.document = document
+        self.state.document = document
 
     def history(self, before: object = None) -> list[Turn]:
         """The turns so far; for an edited question (a known key), those before its first
@@ -165,7 +217,7 @@ class Conversation:
             self._turns[keys.index(key)] = (key, turn)
         else:
             self._turns.append((key, turn))
-        self._turns = self._turns[-self.keep :]
+        del self._turns[: -self.keep]
 
     def ask(self, question: str, key: object = None) -> Answer:
         answer = self.service.ask(question, self.history(before=key), document=self.document)
@@ -173,7 +225,7 @@ class Conversation:
         return answer
 
     def reset(self) -> None:
-        self._turns = []
+        self._turns.clear()
 
     @property
     def turns(self) -> list[Turn]:

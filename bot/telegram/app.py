@@ -16,6 +16,7 @@ import logging
 import secrets
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -23,9 +24,11 @@ from telegram import Bot
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
+from bot.config import state_file_off
 from bot.core.errors import ConfigError, QABotError
 from bot.telegram.handlers import COMMANDS, Handlers
 from bot.telegram.health import HealthReporter
+from bot.telegram.persistence import STATE_FILE, StateFile
 from bot.telegram.redact import Redactor, bot_logging
 from bot.telegram.state import ANSWERS_KEPT
 from bot.telegram.stats import Stats, StatsCommand
@@ -156,6 +159,14 @@ class RetryingRateLimiter(AIORateLimiter):
 # --- building and running ------------------------------------------------------------------
 
 
+def state_path(tg: TelegramSettings, service: QAService) -> Path | None:
+    """Where the chats and buttons outlive a restart: telegram.state_file, else beside the
+    index; None when it is "none" or "off"."""
+    if tg.state_file is None:
+        return service.index_dir / STATE_FILE
+    return None if state_file_off(tg.state_file) else Path(tg.state_file).expanduser()
+
+
 def build_application(
     service: QAService, settings: Settings, health: HealthReporter | None = None
 ) -> Application:
@@ -165,6 +176,10 @@ def build_application(
     stats = Stats()
     handlers = Handlers(service, settings, stats)
     operator = StatsCommand(stats, service, tg)
+    builder = ApplicationBuilder()
+    path = state_path(tg, service)
+    if path is not None:
+        builder = builder.persistence(StateFile(path))
 
     async def post_init(app: Application) -> None:
         await handlers.post_init(app)
@@ -183,8 +198,7 @@ def build_application(
         await handlers.post_shutdown(app)
 
     app = (
-        ApplicationBuilder()
-        .token(require_token(tg))
+        builder.token(require_token(tg))
         .base_url(tg.api_base)
         .base_file_url(tg.file_base)
         .rate_limiter(

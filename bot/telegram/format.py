@@ -55,11 +55,20 @@ def answer_html(answer: Answer) -> str:
     return "\n".join(lines)
 
 
-def passage_html(c: Citation) -> str:
-    """One cited passage in full, its paragraphs kept, hard-wrapped lines joined."""
+# Under a passage the index no longer holds as quoted (rebuilt since the answer).
+OLD_PASSAGE_NOTE = (
+    "The documents have been indexed again since this answer, and this passage is no longer "
+    "in them as it was: here it is as it was then. Ask again for an answer from the new index."
+)
+
+
+def passage_html(c: Citation, outdated: bool = False) -> str:
+    """One cited passage in full, its paragraphs kept, hard-wrapped lines joined; with a
+    note if the index has changed since and no longer holds it as quoted."""
     paragraphs = [normalize_space(p) for p in re.split(r"\n\s*\n", c.text)]
     body = "\n\n".join(escape(p) for p in paragraphs if p)
-    return f"<b>[{c.n}] {escape(c.label)}</b>\n<blockquote>{body}</blockquote>"
+    note = f"\n<i>{escape(OLD_PASSAGE_NOTE)}</i>" if outdated else ""
+    return f"<b>[{c.n}] {escape(c.label)}</b>\n<blockquote>{body}</blockquote>{note}"
 
 
 def passage_button_label(n: int) -> str:

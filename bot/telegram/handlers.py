@@ -3,17 +3,16 @@
 - Updates are processed concurrently; the engine runs in a thread pool, so a slow question
   never stalls other chats. Questions from one chat are answered in order (a per-chat lock),
   because a follow-up needs the answer before it.
+- Each question, /start and /sources first take up a new build of the index, if another
+  process has made one (`bot.telegram.live`).
 - Who is answered is decided in `bot.telegram.access`: every handler is `admitted`.
 - Every failure ends in `bot.telegram.errors.on_error`: it logs and apologises to the chat.
 """
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import logging
 import time
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,6 +35,7 @@ from bot.core.types import Turn
 from bot.telegram import format as fmt
 from bot.telegram.access import FOR_THE_BOT, AllowList, admitted, question_in
 from bot.telegram.errors import on_error
+from bot.telegram.live import LiveIndex
 from bot.telegram.send import edit_reply, passage_buttons, reply, typing
 from bot.telegram.state import Chats, PassageButton
 from bot.telegram.stats import Stats
@@ -74,8 +74,9 @@ class Handlers:
         self.allow_list = AllowList(
             frozenset(self.tg.allowed_users), frozenset(self.tg.allowed_chats)
         )
-        self.chats = Chats(service, settings.history_turns)
+        self.chats = Chats(service, settings.history_turns, self.tg.chats_kept)
         self.executor = ThreadPoolExecutor(ENGINE_THREADS, thread_name_prefix="qabot-answer")
+        self.live = LiveIndex(service, self.executor)
 
     def install(self, app: Application) -> None:
         message = filters.UpdateType.MESSAGE
@@ -102,6 +103,8 @@ class Handlers:
         app.add_error_handler(on_error)
 
     async def post_init(self, app: Application) -> None:
+        self.chats.restore(app)
+        self.live.install()
         await app.bot.set_my_commands([BotCommand(name, text) for name, text in COMMANDS])
         log.info(
             "@%s answers questions about %s (%d passages), by %s",
@@ -112,6 +115,7 @@ class Handlers:
         )
 
     async def post_shutdown(self, app: Application) -> None:
+        self.live.remove()
         self.executor.shutdown(wait=False, cancel_futures=True)
 
     def example(self) -> str:
@@ -132,6 +136,7 @@ class Handlers:
         user = update.effective_user
         group = message.chat.type != ChatType.PRIVATE
         name = user.first_name if user else None
+        await self.live.refresh()
         html = fmt.start_html(name, self.service.manifest, self.example(), group=group)
         await reply(message, html)
 
@@ -144,6 +149,7 @@ class Handlers:
     @admitted
     async def on_sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
+        await self.live.refresh()
         await reply(update.effective_message, fmt.sources_html(self.service.manifest))
 
     @admitted
@@ -219,7 +225,8 @@ class Handlers:
             await query.answer(STALE_BUTTON)
             return
         await query.answer()
-        await reply(origin, fmt.passage_html(query.data.citation))
+        outdated = not await self.live.still_indexed(query.data.citation)
+        await reply(origin, fmt.passage_html(query.data.citation, outdated))
 
     @admitted
     async def on_stale_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -273,7 +280,7 @@ class Handlers:
         document = self.chats.document(context, chat_id)
         try:
             async with typing(context.bot, message):
-                answer = await self.compute(question, history, document)
+                answer = await self.live.answer(question, history, document)
         except QuestionError as exc:
             await reply(message, fmt.escape(f"Sorry, {exc}."))
             return None
@@ -288,11 +295,3 @@ class Handlers:
         one_message = sent_ids[0] if len(sent_ids) == 1 else None
         self.chats.record(context, chat_id, message.message_id, Turn(question, answer), one_message)
         return answer
-
-    async def compute(
-        self, question: str, history: Sequence[Turn], document: str | None = None
-    ) -> Answer:
-        """The engine's answer, computed in the thread pool: the event loop stays free."""
-        loop = asyncio.get_running_loop()
-        ask = functools.partial(self.service.ask, question, history, document=document)
-        return await loop.run_in_executor(self.executor, ask)

@@ -4,6 +4,9 @@ tests and the load run."""
 from __future__ import annotations
 
 import contextlib
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,12 +20,15 @@ from tests.telegram.fake_server import TOKEN, FakeTelegram
 
 
 def settings_for(server: FakeTelegram, **telegram: Any) -> Settings:
+    """The bot's settings against `server`; no state file unless a test names one, since
+    beside the index would be beside the index the whole session shares."""
     return Settings.model_validate(
         {
             "telegram": {
                 "token": TOKEN,
                 "api_base": server.api_base,
                 "file_base": server.file_base,
+                "state_file": "none",
                 **telegram,
             }
         }
@@ -54,3 +60,23 @@ async def polling_bot(
     """A fresh fake server and the bot polling it."""
     async with FakeTelegram() as server, polling(server, engine, **telegram) as app:
         yield server, app
+
+
+def serve_process(env: dict[str, str], *args: str) -> subprocess.Popen:
+    """A real `qabot telegram` process with `env` added to this one's environment."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "telegram", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def stop_process(process: subprocess.Popen, sig: int) -> tuple[str, str]:
+    """Send `sig` and collect the output (killed if it does not stop in 30 s)."""
+    process.send_signal(sig)
+    try:
+        return process.communicate(timeout=30)
+    finally:
+        process.kill()

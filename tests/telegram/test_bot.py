@@ -74,6 +74,9 @@ class EngineProxy:
     def __init__(self, engine: QAEngine, hold_on=(), fail_on=()):
         self.engine = engine
         self.index = engine.index
+        # what the service takes over when it loads a new build beside this one
+        self.embedder, self.settings = engine.embedder, engine.settings
+        self.selector = engine.selector
         self.hold_on, self.fail_on = set(hold_on), set(fail_on)
         self.release = threading.Event()
         self.calls: list[str] = []
@@ -89,14 +92,26 @@ class EngineProxy:
         return self.engine.answer(question, history, top_k, document)
 
 
+def bot_warnings(caplog) -> list[logging.LogRecord]:
+    """The bot's own warnings and errors (not the fake server's, which aiohttp logs when a
+    client goes away mid-request at a stop)."""
+    return [r for r in caplog.records if r.levelno >= logging.WARNING and r.name.startswith("bot")]
+
+
 def buttons(message: dict) -> list[dict]:
     return [b for row in message.get("reply_markup", {}).get("inline_keyboard", []) for b in row]
 
 
 def questions_kept(app: Application, chat_id: int) -> list[str]:
     """The questions of the turns the bot keeps for a chat, read from PTB's chat_data."""
+    return [question for question, _ in turns_kept(app, chat_id)]
+
+
+def turns_kept(app: Application, chat_id: int) -> list[tuple[str, str]]:
+    """(question, what was searched) of each turn the bot keeps for a chat."""
     chat_state = app.chat_data.get(chat_id, {}).get(state.CHAT_STATE)
-    return [t.question for t in chat_state.conversation.turns] if chat_state else []
+    turns = [turn for _, turn in chat_state.talk.turns] if chat_state else []
+    return [(t.question, t.answer.query) for t in turns]
 
 
 async def press_and_wait(
@@ -274,7 +289,7 @@ def test_stale_and_foreign_buttons_get_a_polite_answer(engine):
     run(scenario())
 
 
-def test_a_button_from_before_a_restart_is_stale(engine):
+def test_without_a_state_file_a_button_from_before_a_restart_is_stale(engine):
     async def scenario():
         async with FakeTelegram() as server:
             async with polling(server, engine):
@@ -304,12 +319,11 @@ def test_only_the_latest_answers_keep_working_buttons(engine, monkeypatch):
     run(scenario())
 
 
-def test_the_least_recently_active_chat_is_forgotten_first(engine, monkeypatch):
-    monkeypatch.setattr(state, "CHATS_KEPT", 2)
+def test_the_least_recently_active_chat_is_forgotten_first(engine):
     third = {"id": 444, "is_bot": False, "first_name": "Cy"}
 
     async def scenario():
-        async with polling_bot(engine) as (server, app):
+        async with polling_bot(engine, chats_kept=2) as (server, app):
             for user in (USER, OTHER_USER, USER, third):
                 await server.reply_to(server.message("Who is Koichi Nakano?", user=user))
             # The other user asked before the user's second question: forgotten first.

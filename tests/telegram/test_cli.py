@@ -5,10 +5,7 @@ webhook, stopped by SIGTERM and SIGINT."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -17,6 +14,7 @@ import pytest
 from bot.config import load_settings
 from tests.conftest import heavy_imports, run_cli
 from tests.telegram.fake_server import TOKEN, FakeTelegramThread
+from tests.telegram.harness import serve_process, stop_process
 
 OTHER_TOKEN = "987654321:WRONG-token_zyxwvutsrqponmlkjihgfe"
 
@@ -121,16 +119,6 @@ def test_help_does_not_import_telegram_or_torch():
 # --- a real `qabot telegram` process ---------------------------------------------------------
 
 
-def _serve(env: dict[str, str], *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "telegram", *args],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def webhook_env(index_env: dict[str, str], server, port: int) -> dict[str, str]:
     """A `qabot telegram --mode webhook` process's environment: the fake server, a port."""
     return {
@@ -142,26 +130,18 @@ def webhook_env(index_env: dict[str, str], server, port: int) -> dict[str, str]:
     }
 
 
-def _stop(process: subprocess.Popen, sig: int) -> tuple[str, str]:
-    process.send_signal(sig)
-    try:
-        return process.communicate(timeout=30)
-    finally:
-        process.kill()
-
-
 def test_process_polls_answers_and_stops_on_sigterm(index_env):
     thread = FakeTelegramThread()
     with thread as server:
         env = {**index_env, "TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_API_BASE": server.api_base}
-        process = _serve(env, "--verbose")  # debug logs: the token must stay out of them too
+        process = serve_process(env, "--verbose")  # debug logs: the token must stay out of them too
         try:
             thread.call(server.wait_calls("setMyCommands", timeout=90), timeout=100)
             message = thread.do(lambda: server.message("Who is China's ambassador to Japan?"))
             reply = thread.call(server.reply_to(message, timeout=30))
             assert "Cheng Yonghua" in reply["text"]
         finally:
-            out, err = _stop(process, signal.SIGTERM)
+            out, err = stop_process(process, signal.SIGTERM)
     assert process.returncode == 0, err
     assert "@qa_test_bot answers questions about article.txt (32 passages), by polling" in err
     assert "Application.stop() complete" in err and "Traceback" not in err
@@ -177,7 +157,7 @@ def test_process_serves_a_webhook_and_stops_on_sigint(index_env):
     thread = FakeTelegramThread()
     with thread as server:
         env = {**webhook_env(index_env, server, port), "QABOT_TELEGRAM_SECRET_TOKEN": secret}
-        process = _serve(env, "--mode", "webhook")
+        process = serve_process(env, "--mode", "webhook")
         try:
             thread.call(server.wait_calls("setMyCommands", timeout=90), timeout=100)
             thread.call(server.wait_for(lambda: server.webhook, timeout=30))
@@ -209,7 +189,7 @@ def test_process_serves_a_webhook_and_stops_on_sigint(index_env):
             maps = Path(f"/proc/{process.pid}/maps").read_text()
             assert "libtorch" not in maps and "onnxruntime" in maps
         finally:
-            out, err = _stop(process, signal.SIGINT)
+            out, err = stop_process(process, signal.SIGINT)
     assert process.returncode == 0, err
     assert "by webhook" in err and "Traceback" not in err
     assert TOKEN not in out + err and secret not in out + err
@@ -237,7 +217,7 @@ def test_a_busy_webhook_port_is_named(index_env):
         port = taken.getsockname()[1]
         thread = FakeTelegramThread()
         with thread as server:
-            process = _serve(webhook_env(index_env, server, port), "--mode", "webhook")
+            process = serve_process(webhook_env(index_env, server, port), "--mode", "webhook")
             out, err = process.communicate(timeout=120)
     assert process.returncode == 1, err
     last = err.strip().splitlines()[-1]

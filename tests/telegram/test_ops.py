@@ -26,9 +26,9 @@ from bot.telegram.redact import JsonFormatter, Redactor, bot_logging
 from bot.telegram.stats import Stats, percentile
 from tests.conftest import REPO, heavy_imports, run_cli
 from tests.telegram.fake_server import OTHER_USER, STRANGER, TOKEN, USER, FakeTelegramThread
-from tests.telegram.harness import polling_bot
+from tests.telegram.harness import polling_bot, serve_process, stop_process
 from tests.telegram.test_bot import AMBASSADOR, _command, run
-from tests.telegram.test_cli import OTHER_TOKEN, _serve, _stop
+from tests.telegram.test_cli import OTHER_TOKEN
 
 OFF_TOPIC = "What is the capital of France?"  # the article does not say: an abstention
 UNKNOWN = "I don't know that command. /help lists what I can do."
@@ -221,13 +221,13 @@ def test_process_with_json_logs_writes_only_json_lines_and_no_token(index_env):
             "TELEGRAM_API_BASE": server.api_base,
             "QABOT_TELEGRAM_LOG_FORMAT": "json",
         }
-        process = _serve(env, "--verbose")  # PTB's debug lines carry the token in its URLs
+        process = serve_process(env, "--verbose")  # PTB's debug lines carry the token in its URLs
         try:
             thread.call(server.wait_calls("setMyCommands", timeout=90), timeout=100)
             message = thread.do(lambda: server.message(AMBASSADOR))
             assert "Cheng Yonghua" in thread.call(server.reply_to(message, timeout=30))["text"]
         finally:
-            out, err = _stop(process, signal.SIGTERM)
+            out, err = stop_process(process, signal.SIGTERM)
     assert process.returncode == 0, err
     assert out == "" and _secret_free(err)
     entries = [json.loads(line) for line in err.splitlines()]  # each line is one JSON object
@@ -258,7 +258,7 @@ def test_health_file_is_written_refreshed_and_marked_stopped(
             "QABOT_TELEGRAM_HEALTH_INTERVAL": "1",
         }
         monkeypatch.setenv("QABOT_TELEGRAM_HEALTH_FILE", str(health))  # for --health here
-        process = _serve(env)
+        process = serve_process(env)
         try:
             thread.call(server.wait_calls("setMyCommands", timeout=90), timeout=100)
             first = _wait(lambda: _health(health, "ok"))
@@ -282,7 +282,7 @@ def test_health_file_is_written_refreshed_and_marked_stopped(
             assert (code, err) == (0, "") and out.startswith(f"ok: pid {process.pid}, up ")
             assert "1 questions" in out
         finally:
-            _out, err = _stop(process, signal.SIGTERM)
+            _out, err = stop_process(process, signal.SIGTERM)
     assert process.returncode == 0, err
     stopped = json.loads(health.read_text())
     assert stopped["status"] == "stopped" and stopped["questions"] == 1

@@ -1,0 +1,133 @@
+"""A live index: noticing that another process (`qabot index rebuild`, `add`, `remove`) has
+swapped a new build into the index folder, and loading it beside the one that answers.
+
+A build replaces `manifest.json` atomically (a new file renamed over the old), so a change
+shows in the file's inode, size or mtime: a `stat` per check, the manifest read only when
+that changes, and the new build loaded only when its build id differs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.core.errors import QABotError
+
+if TYPE_CHECKING:
+    from bot.core.answering import QAEngine
+    from bot.core.types import Manifest
+
+log = logging.getLogger("bot.service")
+
+# Questions can come hundreds a second; the manifest is looked at no more often than this.
+CHECK_INTERVAL = 1.0
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What `stat` says of manifest.json: a rename, a rewrite or a removal changes it."""
+
+    inode: int
+    size: int
+    mtime_ns: int
+
+
+class IndexWatch:
+    """Watches one index folder for a new build, and loads it with the engine's own
+    embedder, settings and selector (the model is never loaded again)."""
+
+    def __init__(self, engine: QAEngine, interval: float = CHECK_INTERVAL):
+        self.directory = Path(engine.index.directory)
+        self.interval = interval
+        # Nothing seen yet: the first question reads the manifest, in case a build came in
+        # between loading the index and it.
+        self._seen: _Seen | None = None
+        self._checked = float("-inf")
+        self._refused: set[str] = set()  # builds (or manifest errors) already warned about
+        self._current = engine.index.manifest.build_id
+
+    def newer(self, engine: QAEngine, force: bool = False) -> QAEngine | None:
+        """A warmed-up engine over the build on disk if it is not `engine`'s, else None.
+
+        Rate-limited to one look every `interval` seconds unless `force`d. A build that
+        cannot be loaded is warned about once and the current engine goes on. Not
+        thread-safe: the service calls it under its lock.
+        """
+        now = time.monotonic()
+        if not force and now - self._checked < self.interval:
+            return None
+        self._current = engine.index.manifest.build_id
+        self._checked = now
+        seen = _stat(self.directory)
+        if seen == self._seen and not force:
+            return None
+        self._seen = seen
+        manifest = self._manifest()
+        if manifest is None or manifest.build_id == engine.index.manifest.build_id:
+            return None
+        return self._load(engine, manifest)
+
+    def _manifest(self) -> Manifest | None:
+        from bot.core.store import MANIFEST, read_manifest
+
+        try:
+            manifest = read_manifest(self.directory)
+        except QABotError as exc:
+            self._warn_once(str(exc), f"cannot read the new {MANIFEST}: {exc}")
+            return None
+        if manifest is None:
+            self._warn_once("missing", f"{MANIFEST} is gone from {self.directory}")
+        return manifest
+
+    def _load(self, engine: QAEngine, manifest: Manifest) -> QAEngine | None:
+        from bot.core.answering import QAEngine
+        from bot.core.store import load_index
+
+        if manifest.build_id in self._refused:
+            return None
+        if manifest.model != engine.embedder.name:
+            self._warn_once(
+                manifest.build_id,
+                f"build {manifest.build_id} uses the model {manifest.model}, and this process "
+                f"runs {engine.embedder.name}: restart it to answer from that build",
+            )
+            return None
+        started = time.perf_counter()
+        try:
+            fresh = QAEngine(
+                load_index(self.directory, manifest),
+                engine.embedder,
+                engine.settings,
+                engine.selector,
+            )
+            fresh.warm_up()  # the BM25 files are mapped now, before a newer build removes them
+        except Exception as exc:  # whatever breaks in another process's build, ours answers
+            self._warn_once(manifest.build_id, f"cannot load build {manifest.build_id}: {exc}")
+            return None
+        log.info(
+            "index reloaded: build %s (%d passages, %d documents) in %.0f ms",
+            manifest.build_id,
+            manifest.chunk_count,
+            len(manifest.sources),
+            (time.perf_counter() - started) * 1000,
+        )
+        return fresh
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._refused:
+            self._refused.add(key)
+            log.warning("%s; still answering from build %s", message, self._current)
+
+
+def _stat(directory: Path) -> _Seen | None:
+    from bot.core.store import MANIFEST
+
+    try:
+        st = os.stat(directory / MANIFEST)
+    except OSError:
+        return None
+    return _Seen(st.st_ino, st.st_size, st.st_mtime_ns)
