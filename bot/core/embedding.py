@@ -32,7 +32,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ProgressCallback = Callable[[int], None]
 COUNT_BATCH = 1024  # texts tokenized at once when counting word pieces
-TOKENS_PER_BATCH = 4096  # word pieces run through the model at once (32 texts of 128)
+TOKENS_PER_BATCH = 1024  # word pieces run through the model at once (32 texts of 32)
 
 
 def resolve_model(name: str) -> str:
@@ -180,7 +180,7 @@ class Embedder:
         self,
         parts: Sequence[Sequence[str]],
         progress: ProgressCallback | None = None,
-        step: int = 64,
+        step: int = 32,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """Unit vectors of passages given as their parts (heading, sentences), and of each
         part: one row per passage, and per passage an array with one row per part.
