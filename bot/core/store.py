@@ -13,6 +13,7 @@ Layout of an index folder:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +86,30 @@ class Index:
         # A build writes the documents' passages side by side, in the manifest's order.
         first = sum(s.chunks for s in sources[: wanted[0]])
         return range(first, first + sources[wanted[0]].chunks)
+
+    def row_of(self, chunk_id: str) -> int | None:
+        """The row of passage `chunk_id` ("<doc>#p<first>..."), or None: found by bisection,
+        as a document's passages are stored in the order of their first paragraph, so a
+        large index parses a few passages, not all of them."""
+        import bisect
+
+        from bot.core.errors import QuestionError
+
+        doc, _, rest = chunk_id.partition("#p")
+        digits = re.match(r"\d+", rest)
+        if not digits:
+            return None
+        try:
+            rows = self.rows_of(doc)
+        except QuestionError:
+            return None
+        first = int(digits.group())
+        i = bisect.bisect_left(rows, first, key=lambda row: self.chunks[row].paragraphs[0])
+        while i < len(rows) and self.chunks[rows[i]].paragraphs[0] == first:
+            if self.chunks[rows[i]].id == chunk_id:
+                return rows[i]
+            i += 1
+        return None
 
 
 # --- reading -------------------------------------------------------------------------------

@@ -97,7 +97,9 @@ class QAService:
     def has_passage(self, chunk_id: str, text: str) -> bool:
         """Whether the index as loaded now holds passage `chunk_id` with exactly `text` (a
         citation from an earlier build may point at a passage that is gone or changed)."""
-        return any(c.id == chunk_id and c.text == text for c in self.engine.index.chunks)
+        index = self.engine.index
+        row = index.row_of(chunk_id)
+        return row is not None and index.chunks[row].text == text
 
     @property
     def passages(self) -> dict[str, str]:

@@ -304,3 +304,12 @@ def test_a_table_that_does_not_fit_its_passages_is_damage(index_copy):
     np.save(table, rows)
     with pytest.raises(IndexStoreError, match="damaged"):
         load_index(index_copy, manifest)
+
+
+def test_a_passage_is_found_by_its_id(index_copy):
+    index = load_index(index_copy, read_manifest(index_copy))
+    for row, chunk in enumerate(index.chunks):
+        assert index.row_of(chunk.id) == row
+    doc = index.chunks[0].doc_id
+    for gone in (f"{doc}#p9999", f"{doc}#p1.7", "other#p1", "no-id", f"{doc}#px"):
+        assert index.row_of(gone) is None
