@@ -155,7 +155,7 @@ def build_index(
             )
             del stored  # web pages reused: written again by now
             written = writer.finish(progress, index_type)
-            query_encoder = embedder.prepare_queries()  # torch is loaded now; answering need not
+            query_encoder = embedder.prepare_queries()  # the export answering runs on
             _fsync_all(staging)
             files = checksums(staging)
             data_dir = f"data-{build_id}"

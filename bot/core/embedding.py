@@ -122,8 +122,11 @@ class Embedder:
     def model(self) -> SentenceTransformer:
         return _load(resolve_model(self.model_name), self.device, self.backend)
 
-    @property
+    @functools.cached_property
     def dimension(self) -> int:
+        builder = self._builder
+        if builder is not None:  # without loading torch
+            return int(builder.token_sums(["dimension"]).shape[1])
         return int(self.model.get_embedding_dimension())
 
     @property
@@ -197,20 +200,27 @@ class Embedder:
         # Sums of token vectors, not means: normalising removes the token count anyway.
         sums = np.zeros((len(unique), self.dimension), dtype=np.float32)
         order = sorted(range(len(unique)), key=lambda i: len(unique[i]))
+        builder = self._builder
         for begin in range(0, len(order), step):
             rows = order[begin : begin + step]
-            longest = self.count_tokens([unique[rows[-1]]])[0] + 2
-            tokens = self.model.encode(
-                [unique[i] for i in rows],
-                # Attention holds batch × length² scores per head: long texts go in smaller
-                # batches, so a build's peak memory does not depend on its longest sentences.
-                batch_size=max(1, min(self.batch_size, TOKENS_PER_BATCH // longest)),
-                output_value="token_embeddings",
-                show_progress_bar=False,
-            )
-            for i, token_vectors in zip(rows, tokens, strict=True):
-                sums[i] = token_vectors.float().sum(dim=0).cpu().numpy()
-            del tokens
+            texts = [unique[i] for i in rows]
+            longest = self.count_tokens([texts[-1]])[0] + 2
+            # Attention holds batch × length² scores per head: long texts go in smaller
+            # batches, so a build's peak memory does not depend on its longest sentences.
+            batch = max(1, min(self.batch_size, TOKENS_PER_BATCH // longest))
+            if builder is not None:
+                for b in range(0, len(rows), batch):
+                    sums[rows[b : b + batch]] = builder.token_sums(texts[b : b + batch])
+            else:
+                tokens = self.model.encode(
+                    texts,
+                    batch_size=batch,
+                    output_value="token_embeddings",
+                    show_progress_bar=False,
+                )
+                for i, token_vectors in zip(rows, tokens, strict=True):
+                    sums[i] = token_vectors.float().sum(dim=0).cpu().numpy()
+                del tokens
             release_freed_memory()  # or the build's memory grows with the corpus (see there)
             if progress:
                 progress(len(rows))
@@ -250,6 +260,21 @@ class Embedder:
         except ImportError:
             return None
         return OnnxEncoder(folder, model_file=INT8_FILE if int8 else MODEL_FILE)
+
+    @functools.cached_property
+    def _builder(self) -> OnnxEncoder | None:
+        """What a build embeds with: the fp32 export of the model through ONNX Runtime, so a
+        build need not hold torch (about 0.3 GB) once the export exists; its vectors are the
+        model's own (the same export answers questions). None where the query path has no
+        export: sentence-transformers embeds."""
+        from bot.core.onnx_encoder import MODEL_FILE, OnnxEncoder
+
+        queries = self._queries
+        if queries is None:
+            return None
+        if queries.model_file == MODEL_FILE:
+            return queries
+        return OnnxEncoder(queries.folder, model_file=MODEL_FILE)
 
     def prepare_queries(self) -> dict[str, str] | None:
         """Make the query encoder now (while torch is loaded anyway, during a build), so

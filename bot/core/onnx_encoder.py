@@ -1,11 +1,11 @@
-"""Encoding queries without PyTorch: the embedding model exported once to ONNX, run with
-ONNX Runtime, tokenised with `tokenizers`, pooled and normalised in numpy.
+"""Encoding without PyTorch: the embedding model exported once to ONNX, run with ONNX
+Runtime, tokenised with `tokenizers`, pooled and normalised in numpy.
 
 Answering a question needs one small transformer pass; importing torch and
 sentence-transformers for it costs seconds and hundreds of megabytes. The export is made from
-the same weights (fp32), so a query's vector matches sentence-transformers' (cosine 1.0 to
-six decimals); building the index still runs sentence-transformers, which also makes the
-export, once per model, into the user's cache.
+the same weights (fp32), so a vector matches sentence-transformers' (cosine 1.0 to six
+decimals). Builds embed through it too once it exists (`token_sums`); the first build makes
+it, once per model, into the user's cache, which is the one time torch loads.
 """
 
 from __future__ import annotations
@@ -140,6 +140,22 @@ class OnnxEncoder:
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.enable_padding()
         return session, tokenizer
+
+    def token_sums(self, texts: Sequence[str]) -> np.ndarray:
+        """The sum of each text's token vectors (padding left out): what a build pools a
+        passage's vector from, as sentence-transformers' token embeddings summed."""
+        import numpy as np
+
+        session, tokenizer = self._session
+        encoded = tokenizer.encode_batch(list(texts))
+        mask = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        feeds = {
+            "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
+            "attention_mask": mask,
+            "token_type_ids": np.array([e.type_ids for e in encoded], dtype=np.int64),
+        }
+        hidden = session.run(None, feeds)[0]
+        return (hidden * mask[..., None]).sum(axis=1).astype(np.float32)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         import numpy as np

@@ -138,15 +138,27 @@ def test_interrupted_write_keeps_the_old_index(index_copy, embedder, monkeypatch
 def test_killed_build_keeps_the_old_index_and_is_cleaned_up(index_copy, tmp_path, embedder):
     before = read_manifest(index_copy)
     big = tmp_path / "big.txt"
-    paragraph = "Harbour records show the ferry left at noon and returned by six each day. "
-    big.write_text("\n\n".join(f"{i}. {paragraph * 3}" for i in range(3000)))
+    # Distinct sentences: repeated ones are embedded once, and the build would be over.
+    big.write_text(
+        "\n\n".join(
+            f"Harbour record {i} shows ferry {i * 7} left pier {i % 13} at {i % 24} hours. "
+            f"Its crew of {i % 40 + 2} counted {i * 3} passengers and {i % 17} cars. "
+            f"Record {i} was filed by clerk {i * 11 % 97} on day {i % 365}."
+            for i in range(3000)
+        )
+    )
     script = (
         "import sys; from pathlib import Path; from bot.core.embedding import Embedder;"
         "from bot.core.build import build_index; from bot.core.settings import ChunkerSettings;"
         "build_index([Path(sys.argv[1])], Path(sys.argv[2]), Embedder(), ChunkerSettings())"
     )
     proc = subprocess.Popen([sys.executable, "-c", script, str(big), str(index_copy)])
-    time.sleep(8)  # past model loading, well inside embedding 3000 passages
+    deadline = time.monotonic() + 120
+    # Killed once it is embedding: its sentence vectors are being written in its staging folder.
+    while not list(index_copy.glob(".build-*/sentences.npy")) and time.monotonic() < deadline:
+        assert proc.poll() is None, "the build finished before it could be interrupted"
+        time.sleep(0.05)
+    time.sleep(0.5)
     assert proc.poll() is None, "the build finished before it could be interrupted"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -236,19 +248,23 @@ def test_one_pass_gives_sentence_vectors_and_passage_vectors(embedder):
     other = ["Abe arrives in Beijing on Thursday.", "Trade is high on the agenda."]
     calls: list[list[str]] = []
     model = embedder.model
-    real = model.encode
+    # A build embeds through the ONNX export when there is one (no torch), else the model.
+    builder = embedder._builder
+    target, name = (builder, "token_sums") if builder is not None else (model, "encode")
+    real = getattr(target, name)
 
     def recording(texts, *args, **kwargs):
         calls.append(list(texts))
         return real(texts, *args, **kwargs)
 
-    model.encode = recording
+    setattr(target, name, recording)
     try:
         passages, parts = embedder.encode_passages([passage, other])
     finally:
-        del model.encode
+        delattr(target, name)
     assert sorted(t for call in calls for t in call) == sorted({*passage, *other})
 
+    # Each part's vector is the model's own (sentence-transformers under torch), to 1e-5.
     alone = model.encode(passage + other, normalize_embeddings=True)
     assert np.allclose(np.concatenate(parts), alone, atol=1e-5)
     whole = model.encode([" ".join(passage), " ".join(other)], normalize_embeddings=True)
@@ -313,3 +329,25 @@ def test_a_passage_is_found_by_its_id(index_copy):
     doc = index.chunks[0].doc_id
     for gone in (f"{doc}#p9999", f"{doc}#p1.7", "other#p1", "no-id", f"{doc}#px"):
         assert index.row_of(gone) is None
+
+
+def test_a_build_does_not_load_torch_once_the_model_is_exported(tmp_path, embedder):
+    """With the model's ONNX export in place (the first build makes it), a build embeds
+    through ONNX Runtime: torch and sentence-transformers never load (about 0.3 GB)."""
+    embedder.prepare_queries()  # the export exists from here on
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from bot.core.build import build_index\n"
+        "from bot.core.embedding import Embedder\n"
+        "from bot.core.settings import ChunkerSettings\n"
+        "m = build_index([Path(sys.argv[1])], Path(sys.argv[2]), Embedder(), ChunkerSettings())\n"
+        "print(m.chunk_count, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(ARTICLE), str(tmp_path / "index")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    count, torch, sentence_transformers = done.stdout.split()
+    assert int(count) > 10 and torch == sentence_transformers == "False"
