@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot.service")
 
-# Questions can come hundreds a second; the manifest is looked at no more often than this.
-CHECK_INTERVAL = 1.0
+# Seconds between looks at the manifest. A look is one `stat` (microseconds), so every
+# question looks: a question sent after a rebuild finished is answered from that build.
+CHECK_INTERVAL = 0.0
 
 
 @dataclass(frozen=True)
