@@ -293,8 +293,8 @@ class QAEngine:
         return chosen
 
     def _same_meaning(self, a: Candidate, b: Candidate) -> bool:
-        va = self.index.sentence_vectors[self.index.sentence_rows[a.row][a.k]]
-        vb = self.index.sentence_vectors[self.index.sentence_rows[b.row][b.k]]
+        va = self.index.sentence_vectors[self.index.chunks.sentence_rows(a.row)[a.k]]
+        vb = self.index.sentence_vectors[self.index.chunks.sentence_rows(b.row)[b.k]]
         return float(va @ vb) > self.settings.same_meaning
 
 

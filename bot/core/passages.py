@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import mmap
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, overload
@@ -24,21 +25,33 @@ if TYPE_CHECKING:
 PARSED_KEPT = 4096
 
 
-def rows_table(chunks: Iterable[Chunk | str]) -> np.ndarray:
-    """The table for passages written one JSON line each, in order: row i is (byte offset of
-    passage i's line, its first sentence row); a last row holds the totals. Takes the
-    passages, or their JSON lines as written."""
-    import numpy as np
+class RowsTable:
+    """The table of a chunks.jsonl, a passage at a time: row i is (byte offset of passage i's
+    line, its first sentence row); a last row holds the totals."""
 
-    rows, offset, sentence = [], 0, 0
-    for item in chunks:
-        chunk = Chunk.from_dict(json.loads(item)) if isinstance(item, str) else item
-        line = item if isinstance(item, str) else chunk_line(chunk)
-        rows.append((offset, sentence))
-        offset += len(line.encode("utf-8"))
-        sentence += len(chunk.sentences)
-    rows.append((offset, sentence))
-    return np.asarray(rows, dtype=np.int64).reshape(-1, 2)
+    def __init__(self) -> None:
+        self._offsets = array("q", [0])
+        self._first_sentence = array("q", [0])
+
+    def add(self, line: str, sentences: int) -> None:
+        self._offsets.append(self._offsets[-1] + len(line.encode("utf-8")))
+        self._first_sentence.append(self._first_sentence[-1] + sentences)
+
+    def array(self) -> np.ndarray:
+        import numpy as np
+
+        return np.stack(
+            [np.frombuffer(self._offsets, np.int64), np.frombuffer(self._first_sentence, np.int64)],
+            axis=1,
+        )
+
+
+def rows_table(lines: Iterable[str]) -> np.ndarray:
+    """The table of chunks.jsonl's lines as written (an index built before it was kept)."""
+    table = RowsTable()
+    for line in lines:
+        table.add(line, len(json.loads(line)["sentences"]))
+    return table.array()
 
 
 def chunk_line(chunk: Chunk) -> str:
@@ -93,16 +106,3 @@ class Passages(Sequence[Chunk]):
                 f"the index is damaged (passage {row} cannot be read); "
                 "rebuild it: qabot index rebuild"
             ) from None
-
-
-class SentenceRows(Sequence[range]):
-    """Passage row -> the rows of its sentences' vectors, as a sequence."""
-
-    def __init__(self, passages: Passages):
-        self._passages = passages
-
-    def __len__(self) -> int:
-        return len(self._passages)
-
-    def __getitem__(self, row: int) -> range:  # type: ignore[override]
-        return self._passages.sentence_rows(row)

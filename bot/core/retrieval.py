@@ -95,7 +95,7 @@ class Retriever:
         s = settings
         candidates = []
         for rank, hit in enumerate(hits):
-            rows = self.index.sentence_rows[hit.row]
+            rows = self.index.chunks.sentence_rows(hit.row)
             sims = self.index.sentence_vectors[rows.start : rows.stop] @ query
             sentence_terms = self.sentence_terms(hit.row)
             for k, sim in enumerate(sims):

@@ -23,7 +23,7 @@ from bot.core import vectors as vector_index
 from bot.core.errors import IndexStoreError, SourceError
 from bot.core.integrity import verify
 from bot.core.lexical import BM25_FILES
-from bot.core.passages import Passages, SentenceRows, rows_table
+from bot.core.passages import Passages, rows_table
 from bot.core.settings import ChunkerSettings, IndexSettings
 from bot.core.sources import is_url, source_digest, source_keys
 from bot.core.types import Manifest, Notify, Progress
@@ -64,11 +64,6 @@ class Index:
     chunks: Passages
     vectors: Any  # faiss.Index over chunk vectors, inner product of unit vectors
     sentence_vectors: np.ndarray
-
-    @property
-    def sentence_rows(self) -> SentenceRows:
-        """Chunk row -> the rows of its sentences' vectors."""
-        return SentenceRows(self.chunks)
 
     def sentence_text(self, chunk_row: int, k: int) -> str:
         return self.chunks[chunk_row].sentence_text(k)

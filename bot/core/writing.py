@@ -11,7 +11,6 @@ the term ids of each passage.
 from __future__ import annotations
 
 import json
-from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from bot.core import vectors as vector_index
 from bot.core.embedcache import VectorCache, embed_key, passage_key
 from bot.core.lexical import Lexicon
-from bot.core.passages import chunk_line
+from bot.core.passages import RowsTable, chunk_line
 from bot.core.rowfile import RowWriter
 from bot.core.store import (
     CHUNKS_FILE,
@@ -59,8 +58,7 @@ class DataWriter:
         self._chunks = open(folder / CHUNKS_FILE, "w", encoding="utf-8")  # noqa: SIM115
         self._docs = open(folder / DOCUMENTS_FILE, "w", encoding="utf-8")  # noqa: SIM115
         self._sentence_keys = open(folder / SENTENCE_KEYS_TEMP, "w", encoding="ascii")  # noqa: SIM115
-        self._offsets = array("q", [0])  # where passage i's line starts; then the file's end
-        self._first_sentence = array("q", [0])  # passage i's first sentence row; then the total
+        self._rows = RowsTable()
         self._passage_keys: list[str] = []
         self._fresh = bytearray()  # 1 for a passage whose vectors are not all in the cache
         self._texts = 0  # distinct texts the fresh passages need embedded
@@ -87,8 +85,7 @@ class DataWriter:
         for chunk in chunks:
             line = chunk_line(chunk)
             self._chunks.write(line)
-            self._offsets.append(self._offsets[-1] + len(line.encode("utf-8")))
-            self._first_sentence.append(self._first_sentence[-1] + len(chunk.sentences))
+            self._rows.add(line, len(chunk.sentences))
             key = passage_key(model, chunk)
             sentence_keys = [
                 embed_key(model, chunk.sentence_text(k)) for k in range(len(chunk.sentences))
@@ -111,10 +108,7 @@ class DataWriter:
         import numpy as np
 
         self.close()
-        rows = np.stack(
-            [np.frombuffer(self._offsets, np.int64), np.frombuffer(self._first_sentence, np.int64)],
-            axis=1,
-        )
+        rows = self._rows.array()
         np.save(self.folder / ROWS_FILE, rows, allow_pickle=False)
         count = int(rows[-1, 1])
         if progress:

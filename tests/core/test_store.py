@@ -294,7 +294,7 @@ def test_passages_are_read_from_the_file_when_asked_for(index_copy):
         expected[0],
         expected[len(expected) // 2],
     ]
-    rows = [index.sentence_rows[i] for i in range(len(expected))]
+    rows = [index.chunks.sentence_rows(i) for i in range(len(expected))]
     assert [len(r) for r in rows] == [len(c.sentences) for c in expected]
     assert rows[0].start == 0 and rows[-1].stop == manifest.sentence_count
     with pytest.raises(IndexError):
