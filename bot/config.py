@@ -69,6 +69,13 @@ class Settings(BaseModel):
     min_chunk_tokens: int = Field(_CHUNK.min_tokens, ge=0, le=1024)
     top_k: int = Field(_ANSWER.top_k, ge=1, le=100)
     abstain_threshold: float = Field(_ANSWER.abstain_threshold, ge=-1.0, le=1.0)
+    abstain_rise: float = Field(
+        _ANSWER.abstain_rise,
+        ge=0.0,
+        le=1.0,
+        description="added to abstain_threshold per tenfold more passages than "
+        f"{_ANSWER.abstain_calibrated} searched",
+    )
     max_answer_sentences: int = Field(_ANSWER.max_sentences, ge=1, le=10)
     history_turns: int = Field(_ANSWER.history_turns, ge=0, le=50)
     selector: str | None = Field(
@@ -99,6 +106,7 @@ class Settings(BaseModel):
         "min_chunk_tokens",
         "top_k",
         "abstain_threshold",
+        "abstain_rise",
         "max_answer_sentences",
         "history_turns",
         "selector_threshold",

@@ -5,6 +5,7 @@ This is the core API every front end calls (`QAEngine.answer`); it imports none 
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -77,14 +78,16 @@ class QAEngine:
     ) -> Answer:
         """Answer `question`, from one document's passages when `document` names one."""
         started = time.perf_counter()
+        within = self.index.rows_of(document) if document else None
         question, query, hits, candidates, timings = self._candidates(
-            question, history, top_k, self.index.rows_of(document) if document else None
+            question, history, top_k, within
         )
         searched = time.perf_counter()
+        threshold = self.threshold_for(len(within) if within else len(self.index.chunks))
         expected = expectation(question) if self.settings.answer_checks else NO_EXPECTATION
-        eligible, unsupported = self._eligible(expected, candidates)
+        eligible, unsupported = self._eligible(expected, candidates, threshold)
         best = max(eligible, key=lambda c: c.score, default=None)
-        abstained, reason = self._verdict(expected, candidates, best, unsupported)
+        abstained, reason = self._verdict(expected, candidates, best, unsupported, threshold)
         if self.selector is not None and not abstained:
             # Similarity chooses the sentences; the selector may still say none answers.
             chance = self._answer_probability(question, query, hits, candidates)
@@ -98,7 +101,7 @@ class QAEngine:
         if abstained:
             text, citations = ABSTAIN_TEXT, ()
         else:
-            text, citations = compose(self.index, self._select(eligible, best.score))
+            text, citations = compose(self.index, self._select(eligible, best.score, threshold))
         done = time.perf_counter()
         k = min(top_k or self.settings.top_k, len(self.index.chunks))
         return Answer(
@@ -114,15 +117,21 @@ class QAEngine:
             query=query,
             expected=expected,
             score=best.score if best else 0.0,
-            threshold=self.threshold,
+            threshold=threshold,
             reason=reason,
             retrieved=describe(self.index, rerank(hits, candidates)[:k], candidates),
         )
 
-    @property
-    def threshold(self) -> float:
-        """The similarity score an answer needs."""
-        return self.settings.abstain_threshold
+    def threshold_for(self, passages: int) -> float:
+        """The similarity score an answer needs when `passages` passages are searched.
+
+        The more passages, the higher the best of the unrelated ones scores by chance (the
+        best of many draws), so beyond the size the threshold was chosen at it rises by
+        `abstain_rise` for each tenfold more passages: a thousand documents are then no more
+        likely to answer an unanswerable question than one."""
+        s = self.settings
+        tenfolds = math.log10(max(passages, s.abstain_calibrated) / s.abstain_calibrated)
+        return s.abstain_threshold + s.abstain_rise * tenfolds
 
     @property
     def selector_threshold(self) -> float:
@@ -210,7 +219,7 @@ class QAEngine:
         return float(self.selector.probabilities(x).max()) if top else 0.0
 
     def _eligible(
-        self, expected: Expectation, candidates: list[Candidate]
+        self, expected: Expectation, candidates: list[Candidate], threshold: float
     ) -> tuple[list[Candidate], _Support | None]:
         """The sentences that can answer: those giving the kind of thing asked for and, if
         any passage over the threshold names the question's focus, those of such passages.
@@ -221,7 +230,7 @@ class QAEngine:
         if not expected.focus:
             return eligible, None
         over = sorted(
-            (c for c in eligible if c.score >= self.threshold),
+            (c for c in eligible if c.score >= threshold),
             key=lambda c: c.score,
             reverse=True,
         )
@@ -246,9 +255,9 @@ class QAEngine:
         candidates: list[Candidate],
         best: Candidate | None,
         unsupported: _Support | None,
+        threshold: float,
     ) -> tuple[bool, str]:
         """Whether to abstain, and why, in words for `--explain`."""
-        threshold = self.threshold
         top = max((c.score for c in candidates), default=None)
         if top is None:
             return True, "nothing was retrieved"
@@ -281,8 +290,10 @@ class QAEngine:
         best = int(sims.max(axis=1).argmax())
         return _Support(float(sims[best].max()), passage_words[best])
 
-    def _select(self, candidates: list[Candidate], best: float) -> list[Candidate]:
-        floor = max(self.threshold, best - self.settings.margin)
+    def _select(
+        self, candidates: list[Candidate], best: float, threshold: float
+    ) -> list[Candidate]:
+        floor = max(threshold, best - self.settings.margin)
         chosen: list[Candidate] = []
         for cand in sorted(candidates, key=lambda c: c.score, reverse=True):
             if cand.score < floor or len(chosen) >= self.settings.max_sentences:

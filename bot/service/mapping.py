@@ -40,6 +40,7 @@ def answer_settings(settings: Settings) -> AnswerSettings:
     return AnswerSettings(
         top_k=settings.top_k,
         abstain_threshold=settings.abstain_threshold,
+        abstain_rise=settings.abstain_rise,
         max_sentences=settings.max_answer_sentences,
         history_turns=settings.history_turns,
         selector_threshold=settings.selector_threshold,

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-import pytest
+import math
 
-from bot.core.answering import ABSTAIN_TEXT
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.core.answering import ABSTAIN_TEXT, QAEngine
+from bot.core.build import build_index
 from bot.core.errors import QuestionError
 from bot.core.questions import is_follow_up
+from bot.core.settings import AnswerSettings, ChunkerSettings
+from bot.core.store import load_index, read_manifest
 from bot.core.types import Turn
 from bot.service import QAService
 from bot.tools.evaluation import evaluate, load_qa_set
@@ -111,3 +118,72 @@ def test_a_question_asking_for_a_time_gets_a_sentence_with_one(engine):
     assert not answer.abstained
     assert "September 2017" in answer.text
     assert "gives a time" in answer.reason
+
+
+# --- the threshold over larger searches ----------------------------------------------------
+
+
+@given(
+    base=st.floats(-1, 1),
+    rise=st.floats(0, 1),
+    calibrated=st.integers(1, 100_000),
+    passages=st.integers(1, 10**8),
+    more=st.integers(0, 10**8),
+)
+def test_the_threshold_rises_per_tenfold_beyond_the_calibrated_size(
+    engine, base, rise, calibrated, passages, more
+):
+    settings = AnswerSettings(
+        abstain_threshold=base, abstain_rise=rise, abstain_calibrated=calibrated
+    )
+    at = QAEngine(engine.index, engine.embedder, settings).threshold_for
+    if passages <= calibrated:
+        assert at(passages) == base
+    else:
+        assert at(passages) == pytest.approx(base + rise * math.log10(passages / calibrated))
+    assert at(passages + more) >= at(passages)  # more passages never lower it
+
+
+def _with(engine: QAEngine, **changes: object) -> QAEngine:
+    return QAEngine(engine.index, engine.embedder, AnswerSettings(**changes))
+
+
+def test_an_answer_over_a_larger_search_needs_the_risen_threshold(engine):
+    question = "Who is China's ambassador to Japan?"
+    plain = engine.answer(question)
+    assert not plain.abstained and plain.threshold == AnswerSettings().abstain_threshold
+    # As if the threshold had been chosen on indexes a quarter this size: just under the
+    # answer's score it still answers, the same way; just over it, the document doesn't say.
+    calibrated = max(1, len(engine.index.chunks) // 4)
+    tenfolds = math.log10(len(engine.index.chunks) / calibrated)
+    needed = (plain.score - plain.threshold) / tenfolds
+    under = _with(engine, abstain_calibrated=calibrated, abstain_rise=needed * 0.9)
+    over = _with(engine, abstain_calibrated=calibrated, abstain_rise=needed * 1.1)
+    kept = under.answer(question)
+    assert kept.text == plain.text and plain.threshold < kept.threshold < plain.score
+    refused = over.answer(question)
+    assert refused.abstained and refused.threshold > plain.score
+    assert "under the threshold" in refused.reason
+
+
+@pytest.fixture(scope="module")
+def two_documents(tmp_path_factory, embedder) -> QAEngine:
+    directory = tmp_path_factory.mktemp("two-documents")
+    build_index(
+        [ARTICLE, REPO / "tests" / "data" / "MPL-2.0.txt"], directory, embedder, ChunkerSettings()
+    )
+    return QAEngine(load_index(directory, read_manifest(directory)), embedder, AnswerSettings())
+
+
+def test_asking_one_document_uses_the_threshold_of_its_own_size(two_documents):
+    index = two_documents.index
+    article = len(index.rows_of("article.txt"))
+    assert 0 < article < len(index.chunks)
+    engine = _with(two_documents, abstain_calibrated=article, abstain_rise=0.2)
+    question = "Who is China's ambassador to Japan?"
+    alone = engine.answer(question, document="article.txt")
+    assert alone.threshold == AnswerSettings().abstain_threshold
+    everywhere = engine.answer(question)
+    assert everywhere.threshold == pytest.approx(
+        alone.threshold + 0.2 * math.log10(len(index.chunks) / article)
+    )
