@@ -43,7 +43,8 @@ class RowWriter:
 
 
 class RowReader:
-    """Rows of an existing float32 .npy matrix, read one at a time."""
+    """Rows of an existing float32 .npy matrix, read one at a time or a block (a slice of
+    consecutive rows) at a time."""
 
     def __init__(self, path: Path):
         import numpy as np
@@ -67,13 +68,20 @@ class RowReader:
     def __len__(self) -> int:
         return self.shape[0]
 
-    def __getitem__(self, row: int) -> Any:
+    def __getitem__(self, rows: int | slice) -> Any:
         import numpy as np
 
-        data = os.pread(self._fd, self._row_bytes, self._start + row * self._row_bytes)
-        if len(data) != self._row_bytes:
+        if isinstance(rows, slice):
+            first, stop, _ = rows.indices(len(self))
+            count = max(0, stop - first)
+        else:
+            first, count = rows, 1
+        size = count * self._row_bytes
+        data = os.pread(self._fd, size, self._start + first * self._row_bytes)
+        if len(data) != size:
             raise ValueError("the file is shorter than its header says")
-        return np.frombuffer(data, dtype=_DTYPE)
+        block = np.frombuffer(data, dtype=_DTYPE)
+        return block.reshape(count, self.shape[1]) if isinstance(rows, slice) else block
 
     def __del__(self) -> None:
         fd = getattr(self, "_fd", None)

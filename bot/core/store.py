@@ -49,6 +49,7 @@ DOCUMENTS_FILE = "documents.jsonl"
 MARKER = ".qabot-index"
 # Written during a build, gone before its folder is swapped in.
 SENTENCE_KEYS_TEMP = "sentence.keys.tmp"
+PASSAGES_TEMP = "passages.tmp.npy"
 DATA_FILES = frozenset(
     {CHUNKS_FILE, ROWS_FILE, VECTORS_FILE, SENTENCES_FILE, EMBED_KEYS_FILE, DOCUMENTS_FILE}
     | set(BM25_FILES.values())

@@ -22,6 +22,7 @@ HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 512
 IVF_PROBE_SHARE = 1 / 4  # share of the lists searched
 IVF_TRAIN_PER_LIST = 40  # training vectors per list (FAISS warns below 39)
+ADD_BLOCK = 16_384  # vectors handed to FAISS at a time (24 MB at 384 dimensions)
 
 
 def choose(kind: str, count: int) -> str:
@@ -31,12 +32,13 @@ def choose(kind: str, count: int) -> str:
     return "flat" if count < AUTO_FLAT_LIMIT else "hnsw"
 
 
-def build(kind: str, vectors: np.ndarray) -> Any:
-    """A FAISS inner-product index of type `kind` ("flat", "hnsw" or "ivf") over `vectors`."""
+def build(kind: str, vectors: Any, block: int = ADD_BLOCK) -> Any:
+    """A FAISS inner-product index of type `kind` ("flat", "hnsw" or "ivf") over `vectors`:
+    an array, or rows on disk (bot.core.rowfile.RowReader). They are added a block at a time,
+    so a build from disk never holds them twice, once read and once in the index."""
     import faiss
     import numpy as np
 
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
     n, dim = vectors.shape
     if kind == "flat" or n == 0:
         index = faiss.IndexFlatIP(dim)
@@ -48,15 +50,22 @@ def build(kind: str, vectors: np.ndarray) -> Any:
         lists = _ivf_lists(n)
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
-        sample = vectors
         if n > lists * 256:
             rows = np.random.default_rng(0).choice(n, lists * 256, replace=False)
-            sample = vectors[np.sort(rows)]
-        index.train(sample)
+            rows = np.sort(rows)
+            sample = (
+                vectors[rows]
+                if isinstance(vectors, np.ndarray)
+                else np.stack([vectors[int(r)] for r in rows])
+            )
+        else:
+            sample = vectors[0:n]
+        index.train(np.ascontiguousarray(sample, dtype=np.float32))
         index.nprobe = max(1, math.ceil(lists * IVF_PROBE_SHARE))
     else:
         raise ValueError(f"unknown index type {kind!r}")
-    index.add(vectors)
+    for start in range(0, n, block):
+        index.add(np.ascontiguousarray(vectors[start : start + block], dtype=np.float32))
     return index
 
 

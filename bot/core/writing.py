@@ -3,9 +3,10 @@ with the text of the corpus.
 
 Each document goes to disk as it is read (its record in documents.jsonl, its passages in
 chunks.jsonl); what stays in memory per passage is a few numbers, its embedding key and its
-search terms as integers. Embedding then reads the passages back a batch at a time. What
-must be whole in memory is what the vector and BM25 indexes are built from: one vector and
-the term ids of each passage.
+search terms as integers. Embedding then reads the passages back a batch at a time, and
+writes their vectors to disk, from where the vector index is built a block at a time. What
+must be whole in memory is the vector index itself and the term ids of each passage, which
+BM25 is built from.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from bot.core import vectors as vector_index
 from bot.core.embedcache import VectorCache, embed_key, passage_key
 from bot.core.lexical import Lexicon
 from bot.core.passages import RowsTable, chunk_line
-from bot.core.rowfile import RowWriter
+from bot.core.rowfile import RowReader, RowWriter
 from bot.core.store import (
     CHUNKS_FILE,
     DOCUMENTS_FILE,
     EMBED_KEYS_FILE,
+    PASSAGES_TEMP,
     ROWS_FILE,
     SENTENCE_KEYS_TEMP,
     SENTENCES_FILE,
@@ -116,22 +118,27 @@ class DataWriter:
             unchanged = self.passages - fresh
             reused = f", {unchanged} unchanged" if unchanged else ""
             progress.start(self._texts, f"Embedding {fresh} passages ({self._texts} texts){reused}")
-        sentences = RowWriter(self.folder / SENTENCES_FILE, (count, self.embedder.dimension))
+        dimension = self.embedder.dimension
+        temp = self.folder / PASSAGES_TEMP
+        sentences = RowWriter(self.folder / SENTENCES_FILE, (count, dimension))
+        passages = RowWriter(temp, (self.passages, dimension))
         try:
-            passages = self._embed(rows, sentences, progress)
+            self._embed(rows, passages, sentences, progress)
         finally:
             sentences.close()
+            passages.close()
         kind = vector_index.choose(index_type, self.passages)
-        faiss.write_index(vector_index.build(kind, passages), str(self.folder / VECTORS_FILE))
-        del passages
+        index = vector_index.build(kind, RowReader(temp))
+        faiss.write_index(index, str(self.folder / VECTORS_FILE))
+        del index
+        temp.unlink()
         self.lexicon.build().save(self.folder)
         self._write_keys()
         return Written(kind, self.passages, count, self.embedder.dimension)
 
-    def _embed(self, rows: Any, sentences_out: Any, progress: Progress | None) -> Any:
-        import numpy as np
-
-        passages = np.zeros((self.passages, self.embedder.dimension), dtype=np.float32)
+    def _embed(
+        self, rows: Any, passages: RowWriter, sentences_out: RowWriter, progress: Progress | None
+    ) -> None:
         model = self.embedder.name
         pending: list[tuple[int, Chunk]] = []
         with open(self.folder / CHUNKS_FILE, encoding="utf-8") as fh:
@@ -149,7 +156,6 @@ class DataWriter:
                     sentences_out[first + k] = self.cached[embed_key(model, chunk.sentence_text(k))]
         if pending:
             self._encode(pending, rows, passages, sentences_out, progress)
-        return passages
 
     def _encode(
         self,
