@@ -34,7 +34,6 @@ from bot.core.store import (
     DATA_FILES,
     MANIFEST,
     MARKER,
-    PASSAGES_TEMP,
     SENTENCE_KEYS_TEMP,
     read_manifest,
 )
@@ -57,7 +56,7 @@ _MARKER_TEXT = (
 # What a build names its folders: data-20261203T093110-1a2b3c, .build-<same>.
 _BUILD_FOLDER = re.compile(r"(data|\.build)-\d{8}T\d{6}-[0-9a-f]{6}")
 # What a build writes in its folders: an interrupted one leaves some of them.
-BUILD_FILES = DATA_FILES | {SENTENCE_KEYS_TEMP, PASSAGES_TEMP}
+BUILD_FILES = DATA_FILES | {SENTENCE_KEYS_TEMP}
 # What an interrupted write of the manifest leaves: .manifest.json.1a2b3c.tmp
 _TEMP_MANIFEST = re.compile(r"\.manifest\.json\.[0-9a-f]{6}\.tmp")
 

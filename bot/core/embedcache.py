@@ -9,7 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core import vectors as vector_index
 from bot.core.rowfile import RowReader
-from bot.core.store import EMBED_KEYS_FILE, SENTENCES_FILE, VECTORS_FILE, read_manifest
+from bot.core.store import (
+    EMBED_KEYS_FILE,
+    PASSAGES_FILE,
+    SENTENCES_FILE,
+    VECTORS_FILE,
+    read_manifest,
+)
 from bot.core.types import Chunk
 
 KEY_CHARS = 32  # hex digits of sha256 kept per key: collisions stay out of reach
@@ -88,8 +94,11 @@ def previous_vectors(index_dir: Path, model: str) -> VectorCache:
             return VectorCache()
         data = index_dir / manifest.data_dir
         keys = read_keys(data / EMBED_KEYS_FILE)
-        index = vector_index.prepare(faiss.read_index(str(data / VECTORS_FILE)))
-        passages = index.reconstruct_n(0, index.ntotal)
+        if (data / PASSAGES_FILE).is_file():
+            passages: Any = RowReader(data / PASSAGES_FILE)
+        else:  # an index from before the passage vectors had a file of their own
+            index = vector_index.prepare(faiss.read_index(str(data / VECTORS_FILE)))
+            passages = index.reconstruct_n(0, index.ntotal)
         sentences = RowReader(data / SENTENCES_FILE)
     except Exception:  # a cache only: any problem means embedding everything again
         return VectorCache()

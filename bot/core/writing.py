@@ -26,7 +26,7 @@ from bot.core.store import (
     CHUNKS_FILE,
     DOCUMENTS_FILE,
     EMBED_KEYS_FILE,
-    PASSAGES_TEMP,
+    PASSAGES_FILE,
     ROWS_FILE,
     SENTENCE_KEYS_TEMP,
     SENTENCES_FILE,
@@ -119,19 +119,17 @@ class DataWriter:
             reused = f", {unchanged} unchanged" if unchanged else ""
             progress.start(self._texts, f"Embedding {fresh} passages ({self._texts} texts){reused}")
         dimension = self.embedder.dimension
-        temp = self.folder / PASSAGES_TEMP
         sentences = RowWriter(self.folder / SENTENCES_FILE, (count, dimension))
-        passages = RowWriter(temp, (self.passages, dimension))
+        passages = RowWriter(self.folder / PASSAGES_FILE, (self.passages, dimension))
         try:
             self._embed(rows, passages, sentences, progress)
         finally:
             sentences.close()
             passages.close()
         kind = vector_index.choose(index_type, self.passages)
-        index = vector_index.build(kind, RowReader(temp))
+        index = vector_index.build(kind, RowReader(self.folder / PASSAGES_FILE))
         faiss.write_index(index, str(self.folder / VECTORS_FILE))
         del index
-        temp.unlink()
         self.lexicon.build().save(self.folder)
         self._write_keys()
         return Written(kind, self.passages, count, self.embedder.dimension)
