@@ -127,8 +127,8 @@ class QAEngine:
 
         The more passages, the higher the best of the unrelated ones scores by chance (the
         best of many draws), so beyond the size the threshold was chosen at it rises by
-        `abstain_rise` for each tenfold more passages: a thousand documents are then no more
-        likely to answer an unanswerable question than one."""
+        `abstain_rise` for each tenfold more passages, so that a large index does not answer
+        what none of its documents says just because it has more sentences to choose from."""
         s = self.settings
         tenfolds = math.log10(max(passages, s.abstain_calibrated) / s.abstain_calibrated)
         return s.abstain_threshold + s.abstain_rise * tenfolds
