@@ -127,15 +127,20 @@ def stored_documents(index_dir: Path, keep: Callable[[str], bool]) -> dict[str, 
 
     try:
         manifest = read_manifest(index_dir)
-        lines = (index_dir / manifest.data_dir / DOCUMENTS_FILE).read_text("utf-8").splitlines()
-        records = [json.loads(line) for line in lines if line.strip()]
-        return {
-            r["source"]: Document(
-                **{**r, "pages": tuple(r["pages"])},
-                paragraphs=tuple(parse_paragraphs(r["text"])),
-            )
-            for r in records
-            if keep(r["source"])
-        }
+        if not any(keep(source.path) for source in manifest.sources):
+            return {}  # documents.jsonl holds the whole corpus's text: not read for nothing
+        kept = {}
+        # A line at a time: only the kept documents are held, not every record of the file.
+        with open(index_dir / manifest.data_dir / DOCUMENTS_FILE, encoding="utf-8") as fh:
+            for line in fh:
+                if not line.strip():
+                    continue
+                r = json.loads(line)
+                if keep(r["source"]):
+                    kept[r["source"]] = Document(
+                        **{**r, "pages": tuple(r["pages"])},
+                        paragraphs=tuple(parse_paragraphs(r["text"])),
+                    )
+        return kept
     except (OSError, ValueError, KeyError, TypeError, IndexStoreError, AttributeError):
         return {}
