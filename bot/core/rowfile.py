@@ -72,7 +72,9 @@ class RowReader:
         import numpy as np
 
         if isinstance(rows, slice):
-            first, stop, _ = rows.indices(len(self))
+            first, stop, step = rows.indices(len(self))
+            if step != 1:  # one pread reads consecutive rows; a stride would be read wrong
+                raise ValueError("rows are read one at a time or in consecutive blocks")
             count = max(0, stop - first)
         else:
             first, count = rows, 1

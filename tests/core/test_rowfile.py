@@ -42,6 +42,9 @@ def test_blocks_written_in_any_order_read_back_as_the_matrix(
     for start, stop in blocks:
         assert (reader[start:stop] == matrix[start:stop]).all()
     assert (reader[0:rows] == matrix).all() and reader[rows:rows].shape == (0, columns)
+    if rows > 1:
+        with pytest.raises(ValueError):
+            reader[0:rows:2]
 
 
 @settings(max_examples=10, deadline=None)
