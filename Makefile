@@ -17,9 +17,10 @@ test: $(STAMP)
 setup: $(STAMP)
 
 # torch first, pinned to the CPU wheel: letting sentence-transformers pick one pulls CUDA.
+# pip is not upgraded: CI installs with the pip Python 3.11 ships, as many users do, so a
+# dependency only a newer pip resolves fails here first.
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt torch==2.13.0
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $@

@@ -184,3 +184,62 @@ def test_a_source_that_became_unreadable_is_never_quoted_stale(capsys, tmp_path,
     assert json.loads(out)["up_to_date"] is False
     code, out, err = run_cli(capsys, *index, "ask", "When should I water the tomatoes?")
     assert code == 1 and "garden.md" in err and "tomatoes" not in out
+
+
+# Each format's reader and the library it cannot work without (imported through the reader).
+READER_LIBRARIES = [
+    (
+        "page.html",
+        "<html><body><h1>Dock</h1><p>The ferry leaves at noon.</p></body></html>",
+        "lxml_html_clean",
+    ),  # trafilatura -> justext -> lxml.html.clean: what pip 23 left out
+    ("two-pages.pdf", None, "pypdfium2"),
+    ("guide.docx", None, "docx"),
+]
+
+
+@pytest.mark.parametrize(("name", "html", "library"), READER_LIBRARIES)
+def test_a_file_whose_reader_cannot_load_is_left_out_not_the_whole_add(
+    tmp_path, name, html, library
+):
+    """An install that lacks a format's library (a real failed import in a real process, as
+    after a pip that dropped an extra): that file is left out with its reason and the rest
+    of the folder is indexed; no traceback, no "unexpected"."""
+    import os
+    import subprocess
+    import sys
+
+    blocked = tmp_path / "blocked" / library
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text(
+        f'raise ImportError("No module named {library!r}", name={library!r})\n'
+    )
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    if html is None:
+        shutil.copy(FORMATS / name, docs / name)
+    else:
+        (docs / name).write_text(html, encoding="utf-8")
+    (docs / "notes.txt").write_text("The tomatoes are watered every morning.\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(blocked.parent), str(REPO)])}
+    index = ["--index-dir", str(tmp_path / "index")]
+    add = subprocess.run(
+        [sys.executable, "-m", "bot", "index", "add", str(docs), *index],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert add.returncode == 0, add.stderr
+    assert "Traceback" not in add.stderr and "unexpected" not in add.stderr, add.stderr
+    assert f"{name}: the " in add.stderr and f"({library} is not installed)" in add.stderr
+    assert "left out" in add.stderr
+    listing = subprocess.run(
+        [sys.executable, "-m", "bot", "index", "list", "--json", *index],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    names = [json.loads(line)["name"] for line in listing.stdout.splitlines() if line.strip()]
+    assert names == ["notes.txt"], listing.stdout + listing.stderr

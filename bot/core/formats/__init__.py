@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.core.errors import SourceError
+
 
 @dataclass(frozen=True)
 class Extracted:
@@ -54,9 +56,42 @@ def format_of(name: str) -> str | None:
 
 def extract(data: bytes, fmt: str, url: str | None = None) -> Extracted:
     """The text of `data` read as `fmt`; SourceError (without the file's name) when it
-    cannot be read."""
+    cannot be read, for any reason: one file a library trips on, or whose reader cannot be
+    imported, is left out of a build like any unreadable file, not the end of the build."""
     if data.startswith(b"%PDF-"):
         fmt = "pdf"  # whatever its name says: a PDF's bytes are never text
+    try:
+        return _extract(data, fmt, url)
+    except SourceError:
+        raise
+    except ImportError as exc:  # an install without a reader's dependency (pip 23, issue 23)
+        missing = _missing_module(exc)
+        raise SourceError(
+            f"the {_NAMES.get(fmt, fmt)} reader cannot load ({missing} is not installed); "
+            "reinstall qabot to read this format"
+        ) from None
+    except Exception as exc:  # a parser's own failure on this file's bytes
+        raise SourceError(
+            f"could not be read as {_NAMES.get(fmt, fmt)} ({type(exc).__name__})"
+        ) from None
+
+
+def _missing_module(exc: ImportError) -> str:
+    """The module that is not installed: libraries re-raise the import's error with advice
+    of their own (lxml for lxml_html_clean), so the innermost named one in the chain."""
+    named, seen = None, 0
+    cause: BaseException | None = exc
+    while cause is not None and seen < 20:
+        if isinstance(cause, ImportError) and cause.name:
+            named = cause.name
+        cause, seen = cause.__cause__ or cause.__context__, seen + 1
+    return named or "a library"
+
+
+_NAMES = {"html": "HTML", "pdf": "PDF", "docx": "DOCX", "text": "text", "markdown": "Markdown"}
+
+
+def _extract(data: bytes, fmt: str, url: str | None) -> Extracted:
     if fmt == "html":
         from bot.core.formats.html import extract_html
 
