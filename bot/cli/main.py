@@ -146,6 +146,10 @@ def telegram(state: State, mode: str | None, verbose: bool, check: bool, health:
     if check and health:
         raise click.UsageError("--check and --health are two different checks: give one")
     settings = state.settings(**({"telegram": {"mode": mode}} if mode else {}))
+    from bot.telegram.redact import protect
+
+    tg = settings.telegram
+    protect(s.get_secret_value() if s else None for s in (tg.token, tg.secret_token))
     if health:
         from bot.telegram.health import check_health  # no python-telegram-bot: it is quick
 

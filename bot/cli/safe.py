@@ -46,8 +46,10 @@ def json_safe(encoded: str) -> str:
 
 
 def echo(message: str = "", err: bool = False) -> None:
-    """click.echo, printable."""
-    click.echo(printable(message), err=err)
+    """click.echo, printable, with any secret the process protects redacted."""
+    from bot.telegram.redact import scrub
+
+    click.echo(printable(scrub(message)), err=err)
 
 
 def echo_json(encoded: str) -> None:

@@ -116,6 +116,11 @@ def check_token(tg: TelegramSettings) -> str:
             return bot.username
 
     redactor = Redactor([token])
+    # PTB logs a reply it cannot parse, with a traceback, before raising: the one-line error
+    # below says it, so its own lines would only repeat it (and echo what the server sent).
+    ptb = logging.getLogger("telegram")
+    level = ptb.level
+    ptb.setLevel(logging.CRITICAL)
     try:
         return asyncio.run(get_me())
     except InvalidToken:
@@ -125,6 +130,8 @@ def check_token(tg: TelegramSettings) -> str:
         raise TelegramSetupError(
             f"cannot reach the Telegram Bot API at {tg.api_base}: {redactor.redact(str(exc))}"
         ) from None
+    finally:
+        ptb.setLevel(level)
 
 
 class RetryingRateLimiter(AIORateLimiter):

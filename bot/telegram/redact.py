@@ -1,8 +1,11 @@
-"""Secrets out of logs, and the running bot's log lines.
+"""Secrets out of logs and errors, and the running bot's log lines.
 
 The token is in every Bot API URL, and httpx logs request URLs at INFO: `redacting` keeps
 httpx and httpcore at WARNING and scrubs the token and the webhook secret from every record,
-whichever library makes it.
+whichever library makes it. A server may echo the request's path back in any spelling (lower
+case, `:` as `%3A`, JSON-escaped), so a secret is matched in all of them, and its part after
+the bot id on its own too. `protect` installs that for the whole process, before the first
+request: log records, the CLI's output (`bot.cli.safe`) and a --debug traceback.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
@@ -21,11 +25,12 @@ class Redactor(logging.Filter):
 
     def __init__(self, secret_values: Iterable[str | None]):
         super().__init__()
-        self.secrets = sorted({s for s in secret_values if s}, key=len, reverse=True)
+        self.secrets = sorted(_parts({s for s in secret_values if s}), key=len, reverse=True)
+        self.patterns = [_spellings(value) for value in self.secrets]
 
     def redact(self, text: str) -> str:
-        for value in self.secrets:
-            text = text.replace(value, "[REDACTED]")
+        for pattern in self.patterns:
+            text = pattern.sub("[REDACTED]", text)
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -46,6 +51,68 @@ class Redactor(logging.Filter):
         if record.stack_info:
             record.stack_info = self.redact(record.stack_info)
         return True
+
+
+# A bot token's secret half, after "<bot id>:", is a secret on its own (a path split at the
+# colon still shows it); shorter values would be redacted wherever they occur by chance.
+_MIN_PART = 16
+
+
+def _parts(values: set[str]) -> set[str]:
+    halves = {v.partition(":")[2] for v in values if len(v.partition(":")[2]) >= _MIN_PART}
+    return values | halves
+
+
+def _spellings(secret: str) -> re.Pattern[str]:
+    """`secret` in any case, each character as itself, percent-encoded (once or twice, as a
+    path quoted again shows it) or JSON-escaped: how a server or a library may echo a URL."""
+    alternatives = []
+    for char in secret:
+        forms = [re.escape(char)]
+        if ord(char) < 0x80:
+            code = f"{ord(char):02x}"
+            forms += [f"%(?:25)?{code}", f"\\\\u00{code}"]
+        alternatives.append(f"(?:{'|'.join(forms)})")
+    return re.compile("".join(alternatives), re.IGNORECASE)
+
+
+_PROTECTED: list[Redactor] = []
+
+
+def protect(secret_values: Iterable[str | None]) -> Redactor:
+    """From now until the process ends: every log record made, every line the CLI prints
+    (`scrub`) and an uncaught exception's traceback (--debug) have these secrets redacted.
+    Installed before the first request, so nothing a library logs or raises escapes it."""
+    redactor = Redactor(secret_values)
+    if not redactor.secrets:
+        return redactor
+    if not _PROTECTED:
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            for known in _PROTECTED:
+                known.filter(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        hook = sys.excepthook
+
+        def excepthook(kind: Any, value: Any, tb: Any) -> None:
+            import traceback
+
+            sys.stderr.write(scrub("".join(traceback.format_exception(kind, value, tb))))
+
+        sys.excepthook = excepthook if hook is sys.__excepthook__ else hook
+    _PROTECTED.append(redactor)
+    return redactor
+
+
+def scrub(text: str) -> str:
+    """`text` with every secret given to `protect` redacted (unchanged if none was)."""
+    for redactor in _PROTECTED:
+        text = redactor.redact(text)
+    return text
 
 
 @contextlib.contextmanager

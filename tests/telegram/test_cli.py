@@ -5,6 +5,7 @@ webhook, stopped by SIGTERM and SIGINT."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from pathlib import Path
 
@@ -223,3 +224,92 @@ def test_a_busy_webhook_port_is_named(index_env):
     last = err.strip().splitlines()[-1]
     assert last.startswith("error: cannot listen on 127.0.0.1:") and str(port) in last
     assert "Traceback" not in err and "unexpected" not in err and TOKEN not in out + err
+
+
+def _echoing_api(spell):
+    """A Bot API stand-in on 127.0.0.1 that answers every request with garbage echoing the
+    request's path, spelled by `spell(path) -> (status, content type, body)`."""
+    import http.server
+    import threading
+
+    class Echo(http.server.BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            status, kind, body = spell(self.path)
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _answer
+
+        def log_message(self, *args) -> None:  # the test's output is what is checked
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def _quoted(path: str) -> str:
+    from urllib.parse import quote
+
+    return quote(path, safe="")
+
+
+# How a misbehaving server or proxy may echo the request path (which holds the token).
+ECHOES = {
+    "plain text": lambda p: (200, "text/plain", f"no such thing: {p}"),
+    "lower-cased": lambda p: (200, "text/plain", f"cannot route {p.lower()}"),
+    "upper-cased": lambda p: (502, "text/html", f"<h1>BAD GATEWAY {p.upper()}</h1>"),
+    "colon encoded": lambda p: (200, "text/plain", p.replace(":", "%3A")),
+    "colon encoded lower": lambda p: (404, "text/plain", p.replace(":", "%3a")),
+    "all encoded": lambda p: (500, "text/plain", _quoted(p)),
+    "encoded twice": lambda p: (200, "text/plain", _quoted(_quoted(p))),
+    "json escaped": lambda p: (200, "application/json", p.replace(":", "\\u003a")[:-1] + "{"),
+    "json description": lambda p: (
+        400,
+        "application/json",
+        json.dumps({"ok": False, "description": f"bad path {p}"}),
+    ),
+    "split at the colon": lambda p: (200, "text/plain", " ".join(p.split(":"))),
+}
+
+
+@pytest.mark.parametrize("command", [["telegram", "--check"], ["telegram"]])
+@pytest.mark.parametrize("echo", list(ECHOES))
+def test_the_token_never_shows_whatever_the_api_answers(tmp_path, command, echo):
+    """The fake API answers garbage that echoes the token in some spelling: `--check` and
+    start-up print one line, no traceback, and the token in no spelling."""
+    import os
+    import subprocess
+    import sys
+
+    server = _echoing_api(ECHOES[echo])
+    try:
+        env = {
+            **os.environ,
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_API_BASE": f"http://127.0.0.1:{server.server_port}/bot",
+            "QABOT_INDEX_DIR": str(tmp_path / "index"),
+        }
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        server.shutdown()
+    shown = done.stdout + done.stderr
+    assert done.returncode == 1, shown
+    assert len(done.stderr.strip().splitlines()) == 1, shown
+    assert "Traceback" not in shown and "unexpected" not in shown, shown
+    secret = TOKEN.split(":")[1]
+    folded = shown.lower().replace("%25", "%").replace("%3a", ":").replace("\\u003a", ":")
+    from urllib.parse import unquote
+
+    for text in (shown, folded, unquote(unquote(shown)).lower()):
+        assert secret.lower() not in text.lower(), shown
