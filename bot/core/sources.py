@@ -75,7 +75,8 @@ def load_document(
 ) -> Document:
     """Read a file or URL into a Document; SourceError (one line, naming it) if it cannot be."""
     if is_url(source):
-        fetched = web.fetch(str(source), max_bytes=max_bytes)  # its errors name the URL
+        # A web page has its own, smaller limit; a smaller limit for files lowers it too.
+        fetched = web.fetch(str(source), max_bytes=min(max_bytes, web.MAX_URL_BYTES))
         data, fmt, where, name = fetched.data, fetched.format, str(source), _url_name(fetched.url)
         url: str | None = fetched.url
     else:

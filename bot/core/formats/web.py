@@ -4,16 +4,32 @@ httpx (already installed with python-telegram-bot) streams the body, so a size l
 total deadline can stop a download part way instead of after it. Redirects are followed here,
 hop by hop, rather than by httpx: httpx reads each redirect's body whole, with no size limit.
 Every failure becomes one SourceError line that names the URL and the problem.
+
+Every byte is bounded before it is spent: the body is read raw and decompressed here, a
+bounded piece at a time, with the decoded bytes counted against the limit (httpx inflates a
+chunk whole: 3.5 KB of `gzip, gzip` became 4 GB); and each network read waits at most until
+the whole exchange's deadline (a server sending its headers a byte a second is cut off when
+the deadline passes, not when it stops).
 """
 
 from __future__ import annotations
 
 import re
 import time
+import zlib
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from bot.core.errors import SourceError
+from bot.core.formats.inflate import GZIP, ZLIB, inflated
+
+MAX_URL_BYTES = 20 * 1024 * 1024  # a web page or PDF larger than this is refused
+URL_TIMEOUT = 20.0  # seconds for the whole exchange: every hop, header and byte
+# Content codings decoded (the request offers only these), and how many may be stacked:
+# one is what servers send; a second is allowed, more is no document's need.
+CODINGS = {"gzip": GZIP, "x-gzip": GZIP, "deflate": ZLIB}
+MAX_CODINGS = 2
 
 # Content types read as declared. Text and Markdown bodies stay bytes (their charset is in
 # `content_type`): the caller decodes them as it decodes a local file.
@@ -50,7 +66,7 @@ def is_url(text: str) -> bool:
 
 
 def fetch(
-    url: str, max_bytes: int = 20 * 1024 * 1024, timeout: float = 20.0, max_redirects: int = 5
+    url: str, max_bytes: int = MAX_URL_BYTES, timeout: float = URL_TIMEOUT, max_redirects: int = 5
 ) -> Fetched:
     """Download `url`: a web page, a PDF or plain text, within `max_bytes` and `timeout` s."""
     import httpx
@@ -74,14 +90,17 @@ def _fetch(url: str, max_bytes: int, timeout: float, max_redirects: int) -> Fetc
     from bot import __version__
 
     deadline = time.monotonic() + timeout
-    agent = {"User-Agent": f"qabot/{__version__} (+offline document QA)"}
-    with httpx.Client(timeout=httpx.Timeout(timeout), headers=agent) as client:
+    headers = {
+        "User-Agent": f"qabot/{__version__} (+offline document QA)",
+        "Accept-Encoding": ", ".join(CODINGS),
+    }
+    transport = _deadline_transport(deadline)
+    with httpx.Client(timeout=timeout, headers=headers, transport=transport) as client:
         request = client.build_request("GET", url)
         for _ in range(max_redirects + 1):
             left = deadline - time.monotonic()
             if left <= 0:
                 raise SourceError(f"timed out after {timeout:g} s")
-            # No single connect or read of a later hop may outlast the whole fetch's deadline.
             request.extensions["timeout"] = httpx.Timeout(min(timeout, left)).as_dict()
             response = client.send(request, stream=True)
             try:
@@ -91,6 +110,94 @@ def _fetch(url: str, max_bytes: int, timeout: float, max_redirects: int) -> Fetc
             finally:
                 response.close()  # an unread redirect body is dropped, not downloaded
     raise SourceError(f"too many redirects (more than {max_redirects})")
+
+
+def _deadline_transport(deadline: float) -> Any:
+    """httpx's own transport, whose every connect, read and write waits at most until
+    `deadline`: httpx's timeouts bound each network call, so a server trickling its
+    headers would never trip them."""
+    import httpcore
+    import httpx
+
+    class Stream(httpcore.NetworkStream):
+        def __init__(self, stream: httpcore.NetworkStream):
+            self.stream = stream
+
+        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+            return self.stream.read(max_bytes, _within(timeout, deadline, httpcore.ReadTimeout))
+
+        def write(self, buffer: bytes, timeout: float | None = None) -> None:
+            self.stream.write(buffer, _within(timeout, deadline, httpcore.WriteTimeout))
+
+        def close(self) -> None:
+            self.stream.close()
+
+        def start_tls(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+            kwargs["timeout"] = _within(kwargs.get("timeout"), deadline, httpcore.ConnectTimeout)
+            return Stream(self.stream.start_tls(*args, **kwargs))
+
+        def get_extra_info(self, info: str) -> Any:
+            return self.stream.get_extra_info(info)
+
+    class Backend(httpcore.NetworkBackend):
+        def __init__(self, backend: httpcore.NetworkBackend):
+            self.backend = backend
+
+        def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+            kwargs["timeout"] = _within(kwargs.get("timeout"), deadline, httpcore.ConnectTimeout)
+            return Stream(self.backend.connect_tcp(*args, **kwargs))
+
+        def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
+            raise httpcore.ConnectError("not a network address")
+
+        def sleep(self, seconds: float) -> None:
+            self.backend.sleep(seconds)
+
+    def transport(proxy: str | None) -> httpx.HTTPTransport:
+        made = httpx.HTTPTransport(proxy=proxy)
+        # httpx takes no network backend of its own; its pool is httpcore's, which does.
+        pool = made._pool
+        pool._network_backend = Backend(pool._network_backend)
+        return made
+
+    return _Routes(transport)
+
+
+class _Routes:
+    """An httpx transport that sends each request directly or through the proxy the
+    environment names for it (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), as httpx itself would
+    when it makes its own transports; each made by `make(proxy)` once."""
+
+    def __init__(self, make: Any):
+        self.make, self.made = make, {}
+
+    def handle_request(self, request: Any) -> Any:
+        import urllib.request
+
+        proxy = None
+        if not urllib.request.proxy_bypass(request.url.host):
+            proxy = urllib.request.getproxies().get(request.url.scheme)
+        if proxy not in self.made:
+            self.made[proxy] = self.make(proxy)
+        return self.made[proxy].handle_request(request)
+
+    def close(self) -> None:
+        for made in self.made.values():
+            made.close()
+
+    def __enter__(self) -> _Routes:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _within(timeout: float | None, deadline: float, error: type[Exception]) -> float:
+    """A network call's timeout, cut to what is left before `deadline`."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the deadline passed")
+    return left if timeout is None else min(timeout, left)
 
 
 def _take(response, max_bytes: int, deadline: float, timeout: float) -> Fetched:
@@ -104,18 +211,21 @@ def _take(response, max_bytes: int, deadline: float, timeout: float) -> Fetched:
     media = content_type.split(";")[0].strip().lower()
     if media not in DECLARED and media not in SNIFFED:
         raise SourceError(_not_a_document(media))  # refused before its body is downloaded
+    codings = _codings(response.headers.get("content-encoding", ""))
     length = response.headers.get("content-length", "")
     if length.isdigit() and int(length) > max_bytes:
         raise SourceError(f"larger than the {_size(max_bytes)} limit ({_size(int(length))})")
     chunks, size = [], 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > max_bytes:
-            raise SourceError(f"larger than the {_size(max_bytes)} limit")
-        # httpx's timeout bounds each read; a server trickling bytes never trips it.
-        if time.monotonic() > deadline:
-            raise SourceError(f"timed out after {timeout:g} s")
-        chunks.append(chunk)
+    try:
+        for chunk in inflated(response.iter_raw(), [CODINGS[c] for c in codings]):
+            size += len(chunk)
+            if size > max_bytes:
+                raise SourceError(f"larger than the {_size(max_bytes)} limit")
+            if time.monotonic() > deadline:
+                raise SourceError(f"timed out after {timeout:g} s")
+            chunks.append(chunk)
+    except zlib.error:
+        raise SourceError("the server sent a body that does not decompress") from None
     data = b"".join(chunks)
     kind = DECLARED.get(media) or _sniff(data)
     if kind is None:
@@ -123,6 +233,23 @@ def _take(response, max_bytes: int, deadline: float, timeout: float) -> Fetched:
     if not data:
         raise SourceError("the server sent an empty body")
     return Fetched(str(response.url), data, kind, content_type)
+
+
+def _codings(header: str) -> list[str]:
+    """The content codings a Content-Encoding header lists, in the order they were applied;
+    SourceError for one qabot does not decode or a stack deeper than MAX_CODINGS."""
+    codings = [c.strip().lower() for c in header.split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    unknown = [c for c in codings if c not in CODINGS]
+    if unknown:
+        raise SourceError(
+            f"the server sent a body encoded as {unknown[0][:40]}, not gzip or deflate"
+        )
+    if len(codings) > MAX_CODINGS:
+        raise SourceError(
+            f"the server compressed the body {len(codings)} times (at most 2 are read)"
+        )
+    return codings
 
 
 def _sniff(data: bytes) -> str | None:

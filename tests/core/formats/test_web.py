@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import itertools
 import re
 import socket
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -17,7 +19,8 @@ from hypothesis import strategies as st
 
 from bot import __version__
 from bot.core.errors import SourceError
-from bot.core.formats.web import Fetched, fetch, is_url
+from bot.core.formats.inflate import inflated
+from bot.core.formats.web import CODINGS, MAX_URL_BYTES, Fetched, fetch, is_url
 
 PAGE = "<!DOCTYPE html><html><head><title>Tea</title></head><body><p>Green tea.</p></body></html>"
 SERVED = {}  # /served/<key>: a route a property test adds for one example
@@ -72,6 +75,34 @@ def trickle(h) -> None:
         time.sleep(0.2)
 
 
+def trickle_headers(h) -> None:
+    """The status line at once, then the headers a byte every 0.2 s for 20 s."""
+    h.wfile.write(b"HTTP/1.1 200 OK\r\n")
+    for _ in range(100):
+        h.wfile.write(b"X")
+        h.wfile.flush()
+        time.sleep(0.2)
+
+
+def layered(chunks, times: int) -> bytes:
+    """`chunks` gzip-compressed `times` times, streamed: never held uncompressed."""
+    for _ in range(times):
+        packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        chunks = [b"".join(packer.compress(c) for c in chunks) + packer.flush()]
+    return chunks[0]
+
+
+@functools.cache
+def bomb() -> bytes:
+    """About 3 KB that inflate to 1 GB of zeros through two layers of gzip."""
+    return layered(itertools.repeat(bytes(2**20), 1024), 2)
+
+
+def raw_deflate(text: str) -> bytes:
+    packer = zlib.compressobj(6, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return packer.compress(text.encode()) + packer.flush()
+
+
 ROUTES = {
     "/page": lambda h: send(h, 200, "text/html; charset=utf-8", PAGE.encode()),
     "/xhtml": lambda h: send(h, 200, "application/xhtml+xml", PAGE.encode()),
@@ -101,6 +132,14 @@ ROUTES = {
     "/octet-junk": lambda h: send(h, 200, "application/octet-stream", bytes(range(256))),
     "/empty": lambda h: send(h, 200, "text/html", b""),
     "/slow": trickle,
+    "/slow-headers": lambda h: trickle_headers(h),
+    "/bomb": lambda h: send(h, 200, "text/html", bomb(), Content_Encoding="gzip, gzip"),
+    "/deflate-raw": lambda h: send(
+        h, 200, "text/html", raw_deflate(PAGE), Content_Encoding="deflate"
+    ),
+    "/br": lambda h: send(h, 200, "text/html", b"\x0b\x02\x80", Content_Encoding="br"),
+    "/gzip3": lambda h: send(h, 200, "text/html", b"x", Content_Encoding="gzip, gzip, gzip"),
+    "/30mb": lambda h: send_chunked(h, "text/plain", itertools.repeat(b"tea " * 2**18, 30)),
     "/silent": lambda h: time.sleep(3),
 }
 
@@ -358,3 +397,66 @@ def test_any_redirect_is_followed_or_refused(base, location):
     url = served(base, lambda h: redirect(h, 302, location))
     with contextlib.suppress(SourceError):
         fetch(url, timeout=5)
+
+
+def test_headers_sent_a_byte_at_a_time_cannot_outlast_the_deadline(base):
+    """Each read is quick, so httpx's own timeouts never trip: the deadline is the whole
+    exchange's, headers included."""
+    start = time.monotonic()
+    assert "timed out after 1 s" in refused(f"{base}/slow-headers", timeout=1)
+    assert time.monotonic() - start < 2.5
+
+
+def test_a_compression_bomb_is_stopped_at_the_limit_not_inflated(base):
+    """3 KB inflating to 1 GB through `gzip, gzip`: the decoded bytes are counted as they
+    come, so it is refused at the limit having held one piece at a time."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        assert "larger than the 20 MB limit" in refused(f"{base}/bomb")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 3 * MAX_URL_BYTES  # the kept body up to the limit, and no more
+
+
+def test_codings_are_decoded_or_refused_by_name(base):
+    assert fetch(f"{base}/deflate-raw").data == PAGE.encode()  # deflate without its header
+    assert "encoded as br, not gzip or deflate" in refused(f"{base}/br")
+    assert "compressed the body 3 times" in refused(f"{base}/gzip3")
+
+
+def test_a_url_has_its_own_limit_whatever_the_file_limit(base):
+    """The documented 20 MB for web pages, not the 200 MB of files."""
+    from bot.core.sources import load_document
+
+    with pytest.raises(SourceError, match="larger than the 20 MB limit"):
+        load_document(f"{base}/30mb")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    payload=st.binary(max_size=5000) | st.builds(lambda n: bytes(n), st.integers(0, 400_000)),
+    codings=st.lists(st.sampled_from(["gzip", "x-gzip", "deflate"]), max_size=2),
+    cuts=st.lists(st.integers(1, 4000), max_size=8),
+)
+def test_any_payload_under_any_codings_decodes_exactly_in_bounded_pieces(payload, codings, cuts):
+    """Whatever the ratio (random bytes barely shrink; zeros shrink a thousandfold) and
+    however the network splits the body, decoding gives the payload back, never more than
+    64 KB at a time."""
+    body = payload
+    for coding in codings:
+        wbits = -zlib.MAX_WBITS if coding == "deflate" and len(body) % 2 else zlib.MAX_WBITS
+        wbits = 16 + zlib.MAX_WBITS if coding != "deflate" else wbits
+        packer = zlib.compressobj(6, zlib.DEFLATED, wbits)
+        body = packer.compress(body) + packer.flush()
+    pieces, at = [], 0
+    for cut in cuts:
+        pieces.append(body[at : at + cut])
+        at += cut
+    pieces.append(body[at:])
+    out = list(inflated(iter(pieces), [CODINGS[c] for c in codings]))
+    assert b"".join(out) == payload
+    if codings:  # (unencoded, the pieces are the network's own)
+        assert all(len(piece) <= 64 * 1024 for piece in out)
