@@ -33,6 +33,13 @@ class Extracted:
         return max(1, bisect.bisect_right(self.pages, offset))
 
 
+# What a compressed document may unpack to before it is read: a .docx's parts (as their
+# zip entries declare: zipfile never inflates an entry past its declared size) and a PDF's
+# compressed streams other than images (inflated and counted first, a piece at a time).
+# Real documents unpack to a few MB; a 400 MB stream in a 408 KB PDF cost PDFium 880 MB.
+MAX_UNPACKED_BYTES = 128 * 1024 * 1024
+
+
 # File name endings qabot reads, and as what. A file with another ending is read as plain
 # text when named on its own (LICENSE, a man page's text), skipped when a folder is added.
 SUFFIXES = {

@@ -12,7 +12,7 @@ import io
 import re
 
 from bot.core.errors import SourceError
-from bot.core.formats import Extracted
+from bot.core.formats import MAX_UNPACKED_BYTES, Extracted
 
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # C0 and C1 controls; tab, line feed, NEL etc. are white space, folded to spaces below.
@@ -56,11 +56,23 @@ def _read(data: bytes) -> tuple[list[tuple[int, str]], str]:
     archive = (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError)
     errors = (*archive, OpcError, PythonDocxError, XmlchemyError, etree.LxmlError)
     try:
+        _check_unpacked(zipfile.ZipFile(io.BytesIO(data)))
         document = docx.Document(io.BytesIO(data))
         blocks = [(level, text) for level, text in _blocks(document) if text]
         return blocks, _core_title(document)
     except (*errors, KeyError, ValueError, TypeError) as exc:
         raise SourceError(f"not a readable Word .docx file ({_reason(exc, archive)})") from exc
+
+
+def _check_unpacked(archive) -> None:
+    """SourceError when the parts unpack to more than MAX_UNPACKED_BYTES, as their zip
+    entries declare (before any is inflated: python-docx reads every part whole)."""
+    declared = sum(entry.file_size for entry in archive.infolist())
+    if declared > MAX_UNPACKED_BYTES:
+        raise SourceError(
+            f"its parts unpack to {declared / 2**20:,.0f} MB, over the "
+            f"{MAX_UNPACKED_BYTES / 2**20:.0f} MB limit for a compressed document"
+        )
 
 
 def _reason(exc: Exception, archive: tuple[type[Exception], ...]) -> str:

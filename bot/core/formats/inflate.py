@@ -36,7 +36,9 @@ def _inflate(pieces: Iterable[bytes], wbits: int) -> Iterator[bytes]:
             if out:
                 yield out
             piece = inflater.unconsumed_tail
-            if inflater.eof and inflater.unused_data and wbits == GZIP:  # another member
+            if inflater.eof:
+                if wbits != GZIP or not inflater.unused_data:
+                    return  # the end of the compressed data: what follows is not its
                 piece, inflater = inflater.unused_data + piece, zlib.decompressobj(wbits)
     while out := inflater.decompress(b"", PIECE):  # what zlib still holds
         yield out

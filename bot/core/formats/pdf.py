@@ -9,12 +9,14 @@ its visual lines, so paragraphs are rebuilt here from where those lines sit on t
 from __future__ import annotations
 
 import re
+import zlib
 from contextlib import suppress
 from itertools import accumulate, pairwise
 from typing import NamedTuple
 
 from bot.core.errors import SourceError
-from bot.core.formats import Extracted
+from bot.core.formats import MAX_UNPACKED_BYTES, Extracted
+from bot.core.formats.inflate import PIECE, ZLIB, inflated
 
 _EOL = re.compile(r"\r\n|[\r\n\x0b\x0c\x85\u2028\u2029]")
 _SENTENCE_END = re.compile(r"[.!?:…][\"'”’»)\]]*\s*$")
@@ -41,6 +43,7 @@ def extract_pdf(data: bytes) -> Extracted:
     """Every page's text, paragraphs parted by blank lines, and where each page starts."""
     import pypdfium2 as pdfium
 
+    _check_unpacked(data)
     try:
         with _open(pdfium, data) as pdf:
             title = " ".join(_clean(pdf.get_metadata_value("Title")).split())
@@ -53,6 +56,34 @@ def extract_pdf(data: bytes) -> Extracted:
         )
     text, pages = _join_pages(texts)
     return Extracted(text=text, format="pdf", pages=pages, title=title)
+
+
+_STREAM = re.compile(rb"(?<!end)stream(?:\r\n|\n|\r)")
+_FLATE = re.compile(rb"/Fl(?:ateDecode)?(?![A-Za-z])")
+_IMAGE = re.compile(rb"/Subtype\s*/Image")  # decoded to render, not to read the text
+_HEAD = 4096  # bytes before `stream` searched for its dictionary
+
+
+def _check_unpacked(data: bytes) -> None:
+    """SourceError when the Flate streams PDFium would decode to read the text unpack to
+    more than MAX_UNPACKED_BYTES: each inflated and counted a piece at a time, first, since
+    PDFium inflates a stream whole. A stream that does not inflate is PDFium's to judge."""
+    total = 0
+    for match in _STREAM.finditer(data):
+        head = data[max(0, match.start() - _HEAD) : match.start()]
+        head = head[head.rfind(b" obj") + 1 :]  # this object's dictionary (rfind -1: all)
+        layers = len(_FLATE.findall(head))
+        if not layers or _IMAGE.search(head):
+            continue
+        raw = (data[at : at + PIECE] for at in range(match.end(), len(data), PIECE))
+        with suppress(zlib.error):
+            for piece in inflated(raw, [ZLIB] * layers):
+                total += len(piece)
+                if total > MAX_UNPACKED_BYTES:
+                    raise SourceError(
+                        f"its compressed streams unpack to over the "
+                        f"{MAX_UNPACKED_BYTES / 2**20:.0f} MB limit for a compressed document"
+                    )
 
 
 def _open(pdfium, data: bytes):
