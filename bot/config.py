@@ -19,12 +19,16 @@ from pydantic import (
     model_validator,
 )
 
-from bot.core.errors import ConfigError
+from bot.core.errors import ConfigError, SourceError
 from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings, IndexSettings
+from bot.core.sources import read_bytes
 from bot.telegram_settings import TelegramSettings, state_file_off
 
 ENV_PREFIX = "QABOT_"
 DEFAULT_CONFIG_FILE = Path("qabot.yaml")
+# A config file is a page of settings: a megabyte is far more than any needs, and anything
+# larger (or a device such as /dev/zero, or a pipe) is refused before it is read.
+MAX_CONFIG_BYTES = 2**20
 BUNDLED_DOCUMENT = Path(__file__).parent / "data" / "article.txt"
 # The answer selector `qabot train` makes and the package ships.
 SHIPPED_SELECTOR = Path(__file__).parent / "models" / "selector.json"
@@ -147,11 +151,15 @@ def config_file(explicit: Path | None) -> Path | None:
 def _read_config_file(path: Path) -> dict[str, Any]:
     import yaml
 
+    if path.is_dir():
+        raise ConfigError(f"config file {path}: is a directory")
     try:
-        raw = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+        # Only a regular file of at most MAX_CONFIG_BYTES: a pipe would block, a device
+        # never end. The reasons read "<path>: ..." (no such file, not a regular file...).
+        raw = read_bytes(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except SourceError as exc:
+        raise ConfigError(f"config file {exc}") from None
+    except UnicodeDecodeError as exc:
         raise ConfigError(f"config file {path}: cannot read it ({exc})") from None
     try:
         data = yaml.safe_load(raw)
@@ -159,6 +167,8 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(f"config file {path}: not valid YAML{where}") from None
+    except RecursionError:  # "[[[[..." thousands deep: PyYAML composes it recursively
+        raise ConfigError(f"config file {path}: nested too deeply to be settings") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -3,11 +3,17 @@ naming it: never a traceback, a number read from `true`, or chunks smaller than 
 
 from __future__ import annotations
 
+import os
+import resource
+import subprocess
+import sys
+
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.config import Settings, TelegramSettings, load_settings
+from bot.config import MAX_CONFIG_BYTES, Settings, TelegramSettings, load_settings
 from bot.core.errors import ConfigError
 
 SCALARS = st.one_of(
@@ -63,3 +69,73 @@ def test_true_is_not_a_number_and_sizes_must_agree(tmp_path):
             assert expected in str(exc)
         else:
             raise AssertionError(f"{text!r} was accepted")
+
+
+# --- files that are not a page of settings -------------------------------------------------
+
+MEMORY_LIMIT = 2 * 2**30  # the address space a qabot that reads a config file needs, and more
+
+
+def _fifo(tmp_path):
+    os.mkfifo(tmp_path / "pipe.yaml")  # nobody writes: opening it would wait forever
+    return tmp_path / "pipe.yaml"
+
+
+def _huge(tmp_path):
+    path = tmp_path / "huge.yaml"
+    with open(path, "wb") as fh:
+        fh.truncate(3 * 2**30 // 2)  # 1.5 GB, sparse: no disk, and over the memory limit
+    return path
+
+
+def _deep(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("[" * 50_000, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("given", ["--config", "QABOT_CONFIG"])
+@pytest.mark.parametrize(
+    ("kind", "make", "reason"),
+    [
+        ("fifo", _fifo, "not a regular file"),
+        ("device", lambda _t: "/dev/zero", "not a regular file"),
+        ("too large", _huge, f"is over the {MAX_CONFIG_BYTES // 2**20} MB limit"),
+        ("deep", _deep, "nested too deeply"),
+    ],
+)
+def test_a_config_that_is_no_page_of_settings_is_refused_before_it_is_read(
+    tmp_path, given, kind, make, reason
+):
+    """Never read whole, never waited on: one line and exit 1, in a process whose memory is
+    bounded (reading /dev/zero to its end would exhaust any) and whose time is."""
+    path = str(make(tmp_path))
+    args, env = ["ask", "x"], dict(os.environ)
+    if given == "--config":
+        args = ["--config", path, *args]
+    else:
+        env["QABOT_CONFIG"] = path
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT)),
+    )
+    lines = result.stderr.splitlines()
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith(f"error: config file {path}: "), lines
+    assert reason in lines[0]
+    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
+
+
+def test_a_config_file_of_the_most_settings_allowed_is_read(tmp_path):
+    path = tmp_path / "qabot.yaml"
+    text = "top_k: 7\n"
+    path.write_text(text + "#" * (MAX_CONFIG_BYTES - len(text) - 1) + "\n", encoding="utf-8")
+    assert path.stat().st_size == MAX_CONFIG_BYTES
+    assert load_settings(path).top_k == 7
+    path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="over the 1 MB limit"):
+        load_settings(path)

@@ -9,7 +9,9 @@ chat, has no format version, and fails the start with a TypeError on a damaged f
   and at shutdown (PTB flushes on SIGTERM and Ctrl-C);
 - a header line names the format and the payload's sha256: a file that is truncated,
   garbage, or of another format version is moved aside (`<file>.damaged-<time>`) with one
-  warning, and the bot starts afresh;
+  warning, and the bot starts afresh; so is one that is not a regular file (a pipe, a
+  device), larger than `MAX_STATE_BYTES`, or nested deeper than `MAX_DEPTH`, none of which
+  is read whole or walked recursively;
 - only the classes the bot stores can be unpickled (`_Unpickler`): a planted file cannot
   run code;
 - the chats are bounded by `telegram.chats_kept` (`bot.telegram.state`), the buttons by
@@ -21,11 +23,15 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import errno
 import hashlib
 import io
 import logging
 import os
 import pickle
+import stat
+from collections.abc import Iterator
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +45,15 @@ STATE_FILE = "telegram-state.pickle"  # beside the index unless telegram.state_f
 FORMAT = 1  # raise when what is stored changes shape: older files are then set aside
 MAGIC = b"qabot-telegram-state"
 SAVE_EVERY = 10.0  # seconds; what a crash (not a clean stop) can lose
+# A chat's turn takes about 0.5 KB in the file and a "Show passage" keyboard about 0.4 KB,
+# so the defaults (1000 chats of 3 turns, 500 answers' buttons) make about 2 MB: 64 MB is
+# some thirty times that. A larger file is not read (nor written: see `_encode_and_write`).
+MAX_STATE_BYTES = 64 * 2**20
+# Containers and objects within each other: the bot's own state is a dozen deep (the file's
+# dict, the chats, a chat, its ChatState, ..., a Citation's paragraphs). copy.deepcopy, which
+# the state goes through at every start, spends up to five frames a level: 50 levels stay
+# well under Python's 1000, and a file nested deeper would fail every start.
+MAX_DEPTH = 50
 
 # Everything a state file may hold besides builtins: the chats' state and the buttons' data.
 _ALLOWED = {
@@ -86,7 +101,11 @@ def decode(raw: bytes) -> tuple[dict[int, Any], Any]:
         raise StateError("truncated or corrupted")
     try:
         data = _Unpickler(io.BytesIO(payload)).load()
+        if _too_deep(data, MAX_DEPTH):
+            raise StateError(f"nested more than {MAX_DEPTH} deep, or refers to itself")
         chat_data, callback_data = data["chat_data"], data["callback_data"]
+    except StateError:
+        raise
     except Exception as exc:  # a checksum that matches a bad payload: written by a bad qabot
         raise StateError(f"unreadable ({type(exc).__name__})") from None
     if not isinstance(chat_data, dict) or not all(
@@ -97,6 +116,53 @@ def decode(raw: bytes) -> tuple[dict[int, Any], Any]:
     if callback_data is not None and not _buttons_shape(callback_data):
         raise StateError("its buttons are not a qabot bot's")
     return chat_data, callback_data
+
+
+_LEAVES = (str, bytes, bytearray, int, float, complex, type(None))
+
+
+def _children(obj: Any) -> Iterator[Any]:
+    if isinstance(obj, dict):  # an OrderedDict too
+        return chain.from_iterable(obj.items())
+    if isinstance(obj, list | tuple | set | frozenset):
+        return iter(obj)
+    return iter(getattr(obj, "__dict__", {}).values())  # one of the _ALLOWED classes
+
+
+def _too_deep(root: Any, limit: int) -> bool:
+    """Whether some path down from `root` (through containers and objects' attributes) has
+    more than `limit` of them on it, or comes back to one: without recursion, and each
+    object walked once however often it is referred to (a pickle can share one widely)."""
+    if isinstance(root, _LEAVES):
+        return False
+    height: dict[int, int] = {}  # a walked object: the most objects on a path down from it
+    on_path = {id(root)}
+    path: list[list[Any]] = [[root, _children(root), 0]]  # object, children to go, height
+    while path:
+        top = path[-1]
+        for child in top[1]:
+            if isinstance(child, _LEAVES):
+                continue
+            key = id(child)
+            if key in on_path:
+                return True  # a cycle: the bot's state never has one
+            if key in height:
+                if len(path) + height[key] > limit:
+                    return True
+                top[2] = max(top[2], height[key])
+                continue
+            if len(path) >= limit:
+                return True
+            on_path.add(key)
+            path.append([child, _children(child), 0])
+            break
+        else:
+            path.pop()
+            on_path.discard(id(top[0]))
+            height[id(top[0])] = top[2] + 1
+            if path:
+                path[-1][2] = max(path[-1][2], top[2] + 1)
+    return False
 
 
 def _buttons_shape(data: Any) -> bool:
@@ -135,14 +201,12 @@ class StateFile(BasePersistence):
             return
         self._loaded = True
         try:
-            raw = self.path.read_bytes()
+            self.chat_data, self.callback_data = decode(self._read())
         except FileNotFoundError:
             return
         except OSError as exc:
             log.warning("cannot read the state file %s (%s); starting afresh", self.path, exc)
             return
-        try:
-            self.chat_data, self.callback_data = decode(raw)
         except StateError as exc:
             self.chat_data, self.callback_data = {}, None
             log.warning(
@@ -154,7 +218,35 @@ class StateFile(BasePersistence):
             return
         log.info("state file %s: %d chat(s) restored", self.path, len(self.chat_data))
 
+    def _read(self) -> bytes:
+        """The file's bytes; StateError unless a regular file of at most MAX_STATE_BYTES.
+
+        Opened without blocking (a pipe with no writer would hold the start forever) and
+        looked at before it is read (a device such as /dev/zero never ends). Not
+        bot.core.sources.read_bytes: a front end reaches the core only through the service.
+        """
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as exc:
+            if exc.errno == errno.ENXIO:  # a socket
+                raise StateError("not a regular file") from None
+            raise
+        with open(fd, "rb") as fh:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise StateError("not a regular file")
+            if info.st_size > MAX_STATE_BYTES:
+                raise StateError(f"{_mb(info.st_size)} is over the {_mb(MAX_STATE_BYTES)} limit")
+            raw = fh.read(MAX_STATE_BYTES + 1)
+        if len(raw) > MAX_STATE_BYTES:  # it grew while being read
+            raise StateError(f"over the {_mb(MAX_STATE_BYTES)} limit")
+        return raw
+
     def _set_aside(self) -> str:
+        # A link to something bad (a pipe, /dev/zero) is set aside itself: the rename
+        # moves the link, never what it points to.
+        if not _replaceable(self.path):
+            return "nothing (a device or a folder is left where it is)"
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S")
         aside = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
         try:
@@ -231,9 +323,20 @@ class StateFile(BasePersistence):
             # Something not plain data got into a chat's state: a bug, but no reason to stop.
             self._warn_once(f"cannot save the bot's state to {self.path} ({exc})")
             return False
+        if len(raw) > MAX_STATE_BYTES:
+            # Written, it would be set aside at the next start; unwritten, the last state
+            # that fits is what the next start restores.
+            self._warn_once(  # no size in it: one warning, not one per round
+                f"the bot's state is over the {_mb(MAX_STATE_BYTES)} a state file may hold: "
+                f"not saved to {self.path}; lower telegram.chats_kept"
+            )
+            return False
         return self._write(raw)
 
     def _write(self, raw: bytes) -> bool:
+        if not _replaceable(self.path):
+            self._warn_once(f"cannot write the state file {self.path} (a device or a folder)")
+            return False
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -283,3 +386,17 @@ class StateFile(BasePersistence):
 
     async def refresh_bot_data(self, bot_data: dict) -> None:
         pass
+
+
+def _replaceable(path: Path) -> bool:
+    """Whether a state file may be renamed aside or replaced: not if it is a device or a
+    folder (`state_file: /dev/null`, run as root, would otherwise move /dev/null)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return True  # none there, or nothing to protect that the rename could reach
+    return not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISDIR(mode))
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f} MB"

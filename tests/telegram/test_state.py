@@ -4,10 +4,18 @@ damaged one is set aside and the bot starts afresh. Real bot, fake Bot API, real
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import io
+import json
 import logging
+import os
 import pickle
+import resource
 import signal
+import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -161,14 +169,14 @@ class _Planted:
         return (open, (str(self.target), "w"))
 
 
-def _planted(target: Path) -> bytes:
-    raw = _valid()
-    header, _, _ = raw.partition(b"\n")
-    payload = pickle.dumps({"chat_data": {}, "callback_data": _Planted(target)})
-    import hashlib
+def _checked(payload: bytes) -> bytes:
+    """`payload` as a state file: the right header, the right checksum."""
+    digest = hashlib.sha256(payload).hexdigest().encode()
+    return b"%s %d %s\n" % (persistence.MAGIC, persistence.FORMAT, digest) + payload
 
-    magic, version, _ = header.split(b" ")
-    return b"%s %s %s\n" % (magic, version, hashlib.sha256(payload).hexdigest().encode()) + payload
+
+def _planted(target: Path) -> bytes:
+    return _checked(pickle.dumps({"chat_data": {}, "callback_data": _Planted(target)}))
 
 
 @pytest.mark.parametrize(
@@ -206,6 +214,170 @@ def test_a_damaged_state_file_is_set_aside_with_one_warning(
     assert "is damaged" in message and reason in message and "damaged-" in message
     assert not target.exists()  # the planted pickle ran nothing
     assert "Traceback" not in caplog.text
+
+
+# --- not a state file at all: never read whole, never waited on --------------------------
+
+DEPTH = 100_000
+
+
+def _nested(_tmp: Path) -> Path:
+    """A state file as a qabot could write one, whose chat nests a list 100,000 deep: every
+    start failed on it (copying the chats), and it was never set aside."""
+    marker = "the nested list goes here"
+    chats = {USER["id"]: {CHAT_STATE: ChatState(), "more": marker}}
+    # Protocol 2 has no frames: one value's opcodes can be swapped for others. Built by
+    # hand, as pickle.dumps would itself recurse that deep: an empty list DEPTH + 1 times,
+    # then each APPENDed to the one below it.
+    payload = pickle.dumps({"chat_data": chats, "callback_data": None}, protocol=2)
+    string = pickle.dumps(marker, protocol=2)[2:-3]  # no PROTO, and no BINPUT and STOP
+    assert payload.count(string) == 1
+    _tmp.joinpath("state.pickle").write_bytes(
+        _checked(payload.replace(string, b"]" * (DEPTH + 1) + b"a" * DEPTH))
+    )
+    return _tmp / "state.pickle"
+
+
+def _cyclic(_tmp: Path) -> Path:
+    loop: list = []
+    loop.append(loop)
+    chats = {USER["id"]: {CHAT_STATE: ChatState(), "more": loop}}
+    _tmp.joinpath("state.pickle").write_bytes(
+        _checked(pickle.dumps({"chat_data": chats, "callback_data": None}))
+    )
+    return _tmp / "state.pickle"
+
+
+def _fifo(tmp: Path) -> Path:
+    os.mkfifo(tmp / "state.pickle")  # nobody writes: opening it would wait forever
+    return tmp / "state.pickle"
+
+
+def _device(tmp: Path) -> Path:
+    (tmp / "state.pickle").symlink_to("/dev/zero")  # never ends
+    return tmp / "state.pickle"
+
+
+def _huge(tmp: Path) -> Path:
+    with open(tmp / "state.pickle", "wb") as fh:
+        fh.truncate(3 * 2**30 // 2)  # 1.5 GB, sparse: no disk
+    return tmp / "state.pickle"
+
+
+NOT_STATE = [
+    ("fifo", _fifo, "not a regular file", lambda aside: stat.S_ISFIFO(aside.lstat().st_mode)),
+    ("device", _device, "not a regular file", lambda aside: aside.readlink() == Path("/dev/zero")),
+    ("huge", _huge, "1536.0 MB is over the 64.0 MB limit", lambda a: a.stat().st_size == 3 * 2**29),
+    ("nested", _nested, f"nested more than {persistence.MAX_DEPTH} deep", Path.is_file),
+    ("cyclic", _cyclic, "or refers to itself", Path.is_file),
+]
+
+# What a start does with the file, in a process whose memory and time are bounded: reading
+# /dev/zero to its end would exhaust any.
+_START = """
+import asyncio, json, logging, sys
+from pathlib import Path
+from bot.telegram.persistence import StateFile
+logging.basicConfig(format="%(levelname)s %(message)s")
+state = StateFile(Path(sys.argv[1]))
+print(json.dumps([asyncio.run(state.get_chat_data()), asyncio.run(state.get_callback_data())]))
+"""
+MEMORY_LIMIT = 2 * 2**30
+
+
+@pytest.mark.parametrize(("kind", "make", "reason", "kept"), NOT_STATE)
+def test_a_state_file_that_is_no_state_is_set_aside_unread(tmp_path, kind, make, reason, kept):
+    path = make(tmp_path)
+    result = subprocess.run(
+        [sys.executable, "-c", _START, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT)),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout) == [{}, None]  # empty state: the bot starts afresh
+    [warning] = result.stderr.splitlines()
+    assert warning.startswith(f"WARNING the state file {path} is damaged (") and reason in warning
+    assert "; set aside as state.pickle.damaged-" in warning
+    [aside] = tmp_path.glob("state.pickle.damaged-*")
+    assert not os.path.lexists(path) and kept(aside)  # moved as it was, link or pipe
+
+
+@pytest.mark.timeout(120)  # a FIFO opened for reading would block the start forever
+@pytest.mark.parametrize(
+    ("kind", "make", "reason", "kept"), [case for case in NOT_STATE if case[0] != "device"]
+)
+def test_the_bot_starts_afresh_beside_a_state_file_that_is_no_state(
+    engine, tmp_path, caplog, kind, make, reason, kept
+):
+    """As above, through the real bot (/dev/zero only above: read by mistake here, it would
+    take the memory of the process running the tests)."""
+    path = make(tmp_path)
+
+    async def scenario():
+        async with FakeTelegram() as server:
+            async with polling(server, engine, state_file=str(path)):
+                reply = await server.reply_to(server.message(AMBASSADOR))
+                assert "Cheng Yonghua" in reply["text"]
+            assert list(decode(path.read_bytes())[0]) == [USER["id"]]  # a fresh file since
+
+    run(scenario())
+    warnings = [r.getMessage() for r in bot_warnings(caplog)]
+    assert len(warnings) == 1 and "is damaged" in warnings[0] and reason in warnings[0], warnings
+    [aside] = tmp_path.glob("state.pickle.damaged-*")
+    assert kept(aside)
+
+
+def _folder(tmp: Path) -> Path:
+    (tmp / "state.pickle").mkdir()
+    return tmp / "state.pickle"
+
+
+def _null(tmp: Path) -> Path:
+    if os.geteuid() != 0:
+        pytest.skip("making a device node takes root")
+    os.mknod(tmp / "state.pickle", stat.S_IFCHR | 0o666, os.makedev(1, 3))  # /dev/null's
+    return tmp / "state.pickle"
+
+
+@pytest.mark.parametrize("make", [_folder, _null])
+def test_a_device_or_folder_named_as_the_state_file_is_left_where_it_is(tmp_path, caplog, make):
+    """`state_file: /dev/null` run as root must not move /dev/null aside, nor write a
+    file in its place; a folder is not moved either."""
+    path = make(tmp_path)
+    before = path.lstat()
+    state = persistence.StateFile(path)
+    assert asyncio.run(state.get_chat_data()) == {}
+    assert asyncio.run(state.get_callback_data()) is None
+    assert not state._encode_and_write({USER["id"]: {CHAT_STATE: ChatState()}}, None)
+    after = path.lstat()
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+    assert [p.name for p in tmp_path.iterdir()] == ["state.pickle"]
+    warnings = [r.getMessage() for r in bot_warnings(caplog)]
+    assert len(warnings) == 2 and "cannot write the state file" in warnings[1], warnings
+
+
+def test_a_state_over_the_bound_is_not_written_over_the_last_that_fits(
+    engine, tmp_path, caplog, monkeypatch
+):
+    """A state the next start would set aside is not written: the file keeps the last one
+    that fits, and one warning says what to do."""
+    monkeypatch.setattr(persistence, "SAVE_EVERY", 0.1)
+    path = tmp_path / "state.pickle"
+
+    async def scenario():
+        async with FakeTelegram() as server, polling(server, engine, state_file=str(path)):
+            await server.reply_to(server.message(NAKANO))
+            await eventually(lambda: path.is_file())
+            monkeypatch.setattr(persistence, "MAX_STATE_BYTES", path.stat().st_size + 100)
+            for user in (OTHER_USER, THIRD):
+                await server.reply_to(server.message(NAKANO, user=user))
+
+    run(scenario())
+    assert list(decode(path.read_bytes())[0]) == [USER["id"]]
+    warnings = [r.getMessage() for r in bot_warnings(caplog)]
+    assert len(warnings) == 1 and "lower telegram.chats_kept" in warnings[0], warnings
 
 
 # --- bounded -------------------------------------------------------------------------------
