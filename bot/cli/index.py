@@ -128,17 +128,19 @@ def list_command(state: State, index_dir: Path | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest and checks as JSON.")
 @click.pass_obj
 def status(state: State, index_dir: Path | None, as_json: bool) -> None:
-    """Describe the index: what it holds, whether it is up to date, its size on disk."""
+    """Describe the index: what it holds, whether it is up to date, its size on disk. Exit
+    status 1 when it is damaged; `--json` gives "ok": false whenever anything is wrong."""
     from dataclasses import asdict
 
     from bot import service
 
     report = service.status(state.settings(index_dir=index_dir or state.index_dir))
-    manifest, reasons = report.manifest, report.reasons
+    manifest, reasons = report.recorded, report.reasons
     target = report.index_dir.resolve()
     if as_json:
-        data = asdict(manifest) | {
+        data = (asdict(manifest) if manifest else {}) | {
             "index_dir": str(target),
+            "ok": report.ok,
             "up_to_date": report.up_to_date,
             "stale_reasons": reasons,
             "size_bytes": report.size_bytes,
@@ -151,6 +153,13 @@ def status(state: State, index_dir: Path | None, as_json: bool) -> None:
     state_text = "up to date" if not reasons else "OUT OF DATE: " + "; ".join(reasons)
     if report.damage:
         state_text = f"DAMAGED: {report.damage}"
+    if manifest is None:  # the manifest itself is damaged: nothing in it is shown
+        echo(f"Index: {target} ({state_text})")
+        echo(
+            "Rebuild it from your documents: qabot index rebuild --source FILE "
+            "(or qabot index add FILE …)."
+        )
+        raise SystemExit(1)
     rows = [
         ("Index", f"{target} ({state_text})"),
         (

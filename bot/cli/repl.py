@@ -1,4 +1,8 @@
-"""The conversation loop behind `qabot repl`: interactive on a terminal, line by line on a pipe."""
+"""The conversation loop behind `qabot repl`: interactive on a terminal, line by line on a pipe.
+
+What the user types (and what documents hold) is printed as plain text, never as Rich
+markup: `:[/]` is an unknown command, not a markup error that ends the session, and
+`[link=…]` is shown, not made a hyperlink."""
 
 from __future__ import annotations
 
@@ -10,11 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli.render import answer_json, render_answer, render_explain, render_passage
-from bot.cli.safe import escape, json_safe
+from bot.cli.safe import json_safe, printable
 from bot.core.errors import QuestionError
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.text import Text
 
     from bot.service import Conversation, QAService
 
@@ -26,6 +31,14 @@ HELP = """Ask anything about the document; follow-up questions use the conversat
   :reset       forget the conversation
   :help        this help
   :quit        leave (Ctrl-D works too)"""
+
+
+def plain(text: str, style: str = "") -> Text:
+    """`text` as typed, for a terminal: printable, and never read as Rich markup or emoji
+    codes (`[/]`, `[link=…]`, `:smile:` show as they are)."""
+    from rich.text import Text
+
+    return Text(printable(text), style=style)
 
 
 def piped(service: QAService, lines: Iterable[str], console: Console, as_json: bool) -> None:
@@ -50,12 +63,12 @@ def piped(service: QAService, lines: Iterable[str], console: Console, as_json: b
             if as_json:
                 print(json_safe(json.dumps({"question": line, "error": str(exc)})), flush=True)
             else:
-                console.print(f"[red]{escape(str(exc))}[/]")
+                console.print(plain(str(exc), "red"))
             continue
         if as_json:
             print(answer_json(answer), flush=True)
         else:
-            console.print(f"[bold]? {escape(line)}[/]", highlight=False, markup=True)
+            console.print(plain(f"? {line}", "bold"))
             render_answer(console, answer)
             console.print()
 
@@ -78,10 +91,13 @@ def interactive(service: QAService, console: Console) -> None:
     readline.set_history_length(1000)
 
     conversation = service.conversation()
-    names = escape(", ".join(s.name or s.doc_id for s in service.manifest.sources))
+    names = ", ".join(s.name or s.doc_id for s in service.manifest.sources)
     console.print(
-        f"[bold]qabot[/] — ask about [green]{names}[/] "
-        f"({service.manifest.chunk_count} passages). :help for commands, Ctrl-D to leave."
+        plain("qabot", "bold"),
+        plain(" — ask about "),
+        plain(names, "green"),
+        plain(f" ({service.manifest.chunk_count} passages). :help for commands, Ctrl-D to leave."),
+        sep="",
     )
     try:
         while True:
@@ -102,7 +118,7 @@ def interactive(service: QAService, console: Console) -> None:
             try:
                 render_answer(console, conversation.ask(line))
             except QuestionError as exc:
-                console.print(f"[red]{exc}[/]")
+                console.print(plain(str(exc), "red"))
             console.print()
     finally:
         with contextlib.suppress(OSError):
@@ -128,13 +144,13 @@ def _command(line: str, conversation: Conversation, console: Console) -> bool:
         try:
             conversation.limit_to(arg.strip() or None)
         except QuestionError as exc:
-            console.print(f"[red]{escape(str(exc))}[/]")
+            console.print(plain(str(exc), "red"))
             return True
-        where = escape(conversation.document) if conversation.document else "every document"
-        console.print(f"[dim]Searching {where}.[/]")
+        where = conversation.document or "every document"
+        console.print(plain(f"Searching {where}.", "dim"))
     elif name == ":docs":
         for info in conversation.service.documents():
-            console.print(f"  [green]{escape(info.name or info.doc_id)}[/] {escape(info.path)}")
+            console.print(plain(f"  {info.name or info.doc_id}", "green"), plain(info.path))
     elif name == ":sources":
         last = conversation.last
         if last is None or not last.citations:
@@ -149,5 +165,5 @@ def _command(line: str, conversation: Conversation, console: Console) -> bool:
             return True
         render_passage(console, citation)
     else:
-        console.print(f"[red]Unknown command {name}; :help lists them.[/]")
+        console.print(plain(f"Unknown command {name}; :help lists them.", "red"))
     return True

@@ -35,7 +35,11 @@ from bot.core.store import (
     MANIFEST,
     MARKER,
     SENTENCE_KEYS_TEMP,
+    adoptable,
+    foreign_manifest,
+    manifest_text,
     read_manifest,
+    write_passage_sums,
 )
 from bot.core.types import (
     SCHEMA_VERSION,
@@ -63,14 +67,30 @@ _TEMP_MANIFEST = re.compile(r"\.manifest\.json\.[0-9a-f]{6}\.tmp")
 
 def claim_folder(index_dir: Path) -> None:
     """Make sure qabot may write in `index_dir`: create it (with the marker), or accept it
-    when it carries the marker, holds an index built before markers existed, or is empty.
-    A folder with anything else in it belongs to someone else and is refused."""
+    when it carries the marker, holds an index built before markers existed (a manifest.json
+    that is qabot's, its data folder beside it: store.adoptable), or is empty. A folder with
+    anything else in it, a manifest.json of someone else's included, is refused untouched;
+    so is a path that is not UTF-8 (FAISS takes file names as UTF-8 text: it could not
+    write there)."""
+    try:
+        str(index_dir).encode("utf-8")
+    except UnicodeEncodeError:
+        from bot.core.sources import shown
+
+        raise IndexStoreError(
+            f"the index folder {shown(index_dir)} has a name that is not UTF-8 text, which "
+            "FAISS cannot open; choose another (--index-dir, QABOT_INDEX_DIR)"
+        ) from None
     if index_dir.exists() and not index_dir.is_dir():
         raise IndexStoreError(f"the index folder {index_dir} is a file, not a folder")
     marker = index_dir / MARKER
     if marker.is_file():
         return
-    if index_dir.is_dir() and not (index_dir / MANIFEST).is_file() and any(index_dir.iterdir()):
+    manifest = index_dir / MANIFEST
+    if index_dir.is_dir() and (manifest.exists() or manifest.is_symlink()):
+        if not adoptable(index_dir):
+            raise foreign_manifest(index_dir)
+    elif index_dir.is_dir() and any(index_dir.iterdir()):
         raise IndexStoreError(
             f"{index_dir} is not empty and is not a qabot index; qabot will not write into "
             "it. Choose a new or empty folder for the index (--index-dir, QABOT_INDEX_DIR)"
@@ -84,6 +104,10 @@ def claim_folder(index_dir: Path) -> None:
 
 @contextlib.contextmanager
 def build_lock(index_dir: Path, notify: Notify) -> Iterator[None]:
+    """Hold the index folder's build lock. A build holds it from before it makes its staging
+    folder until after it removes or renames it, so whoever takes it knows that no build is
+    running: any staging folder left then is a killed build's (SIGKILL, a power cut), and is
+    removed at once rather than waiting for the next build that succeeds."""
     claim_folder(index_dir)
     with open(index_dir / ".lock", "w") as fh:
         try:
@@ -92,6 +116,7 @@ def build_lock(index_dir: Path, notify: Notify) -> Iterator[None]:
             notify(f"waiting for another qabot to finish building the index in {index_dir} …")
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
+            _remove_leftovers(index_dir)
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
@@ -132,6 +157,7 @@ def build_index(
         if not sources:
             raise SourceError("no documents to index")
         added_at = {f"{s.path}\0{s.sha256}": s.added_at for s in before.sources} if before else {}
+        kept = {s.path: s for s in before.sources} if before else {}  # their names stay
         # Web pages come from the previous build (files are read again, cheaply and fresh).
         stored = stored_documents(index_dir, lambda src: is_url(src) and src not in refetch)
         build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
@@ -151,10 +177,12 @@ def build_index(
                     added_at,
                     max_bytes,
                     skipped,
+                    kept,
                 )
             )
             del stored  # web pages reused: written again by now
             written = writer.finish(progress, index_type)
+            write_passage_sums(staging)  # each passage's checksum, checked when it is read
             query_encoder = embedder.prepare_queries()  # the export answering runs on
             _fsync_all(staging)
             files = checksums(staging)
@@ -181,7 +209,7 @@ def build_index(
             skipped=skipped,
             files=files,
         )
-        _atomic_write(index_dir / MANIFEST, manifest.to_json())
+        _atomic_write(index_dir / MANIFEST, manifest_text(manifest))
         _remove_unused(index_dir, keep=data_dir)
     return manifest
 
@@ -224,6 +252,27 @@ def _remove_unused(index_dir: Path, keep: str) -> None:
         if item.name == keep or not _BUILD_FOLDER.fullmatch(item.name):
             continue
         if item.is_dir() and not item.is_symlink() and _only_build_files(item):
+            shutil.rmtree(item, ignore_errors=True)
+
+
+def _remove_leftovers(index_dir: Path) -> None:
+    """What killed builds left: staging folders (.build-<build id>, holding only a build's
+    files) and temporary manifests; called as the build lock is taken, when no build runs.
+    The data folders stay: a process answering from an older build may still read one."""
+    try:
+        items = list(index_dir.iterdir())
+    except OSError:
+        return
+    for item in items:
+        if _TEMP_MANIFEST.fullmatch(item.name) and item.is_file() and not item.is_symlink():
+            item.unlink(missing_ok=True)
+        elif (
+            item.name.startswith(".build-")
+            and _BUILD_FOLDER.fullmatch(item.name)
+            and item.is_dir()
+            and not item.is_symlink()
+            and _only_build_files(item)
+        ):
             shutil.rmtree(item, ignore_errors=True)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,7 +15,7 @@ from bot.core.chunking import chunk_document
 from bot.core.documents import slug
 from bot.core.errors import IndexStoreError, SourceError
 from bot.core.settings import ChunkerSettings
-from bot.core.sources import expand, is_url, load_document, source_key
+from bot.core.sources import expand, is_url, load_document, shown, source_key
 from bot.core.store import DOCUMENTS_FILE, read_manifest
 from bot.core.types import Chunk, Document, Kind, Notify, Progress, SourceInfo
 
@@ -33,31 +33,34 @@ def read_documents(
     added_at: dict[str, str],
     max_bytes: int,
     skipped: dict[str, str],
+    kept: dict[str, SourceInfo] | None = None,
 ) -> Iterator[tuple[Document, list[Chunk], SourceInfo]]:
     """Each readable source as it is read: the document, its passages, and what the manifest
     records of it; one at a time, so a build need not hold the corpus. A source that cannot
     be read goes into `skipped` with why, and the others go on; SourceError at the end when
-    none could be read."""
-    ids: set[str] = set()
-    names: set[str] = set()
+    none could be read.
+
+    One file is one document however often it is named (twice, through its folder, or by a
+    symbolic link): sources are told apart by their key. A document the index already holds
+    (`kept`, by key) keeps its name and id, whatever else is added or removed."""
     read = 0
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    files = []
+    files: dict[str, str | Path] = {}
     for source, note in (item for src in sources for item in expand(src)):
         if note is not None:
             notify(note)
         else:
-            files.append(source)
+            files.setdefault(source_key(source), source)  # the first naming of a file counts
+    names = _Names(kept or {}, files)
     if progress and len(files) > 1:
         progress.start(len(files), f"Reading {len(files)} documents")
-    for source in files:
+    for key, source in files.items():
         if progress and len(files) > 1:
             progress.advance(1)
-        key = source_key(source)
         try:
-            doc = _load(source, key, previous, ids, names, max_bytes)
+            doc = _load(source, key, previous, names, max_bytes)
         except SourceError as exc:
-            skipped[key] = str(exc)
+            skipped[_recordable(key)] = str(exc)
             continue
         doc_chunks = chunk_document(doc, embedder.count_tokens, chunker)
         read += 1
@@ -89,34 +92,78 @@ def read_documents(
         )
 
 
+def _recordable(key: str) -> str:
+    """A source's key as the manifest can hold it: as it is, unless it is not UTF-8 (a link
+    to a file whose name is not); then as messages show it."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return shown(key)
+    return key
+
+
+class _Names:
+    """The names and ids of a build's documents: one each, and stable. A document the index
+    already holds keeps its own (they are held for it from the start, so a document read
+    before it cannot take them); a new one gets its file name, or, when that is taken, the
+    file name with as many of its folders as tell it apart ("a/guide.md", "b/guide.md")."""
+
+    def __init__(self, kept: dict[str, SourceInfo], keys: Iterable[str]):
+        self.names: dict[str, str] = {}  # every name given or held, and the key it is for
+        self.ids: dict[str, str] = {}
+        self.held: dict[str, tuple[str | None, str | None]] = {}  # key -> its name and id
+        for key in keys:
+            info = kept.get(key)
+            if info is None:
+                continue
+            # (A manifest from before names were recorded has none: one is given now.)
+            name = info.name if info.name and self.names.setdefault(info.name, key) == key else None
+            doc_id = info.doc_id if self.ids.setdefault(info.doc_id, key) == key else None
+            self.held[key] = (name, doc_id)
+
+    def name(self, key: str, doc: Document, url: bool) -> str:
+        name = self.held.get(key, (None, None))[0]
+        if name is not None:
+            return name
+        path = Path(key)
+        folders = () if url else path.parent.relative_to(path.anchor).parts
+        candidates = [doc.name]
+        candidates += ["/".join((*folders[-n:], doc.name)) for n in range(1, len(folders) + 1)]
+        name = next((c for c in candidates if c not in self.names), None)
+        n = 2
+        while name is None:
+            candidate, n = f"{doc.name} ({n})", n + 1
+            name = candidate if candidate not in self.names else None
+        self.names[name] = key
+        return name
+
+    def doc_id(self, key: str, doc: Document) -> str:
+        doc_id = self.held.get(key, (None, None))[1]
+        if doc_id is not None:
+            return doc_id
+        base = slug(Path(doc.name).stem)
+        candidate, n = base, 2
+        while candidate in self.ids:
+            candidate, n = f"{base}-{n}", n + 1
+        self.ids[candidate] = key
+        return candidate
+
+
 def _load(
     source: str | Path,
     key: str,
     previous: dict[str, Document],
-    ids: set[str],
-    names: set[str],
+    names: _Names,
     max_bytes: int,
 ) -> Document:
     """A source as a Document: a web page from the previous build (fetched when it was
-    added, not again on every rebuild), everything else read now. Two files of one name
-    (from different folders) are told apart by their folder: "a/guide.md", "b/guide.md"."""
+    added, not again on every rebuild), everything else read now; named by `names`."""
     if is_url(source) and key in previous:
         doc = previous[key]
     else:
         doc = load_document(source, "-", max_bytes=max_bytes)
-    name = doc.name
-    if name in names and not is_url(source):
-        name = f"{Path(key).parent.name}/{doc.name}"
-    names.add(name)
-    return dataclasses.replace(doc, doc_id=_unique(slug(Path(doc.name).stem), ids), name=name)
-
-
-def _unique(name: str, taken: set[str]) -> str:
-    candidate, n = name, 2
-    while candidate in taken:
-        candidate, n = f"{name}-{n}", n + 1
-    taken.add(candidate)
-    return candidate
+    url = is_url(source)
+    return dataclasses.replace(doc, doc_id=names.doc_id(key, doc), name=names.name(key, doc, url))
 
 
 def stored_documents(index_dir: Path, keep: Callable[[str], bool]) -> dict[str, Document]:

@@ -3,6 +3,10 @@ each read into a Document whose text is what citations quote.
 
 Reading is bounded: only regular files (a FIFO would block forever, a device never ends),
 at most `max_bytes` of them, and a URL through `bot.core.formats.web` with its own limits.
+
+The index records a file by its path and a page by its address, as UTF-8 text: a file whose
+path is not UTF-8 (bytes from another encoding in its name) is refused with a line saying
+so, and a URL is recorded without its user name and password.
 """
 
 from __future__ import annotations
@@ -16,35 +20,79 @@ from pathlib import Path
 from bot.core.documents import parse_paragraphs, slug
 from bot.core.errors import SourceError
 from bot.core.formats import extract, format_of, web
+from bot.core.formats.text import decode
 from bot.core.types import Document, Kind
 
 MAX_SOURCE_BYTES = 200 * 1024 * 1024  # a document larger than this is refused, not read
 
 
 def is_url(source: str | Path) -> bool:
-    return isinstance(source, str) and web.is_url(source)
+    """Whether `source` is meant as a web address (http:// or https://), valid or not: a bad
+    one is refused as an address, never looked up as a file."""
+    return isinstance(source, str) and web.looks_like_url(source)
 
 
 def check_source(source: str | Path, max_bytes: int = MAX_SOURCE_BYTES) -> None:
-    """SourceError when a file source cannot be read (without reading it); URLs pass."""
-    if not is_url(source):
+    """SourceError when a source cannot be read (without reading it): a file that is not
+    there or not readable, an address that is not a valid http(s) one."""
+    if is_url(source):
+        problem = web.url_problem(str(source))
+        if problem is not None:
+            raise SourceError(f"{shown(web.without_credentials(str(source)))}: {problem}")
+    else:
         _stat(Path(source), max_bytes)
 
 
+def shown(path: str | Path) -> str:
+    """A path as a message shows it, on one line: the bytes of a name that is not UTF-8 as
+    escapes (caf\\xe9.txt), and so are control characters (a newline: \\n), never lone
+    surrogates that cannot be printed or written as UTF-8."""
+    text = str(path)
+    if not _is_utf8(text):
+        try:
+            text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:
+            text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_name(path: Path) -> None:
+    """SourceError when `path`, as given or resolved, is not UTF-8: the index could not
+    record it (and a citation could not name it)."""
+    for text in (str(path), str(resolved(path))):
+        if not _is_utf8(text):
+            raise SourceError(
+                f"{shown(text)}: the path is not UTF-8 text, so the index cannot record it; "
+                "rename it (e.g. convmv -f latin1 -t utf-8 --notest NAME)"
+            )
+
+
 def _stat(path: Path, max_bytes: int) -> None:
+    _check_name(path)
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise SourceError(f"{path}: no such file") from None
+        raise SourceError(f"{shown(path)}: no such file") from None
     except OSError as exc:
-        raise SourceError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        raise SourceError(f"{shown(path)}: cannot read it ({exc.strerror or exc})") from None
     if stat.S_ISDIR(info.st_mode):
-        raise SourceError(f"{path}: is a directory; add a folder with qabot index add")
+        raise SourceError(f"{shown(path)}: is a directory; add a folder with qabot index add")
     if not stat.S_ISREG(info.st_mode):
-        raise SourceError(f"{path}: not a regular file (a pipe, device or socket)")
+        raise SourceError(f"{shown(path)}: not a regular file (a pipe, device or socket)")
     if info.st_size > max_bytes:
         raise SourceError(
-            f"{path}: {info.st_size / 2**20:.0f} MB is over the {max_bytes / 2**20:.0f} MB limit"
+            f"{shown(path)}: {info.st_size / 2**20:.0f} MB is over the "
+            f"{max_bytes / 2**20:.0f} MB limit"
         )
 
 
@@ -55,9 +103,9 @@ def read_bytes(path: Path, max_bytes: int = MAX_SOURCE_BYTES) -> bytes:
         with open(path, "rb") as fh:
             data = fh.read(max_bytes + 1)
     except OSError as exc:
-        raise SourceError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        raise SourceError(f"{shown(path)}: cannot read it ({exc.strerror or exc})") from None
     if len(data) > max_bytes:  # it grew while being read
-        raise SourceError(f"{path}: over the {max_bytes / 2**20:.0f} MB limit")
+        raise SourceError(f"{shown(path)}: over the {max_bytes / 2**20:.0f} MB limit")
     return data
 
 
@@ -77,26 +125,31 @@ def load_document(
     if is_url(source):
         # A web page has its own, smaller limit; a smaller limit for files lowers it too.
         fetched = web.fetch(str(source), max_bytes=min(max_bytes, web.MAX_URL_BYTES))
-        data, fmt, where, name = fetched.data, fetched.format, str(source), _url_name(fetched.url)
+        data, fmt, name = fetched.data, fetched.format, _url_name(fetched.url)
+        where = said = source_key(source)  # without a password, if it had one
         url: str | None = fetched.url
+        charset = web.charset_of(fetched.content_type)
     else:
         path = Path(source)
         data, fmt, url = read_bytes(path, max_bytes), format_of(path.name) or "text", None
-        where, name = str(path.resolve()), path.name
+        where, name, said, charset = str(resolved(path)), path.name, shown(source), None
+    sha256 = digest(data)
     try:
+        if charset is not None and fmt in ("text", "markdown"):
+            data = decode(data, charset).encode("utf-8")  # the server's charset, not a guess
         extracted = extract(data, fmt, url)
     except SourceError as exc:
-        raise SourceError(f"{source}: {exc}") from None
+        raise SourceError(f"{said}: {exc}") from None
     if not extracted.text.strip():
-        raise SourceError(f"{source}: the file is empty")
+        raise SourceError(f"{said}: the file is empty")
     paragraphs = parse_paragraphs(extracted.text)
     if not any(p.kind is Kind.CONTENT for p in paragraphs):
-        raise SourceError(f"{source}: no readable prose found (only headings, captions or code)")
+        raise SourceError(f"{said}: no readable prose found (only headings, captions or code)")
     return Document(
         source=where,
         doc_id=doc_id or slug(Path(name).stem),
         text=extracted.text,
-        sha256=digest(data),
+        sha256=sha256,
         paragraphs=tuple(paragraphs),
         name=name,
         format=extracted.format,
@@ -117,27 +170,46 @@ def _url_name(url: str) -> str:
 def expand(source: str | Path) -> Iterator[tuple[str | Path, str | None]]:
     """A source as the files it stands for: (source, None) for a file or URL, and for a
     folder every supported file under it, sorted, with (path, reason) for each one skipped
-    (hidden, or a format qabot does not read)."""
-    if is_url(source) or not Path(source).is_dir():
-        yield source, None
+    (hidden, a format qabot does not read, or a name that is not UTF-8)."""
+    if is_url(source) or not Path(source).is_dir() or not _is_utf8(source_key(source)):
+        yield source, None  # read, or refused with its reason, as one source
         return
     for folder, dirs, files in os.walk(Path(source)):
-        for name in sorted(d for d in dirs if d.startswith(".")):
-            yield Path(folder) / name, f"{Path(folder) / name}: skipped, a hidden folder"
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(d for d in dirs if d.startswith(".") or not _is_utf8(d)):
+            path = Path(folder) / name
+            why = "a hidden folder" if name.startswith(".") else _NOT_UTF8
+            yield path, f"{shown(path)}: skipped, {why}"
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and _is_utf8(d))
         for name in sorted(files):
             path = Path(folder) / name
             if name.startswith("."):
-                yield path, f"{path}: skipped, a hidden file"
+                yield path, f"{shown(path)}: skipped, a hidden file"
             elif format_of(name) is None:
-                yield path, f"{path}: skipped, not a format qabot reads"
+                yield path, f"{shown(path)}: skipped, not a format qabot reads"
+            elif not _is_utf8(name):
+                yield path, f"{shown(path)}: skipped, {_NOT_UTF8}"
             else:
                 yield path, None
 
 
+_NOT_UTF8 = "its name is not UTF-8 text (rename it, e.g. convmv -f latin1 -t utf-8 --notest)"
+
+
 def source_key(source: str | Path) -> str:
-    """How the index names a source: a URL as given, a file by its absolute path."""
-    return str(source) if is_url(source) else str(Path(source).resolve())
+    """How the index names a source: a URL as given (without a user name and password), a
+    file by its absolute path (symbolic links followed: one file, one key)."""
+    if is_url(source):
+        return web.without_credentials(str(source))
+    return str(resolved(Path(source)))
+
+
+def resolved(path: Path) -> Path:
+    """`path` made absolute with symbolic links followed; only made absolute when a loop
+    of links makes that impossible (reading it then fails, with its reason)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):  # RuntimeError: Python 3.11's "Symlink loop"
+        return Path(os.path.abspath(path))
 
 
 def files_in(sources: Sequence[str | Path]) -> list[str | Path]:

@@ -4,16 +4,24 @@ it (building it first when missing or stale: bot.core.build).
 Layout of an index folder:
 
     .qabot-index         marker: qabot made this folder and may replace what it built here
-    manifest.json        what was built, from what, how; names the data folder in use
-    data-<build id>/     chunks.jsonl (with chunks.rows.npy, where each line starts),
-                         chunks.faiss, sentences.npy, embedded.keys, bm25.*, and
-                         documents.jsonl (each document's text as qabot read it)
+    manifest.json        what was built, from what, how; names the data folder in use;
+                         every data file's checksum, and its own (bot.core.integrity)
+    data-<build id>/     chunks.jsonl (with chunks.rows.npy, where each line starts, and
+                         chunks.sums.npy, each line's checksum), chunks.faiss,
+                         sentences.npy, embedded.keys, bm25.*, and documents.jsonl (each
+                         document's text as qabot read it)
     .lock                held while a build runs
+
+Nothing is trusted that a build did not write: a manifest is read only whole and intact
+(read_manifest), a folder whose manifest.json is not qabot's is never taken for an index, and
+a passage is quoted only when it matches the checksum its build recorded (CheckedPassages).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +29,20 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core import vectors as vector_index
 from bot.core.errors import IndexStoreError, SourceError
-from bot.core.integrity import verify
+from bot.core.integrity import (
+    PASSAGE_DIGEST_BYTES,
+    ManifestError,
+    looks_like_a_manifest,
+    parse_manifest,
+    passage_digest,
+    verify,
+)
+from bot.core.integrity import manifest_text as _manifest_text
 from bot.core.lexical import BM25_FILES
-from bot.core.passages import Passages, rows_table
+from bot.core.passages import Passages
 from bot.core.settings import ChunkerSettings, IndexSettings
 from bot.core.sources import is_url, source_digest, source_keys
-from bot.core.types import Manifest, Notify, Progress
+from bot.core.types import SCHEMA_VERSION, Chunk, Manifest, Notify, Progress
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,6 +54,10 @@ CHUNKS_FILE = "chunks.jsonl"
 # Where each passage's line starts in chunks.jsonl and its first sentence row: start-up reads
 # this table, not every passage (bot.core.passages).
 ROWS_FILE = "chunks.rows.npy"
+# Each passage's checksum (bot.core.integrity.passage_digest of its line), checked whenever the
+# passage is read: an edit that keeps chunks.jsonl's size is never quoted, however large the
+# index (its files are hashed whole at load only up to integrity.VERIFY_LIMIT).
+SUMS_FILE = "chunks.sums.npy"
 VECTORS_FILE = "chunks.faiss"
 # The passage vectors again, as a plain matrix: the next build reads the ones it can reuse
 # from here, a row at a time, instead of loading the whole vector index (0.8 GB at 450,000
@@ -57,6 +77,7 @@ DATA_FILES = frozenset(
     {
         CHUNKS_FILE,
         ROWS_FILE,
+        SUMS_FILE,
         VECTORS_FILE,
         PASSAGES_FILE,
         SENTENCES_FILE,
@@ -65,6 +86,11 @@ DATA_FILES = frozenset(
     }
     | set(BM25_FILES.values())
 )
+# What every build writes and every manifest must hold the checksum of (BM25's files vary
+# with its method, and a missing one is built again from the passages).
+REQUIRED_FILES = DATA_FILES - set(BM25_FILES.values())
+# Read whole at every load, so hashed at every load whatever the index's size.
+ALWAYS_HASHED = frozenset({ROWS_FILE, SUMS_FILE})
 
 
 @dataclass
@@ -122,82 +148,216 @@ class Index:
 # --- reading -------------------------------------------------------------------------------
 
 
-def damaged(index_dir: Path, what: str) -> IndexStoreError:
-    return IndexStoreError(
-        f"the index in {index_dir} is damaged ({what}); rebuild it: qabot index rebuild"
+class IndexDamaged(IndexStoreError):
+    """The index is damaged: the message says how to rebuild it, `what` what is wrong."""
+
+    def __init__(self, message: str, what: str):
+        super().__init__(message)
+        self.what = what
+
+
+def damaged(index_dir: Path, what: str) -> IndexDamaged:
+    return IndexDamaged(
+        f"the index in {index_dir} is damaged ({what}); rebuild it: qabot index rebuild", what
     )
 
 
+def _damaged_manifest(index_dir: Path, what: str) -> IndexDamaged:
+    # Its list of documents cannot be trusted either: the rebuild names them.
+    what = f"{MANIFEST}: {what}"
+    return IndexDamaged(
+        f"the index in {index_dir} is damaged ({what}); rebuild it from your documents: "
+        "qabot index rebuild --source FILE (or qabot index add FILE …)",
+        what,
+    )
+
+
+def foreign_manifest(index_dir: Path) -> IndexStoreError:
+    return IndexStoreError(
+        f"{index_dir} holds a {MANIFEST} that is not a qabot index; choose another --index-dir"
+    )
+
+
+def manifest_text(manifest: Manifest) -> str:
+    """manifest.json as a build writes it: checked as every reader checks it, and sealed by
+    its own checksum."""
+    return _manifest_text(manifest, REQUIRED_FILES)
+
+
 def read_manifest(index_dir: Path) -> Manifest | None:
+    """The index's manifest, checked whole (bot.core.integrity.parse_manifest); None when there
+    is none. IndexDamaged when it is damaged in any way; IndexStoreError when the folder is a
+    file, or holds a manifest.json that is not qabot's (no marker, and not an index built
+    before markers existed)."""
     path = index_dir / MANIFEST
     try:
-        raw = path.read_text(encoding="utf-8")
+        info = path.lstat()
     except FileNotFoundError:
         return None
     except NotADirectoryError:
         raise IndexStoreError(f"{index_dir} is a file, not an index folder") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise damaged(index_dir, f"cannot read {MANIFEST}: {exc}") from None
+    except OSError as exc:
+        raise _damaged_manifest(index_dir, f"it cannot be read ({exc.strerror})") from None
+    if not (index_dir / MARKER).is_file() and not adoptable(index_dir):
+        raise foreign_manifest(index_dir)
+    if not stat.S_ISREG(info.st_mode):
+        raise _damaged_manifest(index_dir, "it is not a plain file")
     try:
-        return Manifest.from_json(raw)
-    except IndexStoreError as exc:
-        raise IndexStoreError(f"{exc}; rebuild it: qabot index rebuild") from None
-    except (ValueError, TypeError, KeyError) as exc:
-        raise damaged(index_dir, f"{MANIFEST} is not a valid manifest: {exc}") from None
+        raw = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise _damaged_manifest(index_dir, f"it cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise _damaged_manifest(index_dir, "it is not UTF-8 text") from None
+    try:
+        return parse_manifest(raw, REQUIRED_FILES)
+    except ManifestError as exc:
+        raise _damaged_manifest(index_dir, str(exc)) from None
 
 
-def load_index(index_dir: Path, manifest: Manifest) -> Index:
-    import faiss
+def adoptable(index_dir: Path) -> bool:
+    """Whether the manifest.json in `index_dir` (a folder without qabot's marker) is an index
+    qabot built before markers existed: a plain file, with qabot's marks, its data folder
+    beside it. Anything else is someone else's file, never replaced."""
+    path = index_dir / MANIFEST
+    try:
+        if path.is_symlink() or not path.is_file():
+            return False
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if not looks_like_a_manifest(raw):
+        return False
+    data = index_dir / json.loads(raw)["data_dir"]
+    return data.is_dir() and not data.is_symlink()
+
+
+def write_passage_sums(folder: Path) -> None:
+    """chunks.sums.npy in a build's data folder: the checksum of each passage's line of
+    chunks.jsonl, by the table of where each line starts (a build writes it once both are
+    written)."""
+    import mmap
+
+    import numpy as np
+
+    table = np.load(folder / ROWS_FILE, allow_pickle=False)
+    sums = np.zeros((len(table) - 1, PASSAGE_DIGEST_BYTES), dtype=np.uint8)
+    with open(folder / CHUNKS_FILE, "rb") as fh:
+        size = fh.seek(0, 2)
+        data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        try:
+            for row in range(len(sums)):
+                start, end = int(table[row, 0]), int(table[row + 1, 0])
+                sums[row] = np.frombuffer(passage_digest(data[start:end]), dtype=np.uint8)
+        finally:
+            if isinstance(data, mmap.mmap):
+                data.close()
+    np.save(folder / SUMS_FILE, sums, allow_pickle=False)
+
+
+class CheckedPassages(Passages):
+    """The passages of chunks.jsonl, each checked against the checksum its build recorded when
+    it is read: damage anywhere in a passage, whatever the file's size, is reported, never
+    quoted."""
+
+    def __init__(self, path: Path, table: np.ndarray, sums: np.ndarray, index_dir: Path):
+        super().__init__(path, table)
+        self.sums = sums
+        self.index_dir = index_dir
+
+    def _read(self, row: int) -> Chunk:
+        start, end = int(self.table[row, 0]), int(self.table[row + 1, 0])
+        if passage_digest(self._data[start:end]) != self.sums[row].tobytes():
+            raise damaged(self.index_dir, f"passage {row} does not match its checksum")
+        return super()._read(row)
+
+
+def data_damage(index_dir: Path, manifest: Manifest) -> str | None:
+    """What is wrong with the index's data, every file hashed (None: nothing): what
+    `index status` reports."""
+    try:
+        _checked_tables(index_dir, manifest, full=True)
+    except IndexDamaged as exc:
+        return exc.what
+    return None
+
+
+def _checked_tables(
+    index_dir: Path, manifest: Manifest, full: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The data files against their checksums (`full`: all hashed), then the passages' table,
+    their checksums and the sentence vectors (mapped) against the manifest; IndexDamaged."""
     import numpy as np
 
     data = index_dir / manifest.data_dir
-    if not data.is_dir():
+    if data.is_symlink() or not data.is_dir():
         raise damaged(index_dir, f"its data folder {manifest.data_dir} is missing")
-    problem = verify(data, manifest.files, full=False)
+    problem = verify(data, manifest.files, full, required=REQUIRED_FILES, always=ALWAYS_HASHED)
     if problem:
         raise damaged(index_dir, problem)
     try:
-        if (data / ROWS_FILE).is_file():
-            table = np.load(data / ROWS_FILE, allow_pickle=False)
-        else:  # built before the table was kept: read every line once
-            with open(data / CHUNKS_FILE, encoding="utf-8") as fh:
-                table = rows_table(fh)
-        chunks = Passages(data / CHUNKS_FILE, table)
-        vectors = vector_index.prepare(faiss.read_index(str(data / VECTORS_FILE)))
+        table = np.load(data / ROWS_FILE, allow_pickle=False)
+        sums = np.load(data / SUMS_FILE, allow_pickle=False)
         # Mapped, not read: an answer touches the sentences of a few passages, and a large
         # corpus's sentence vectors need not all sit in memory.
         sentence_vectors = np.load(data / SENTENCES_FILE, allow_pickle=False, mmap_mode="r")
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise damaged(index_dir, reason[:200]) from None
-
-    n_sentences = int(table[-1, 1]) if table.ndim == 2 and table.shape[1] == 2 else -1
+        chunks_size = (data / CHUNKS_FILE).stat().st_size
+    except (OSError, ValueError, EOFError) as exc:
+        raise damaged(index_dir, _reason(exc)) from None
+    n, dimension = manifest.chunk_count, manifest.dimension
+    table_fits = (
+        table.dtype == np.int64
+        and table.shape == (n + 1, 2)
+        and table[0, 0] == table[0, 1] == 0
+        and table[-1, 0] == chunks_size
+        and table[-1, 1] == manifest.sentence_count
+        and bool((np.diff(table[:, 0]) > 0).all())
+        and bool((np.diff(table[:, 1]) >= 0).all())
+    )
     problems = [
+        (not table_fits, f"{ROWS_FILE} does not match {CHUNKS_FILE} and the manifest"),
         (
-            table.ndim != 2
-            or table.shape[1] != 2
-            or len(table) < 2
-            or table[-1, 0] != chunks.file_size,
-            f"{ROWS_FILE} does not match {CHUNKS_FILE}",
+            sums.dtype != np.uint8 or sums.shape != (n, PASSAGE_DIGEST_BYTES),
+            f"{SUMS_FILE} holds {sums.shape[0] if sums.ndim else 0} checksums for {n} passages",
         ),
         (
-            len(chunks) != manifest.chunk_count,
-            f"{len(chunks)} chunks, manifest says {manifest.chunk_count}",
-        ),
-        (vectors.ntotal != len(chunks), f"{vectors.ntotal} vectors for {len(chunks)} chunks"),
-        (
-            vectors.d != manifest.dimension,
-            f"vectors of dimension {vectors.d}, manifest says {manifest.dimension}",
-        ),
-        (
-            sentence_vectors.shape != (n_sentences, manifest.dimension),
-            f"sentence vectors of shape {sentence_vectors.shape}",
+            sentence_vectors.shape != (manifest.sentence_count, dimension),
+            f"sentence vectors of shape {sentence_vectors.shape}, manifest says "
+            f"({manifest.sentence_count}, {dimension})",
         ),
     ]
     for bad, what in problems:
         if bad:
             raise damaged(index_dir, what)
+    return table, sums, sentence_vectors
 
+
+def _reason(exc: BaseException) -> str:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return reason[:200]
+
+
+def load_index(index_dir: Path, manifest: Manifest) -> Index:
+    """The index `manifest` describes, its data checked first (sizes, and hashes as
+    integrity.verify does at load); each passage is checked again when it is read."""
+    import faiss
+
+    table, sums, sentence_vectors = _checked_tables(index_dir, manifest, full=False)
+    data = index_dir / manifest.data_dir
+    try:
+        chunks = CheckedPassages(data / CHUNKS_FILE, table, sums, index_dir)
+        vectors = vector_index.prepare(faiss.read_index(str(data / VECTORS_FILE)))
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise damaged(index_dir, _reason(exc)) from None
+    problems = [
+        (vectors.ntotal != len(chunks), f"{vectors.ntotal} vectors for {len(chunks)} chunks"),
+        (
+            vectors.d != manifest.dimension,
+            f"vectors of dimension {vectors.d}, manifest says {manifest.dimension}",
+        ),
+    ]
+    for bad, what in problems:
+        if bad:
+            raise damaged(index_dir, what)
     return Index(index_dir, manifest, chunks, vectors, sentence_vectors)
 
 
@@ -210,6 +370,8 @@ def staleness(
 ) -> list[str]:
     """Why the index no longer matches its sources or settings; empty when it does."""
     reasons = []
+    if manifest.schema != SCHEMA_VERSION:
+        reasons.append("it was built by an older qabot, without checksums for every passage")
     built = {s.path: s for s in manifest.sources}
     wanted = [key for key in source_keys(sources) if key not in manifest.skipped]
     if sorted(wanted) != sorted(built):
@@ -221,7 +383,10 @@ def staleness(
             try:
                 digest = source_digest(path)
             except SourceError:
-                continue  # reported by missing_sources(); the built index still answers
+                # Configured sources: a rebuild leaves it out (and records why), so nothing
+                # is answered from a file that is gone. Otherwise open_index says so.
+                reasons.append(f"{path} can no longer be read")
+                continue
             if digest != built[path].sha256:
                 reasons.append(f"{path} changed since the index was built")
     if manifest.model != model:
@@ -285,7 +450,10 @@ def open_index(
     gone = missing_sources(manifest)
     if gone and not sources:
         # Nothing to rebuild from: the stored passages still answer.
-        notify(f"warning: {_names(gone)} no longer exists; answering from the index as built")
+        notify(
+            f"warning: {_names(gone)} no longer exists; answering from the index as built "
+            f"(take it out: qabot index remove {Path(gone[0]).name})"
+        )
         reasons = []
     else:
         reasons = staleness(manifest, wanted, embedder.name, chunker, index_type)

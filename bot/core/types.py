@@ -141,7 +141,10 @@ def citation_label(document: str, locator: str, paragraphs: tuple[int, ...]) -> 
 
 # --- the index -----------------------------------------------------------------------------
 
-SCHEMA_VERSION = 1
+# 2: the manifest carries its own checksum and every passage one (chunks.sums.npy). An index
+# of schema 1 (before them) is read only to be rebuilt: it counts as out of date.
+SCHEMA_VERSION = 2
+OLDEST_SCHEMA = 1
 Notify = Callable[[str], None]
 # The sources of a build, decided from the index as it is once the build holds the lock
 # (`index add` and `remove` change the list the last build left).
@@ -269,6 +272,20 @@ class Retrieved:
 
 
 @dataclass(frozen=True)
+class Span:
+    """The answer inside the quoted sentence: offsets in the document's text (what a citation
+    quotes) and in the answer's own text (to mark it there), and the words."""
+
+    start: int
+    end: int
+    text: str
+    marked: tuple[int, int]  # the same words' offsets in Answer.text
+
+    def to_dict(self) -> dict:
+        return {"start": self.start, "end": self.end, "text": self.text}
+
+
+@dataclass(frozen=True)
 class Answer:
     question: str
     text: str
@@ -281,13 +298,19 @@ class Answer:
     threshold: float
     reason: str = ""  # why it answered or abstained, in words
     retrieved: tuple[Retrieved, ...] = field(default=(), repr=False)
+    span: Span | None = None  # where the reader found the answer in the first sentence
+    probability: float | None = None  # the reader's, that the answer answers (None: no reader)
+    # When it abstains: the passage that came closest (numbered 0: offered, never cited).
+    closest: tuple[Citation, ...] = ()
 
     def to_dict(self) -> dict:
         return {
             "question": self.question,
             "answer": self.text,
             "abstained": self.abstained,
+            "span": self.span.to_dict() if self.span else None,
             "citations": [c.to_dict() for c in self.citations],
+            **({"closest": [c.to_dict() for c in self.closest]} if self.closest else {}),
             "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()},
         }
 
@@ -307,3 +330,5 @@ class SentenceCandidate:
     sentence: str
     passage: str  # the text of its passage, as a citation quotes it
     score: float  # the similarity score that ranked it
+    heading: str = ""  # its passage's heading path
+    before: str = ""  # the sentence before it in its passage, "" for the first

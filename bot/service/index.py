@@ -135,25 +135,53 @@ def _build(
 
 @dataclass(frozen=True)
 class IndexStatus:
+    """What `index status` reports. `ok` is the one answer a script needs: False whenever
+    anything is wrong (damaged, out of date, a document gone)."""
+
     index_dir: Path
-    manifest: Manifest
+    recorded: Manifest | None  # None when the manifest itself is damaged (`damage` says how)
     reasons: list[str]  # why it is out of date; empty when up to date
     size_bytes: int
-    damage: str | None = None  # what is wrong with its data files, checked against checksums
+    damage: str | None = None  # what is wrong with the manifest or the data files
+
+    @property
+    def manifest(self) -> Manifest:
+        """The manifest; the damage as an IndexStoreError when it cannot be read."""
+        if self.recorded is None:
+            raise IndexStoreError(
+                f"the index in {self.index_dir} is damaged ({self.damage}); rebuild it from "
+                "your documents: qabot index rebuild --source FILE (or qabot index add FILE …)"
+            )
+        return self.recorded
 
     @property
     def up_to_date(self) -> bool:
-        return not self.reasons
+        return not self.reasons and not self.damage
+
+    @property
+    def ok(self) -> bool:
+        return self.up_to_date
 
 
 def status(settings: Settings) -> IndexStatus:
-    """What the index holds and whether it is up to date, without loading the model."""
+    """What the index holds, whether it is up to date, and whether it is damaged (every data
+    file hashed), without loading the model. A damaged manifest is a status too (`recorded`
+    None); IndexStoreError when there is no index, or the folder is not qabot's."""
     from bot.core.embedding import model_identity
-    from bot.core.integrity import verify
-    from bot.core.store import disk_size, missing_sources, read_manifest, staleness
+    from bot.core.store import (
+        IndexDamaged,
+        data_damage,
+        disk_size,
+        missing_sources,
+        read_manifest,
+        staleness,
+    )
 
     target = Path(settings.index_dir)
-    manifest = read_manifest(target)
+    try:
+        manifest = read_manifest(target)
+    except IndexDamaged as exc:
+        return IndexStatus(target, None, [], 0, exc.what)
     if manifest is None:
         raise IndexStoreError(f"no index in {target} yet; build it: qabot index rebuild")
     sources = settings.sources or [s.path for s in manifest.sources]
@@ -167,6 +195,5 @@ def status(settings: Settings) -> IndexStatus:
     )
     reasons = [r for r in reasons if not any(g in r for g in gone)]
     reasons += [f"{g} no longer exists" for g in gone]
-    data = target / manifest.data_dir
-    damage = verify(data, manifest.files, full=True) if data.is_dir() else "its data is missing"
+    damage = data_damage(target, manifest)
     return IndexStatus(target, manifest, reasons, disk_size(target, manifest), damage)

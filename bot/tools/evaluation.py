@@ -56,17 +56,49 @@ def fold(text: str) -> str:
 def _item(raw: Any, answerable: bool, where: str) -> Item:
     if not isinstance(raw, dict) or not isinstance(raw.get("q"), str):
         raise ConfigError(f"{where}: each question needs a 'q' text")
-    answers = raw.get("answers", [])
-    evidence = raw.get("evidence", [])
-    answers = [answers] if isinstance(answers, str) else answers
-    evidence = [evidence] if isinstance(evidence, str) else evidence
+    question = raw["q"]
+    answers = _texts(raw.get("answers"), "answers", question, where)
+    evidence = _texts(raw.get("evidence"), "evidence", question, where)
     answerable = raw.get("answerable", answerable)
+    if not isinstance(answerable, bool):
+        raise ConfigError(f"{where}: {question!r}: 'answerable' is true or false")
     if answerable and not (answers and evidence):
-        raise ConfigError(f"{where}: {raw['q']!r} needs 'answers' and 'evidence'")
-    return Item(raw["q"], answerable, tuple(answers), tuple(evidence))
+        raise ConfigError(f"{where}: {question!r} needs 'answers' and 'evidence'")
+    return Item(question, answerable, answers, evidence)
+
+
+def _texts(value: Any, field: str, question: str, where: str) -> tuple[str, ...]:
+    """A question's 'answers' or 'evidence': one text or a list of texts (none: empty)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ConfigError(
+        f"{where}: {question!r}: '{field}' is a text or a list of texts, not {_kind(value)}"
+    )
+
+
+def _list(value: Any, field: str, where: str) -> list[Any]:
+    """A list the QA set holds under `field` (absent or empty: none)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: '{field}' is a list, not {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    """What a YAML value is, in a message's words."""
+    names = {bool: "true/false", int: "a number", float: "a number", str: "a text"}
+    names |= {dict: "a mapping", list: "a list"}
+    return names.get(type(value), type(value).__name__)
 
 
 def load_qa_set(path: Path) -> QASet:
+    """A QA set from its YAML file; ConfigError (one line naming the file and the field)
+    when it cannot be read or a field holds the wrong kind of value."""
     import yaml
 
     try:
@@ -77,14 +109,22 @@ def load_qa_set(path: Path) -> QASet:
         raise ConfigError(f"{path}: not a readable YAML QA set ({type(exc).__name__})") from None
     if not isinstance(data, dict) or "document" not in data:
         raise ConfigError(f"{path}: a QA set is a mapping with a 'document' key")
+    where = str(path)
+    if not isinstance(data["document"], str):
+        raise ConfigError(f"{where}: 'document' is a file name, not {_kind(data['document'])}")
+    if not data["document"].strip():
+        raise ConfigError(f"{where}: 'document' is empty; it names the document's file")
     document = (Path(path).parent / data["document"]).resolve()
-    questions = [_item(q, True, str(path)) for q in data.get("questions") or []]
-    questions += [_item(q, False, str(path)) for q in data.get("unanswerable") or []]
-    conversations = tuple(
-        tuple(_item(t, True, str(path)) for t in conv.get("turns", []))
-        for conv in data.get("conversations") or []
-    )
-    return QASet(Path(path), document, tuple(questions), conversations)
+    questions = [_item(q, True, where) for q in _list(data.get("questions"), "questions", where)]
+    unanswerable = _list(data.get("unanswerable"), "unanswerable", where)
+    questions += [_item(q, False, where) for q in unanswerable]
+    conversations = []
+    for conv in _list(data.get("conversations"), "conversations", where):
+        if not isinstance(conv, dict):
+            raise ConfigError(f"{where}: each conversation is a mapping with 'turns'")
+        turns = _list(conv.get("turns"), "turns", where)
+        conversations.append(tuple(_item(t, True, where) for t in turns))
+    return QASet(Path(path), document, tuple(questions), tuple(conversations))
 
 
 @dataclass
@@ -149,6 +189,14 @@ class Report:
         out["mrr"] = round(statistics.fmean(1 / r if r else 0 for r in ranks), 4) if ranks else 0.0
         out["answer_hit"] = share(
             sum(o.hit and not o.answer.abstained for o in single), len(single)
+        )
+        # The reader marks the answer inside the quoted sentence: does the mark hold one?
+        out["span_hit"] = share(
+            sum(
+                o.answer.span is not None and contains_answer(o.answer.span.text, o.item.answers)
+                for o in answered
+            ),
+            len(single),
         )
         out["citation_precision"] = share(sum(o.cited for o in answered), len(answered))
         out["false_abstention"] = share(len(single) - len(answered), len(single))

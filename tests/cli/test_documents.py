@@ -243,3 +243,217 @@ def test_a_file_whose_reader_cannot_load_is_left_out_not_the_whole_add(
     )
     names = [json.loads(line)["name"] for line in listing.stdout.splitlines() if line.strip()]
     assert names == ["notes.txt"], listing.stdout + listing.stderr
+
+
+def _qabot(*args, **kwargs):
+    """`qabot ARGS` as a real process; ARGS may be bytes (a file name that is not UTF-8)."""
+    import os
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        **kwargs,
+    )
+
+
+def _one_error_line(result) -> str:
+    err = result.stderr.decode("utf-8")  # printable UTF-8, whatever the name was
+    assert result.returncode == 1, err
+    assert "Traceback" not in err and "unexpected" not in err, err
+    [line] = err.strip().splitlines()
+    assert line.startswith("error: ")
+    return line
+
+
+def test_a_file_name_that_is_not_utf8_is_refused_or_skipped_in_one_line(tmp_path):
+    """A file named in Latin-1 (b"caf\\xe9.txt"): named on its own, one line and exit 1;
+    in a folder, skipped with one line while the rest is indexed."""
+    import os
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "notes.txt").write_text("The ferry leaves the harbour at noon.\n", encoding="utf-8")
+    latin = os.fsencode(docs) + b"/caf\xe9.txt"
+    with open(latin, "wb") as fh:
+        fh.write(b"The cafe opens at nine every morning.\n")
+    index = [b"--index-dir", os.fsencode(tmp_path / "index")]
+    line = _one_error_line(_qabot(*index, b"index", b"add", latin))
+    assert "caf\\xe9.txt: the path is not UTF-8 text" in line and "rename it" in line
+    added = _qabot(*index, b"index", b"add", os.fsencode(docs))
+    err = added.stderr.decode("utf-8")
+    assert added.returncode == 0, err
+    assert "caf\\xe9.txt: skipped, its name is not UTF-8 text" in err and "Traceback" not in err
+    listing = _qabot(*index, b"index", b"list", b"--json")
+    assert [json.loads(x)["name"] for x in listing.stdout.splitlines()] == ["notes.txt"]
+
+
+def test_an_index_folder_whose_name_is_not_utf8_is_refused_in_one_line(tmp_path):
+    import os
+
+    (tmp_path / "notes.txt").write_text("The ferry leaves at noon.\n", encoding="utf-8")
+    index = os.fsencode(tmp_path) + b"/index-\xff"
+    line = _one_error_line(
+        _qabot(b"--index-dir", index, b"index", b"add", b"notes.txt", cwd=tmp_path)
+    )
+    assert "index-\\xff has a name that is not UTF-8 text" in line and "--index-dir" in line
+    assert not os.path.exists(index + b"/manifest.json")
+
+
+def test_one_file_named_twice_or_through_its_folder_or_a_link_is_one_document(capsys, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    notes = docs / "notes.txt"
+    notes.write_text("The ferry leaves the harbour at noon.\n", encoding="utf-8")
+    (tmp_path / "link.txt").symlink_to(notes)
+    index = ["--index-dir", str(tmp_path / "index")]
+    code, out, err = run_cli(capsys, *index, "index", "add", str(notes), str(notes))
+    assert code == 0 and "holds 1 document," in out, err
+    args = (str(docs), str(tmp_path / "link.txt"), str(notes))
+    code, out, err = run_cli(capsys, *index, "index", "add", *args)
+    assert code == 0 and "holds 1 document," in out, err
+    code, out, err = run_cli(capsys, *index, "index", "list", "--json")
+    [only] = map(json.loads, out.splitlines())
+    assert (only["name"], only["path"]) == ("notes.txt", str(notes))
+
+
+def test_a_kept_document_keeps_its_name_when_another_is_removed(capsys, tmp_path, folder):
+    """`index remove notes.md` once renamed b/notes.md to notes.md: a name the user has
+    seen (and scripted) never changes while its document stays."""
+    index = ["--index-dir", str(tmp_path / "index")]
+    assert run_cli(capsys, *index, "index", "add", str(folder))[0] == 0
+    code, out, err = run_cli(capsys, *index, "index", "remove", "notes.md")
+    assert code == 0, err
+    code, out, err = run_cli(capsys, *index, "index", "list", "--json")
+    names = {json.loads(line)["name"]: json.loads(line)["path"] for line in out.splitlines()}
+    assert names["b/notes.md"] == str(folder / "b" / "notes.md") and "notes.md" not in names
+    # Added back, the removed one is told apart from the one that stayed.
+    assert run_cli(capsys, *index, "index", "add", str(folder / "a" / "notes.md"))[0] == 0
+    code, out, err = run_cli(capsys, *index, "index", "list", "--json")
+    names = {json.loads(line)["name"]: json.loads(line)["path"] for line in out.splitlines()}
+    assert names["b/notes.md"] == str(folder / "b" / "notes.md")
+    assert names["notes.md"] == str(folder / "a" / "notes.md")
+
+
+class _Private(http.server.BaseHTTPRequestHandler):
+    """A Latin-1 text page behind HTTP basic authentication (reader / s3cret-pw)."""
+
+    def do_GET(self):
+        import base64
+
+        if (
+            self.headers.get("Authorization")
+            != "Basic " + base64.b64encode(b"reader:s3cret-pw").decode()
+        ):
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="notes"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        body = "The caf\xe9 serves cr\xe8me br\xfbl\xe9e every evening at nine.\n".encode("latin-1")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; charset=iso-8859-1")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_password_in_a_url_is_never_stored_and_its_charset_is_read(capsys, tmp_path):
+    """`index add http://user:pass@host/page`: fetched with the password, recorded and
+    shown without it (nowhere in the index folder); its declared Latin-1 read as such."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Private)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        host = f"127.0.0.1:{server.server_address[1]}"
+        index = ["--index-dir", str(tmp_path / "index")]
+        url = f"http://reader:s3cret-pw@{host}/notes.txt"
+        code, out, err = run_cli(capsys, *index, "index", "add", url)
+        assert code == 0, err
+        outputs = [out + err]
+        for args in (["index", "list"], ["index", "list", "--json"], ["index", "status"]):
+            code, out, err = run_cli(capsys, *index, *args)
+            outputs.append(out + err)
+        [doc] = map(json.loads, outputs[2].splitlines())
+        assert doc["path"] == f"http://{host}/notes.txt"
+        code, out, err = run_cli(capsys, *index, "ask", "What does the café serve?")
+        assert "crème brûlée" in out, out + err
+        outputs.append(out + err)
+        code, out, err = run_cli(
+            capsys, *index, "index", "add", f"http://reader:wrong-pw@{host}/notes.txt"
+        )
+        assert code == 1 and f"http://{host}/notes.txt: HTTP 401" in err
+        outputs.append(out + err)
+    finally:
+        server.shutdown()
+    for text in outputs:
+        assert "s3cret" not in text and "wrong-pw" not in text
+    for path in (tmp_path / "index").rglob("*"):
+        if path.is_file():
+            assert b"s3cret" not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:99999/", "https://example.com:-1/page"])
+def test_a_url_with_a_bad_port_is_a_bad_url_not_a_missing_file(capsys, tmp_path, url):
+    code, _out, err = run_cli(capsys, "--index-dir", str(tmp_path / "index"), "index", "add", url)
+    assert code == 1 and "Traceback" not in err
+    assert err.strip() == f"error: {url}: not a valid web address (a bad port or host)"
+
+
+def test_a_deleted_source_is_named_on_ask_and_status_and_dropped_by_a_rebuild(capsys, tmp_path):
+    index = ["--index-dir", str(tmp_path / "index")]
+    garden, bread = tmp_path / "garden.md", tmp_path / "bread.md"
+    garden.write_text("# Garden\n\nWater the tomatoes every morning.\n", encoding="utf-8")
+    bread.write_text("# Bread\n\nFeed the starter with rye flour.\n", encoding="utf-8")
+    assert run_cli(capsys, *index, "index", "add", str(garden), str(bread))[0] == 0
+    garden.unlink()
+    code, out, err = run_cli(capsys, *index, "ask", "When should I water the tomatoes?")
+    assert code == 0 and "garden.md no longer exists" in err
+    code, out, err = run_cli(capsys, *index, "index", "status")
+    assert f"{garden} no longer exists" in out
+    code, out, err = run_cli(capsys, *index, "index", "rebuild")
+    assert code == 0 and f"{garden}: no such file; left out" in err
+    code, out, err = run_cli(capsys, *index, "index", "list", "--json")
+    assert [json.loads(line)["name"] for line in out.splitlines()] == ["bread.md"]
+    code, out, err = run_cli(capsys, *index, "ask", "--json", "When should I water the tomatoes?")
+    assert code == 0 and "no longer exists" not in err
+    assert {c["document"] for c in json.loads(out)["citations"]} <= {"bread.md"}
+
+
+def test_a_killed_builds_leftovers_go_when_the_lock_is_next_taken(capsys, tmp_path):
+    """A build killed mid-way (SIGKILL: no clean-up runs) leaves its staging folder; the
+    next build removes it as it takes the lock, even when that build fails itself."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    index = tmp_path / "index"
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/page"
+        build = subprocess.Popen(
+            [sys.executable, "-m", "bot", "--index-dir", str(index), "index", "add", url],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        deadline = time.monotonic() + 120
+        while not list(index.glob(".build-*/chunks.jsonl")) and time.monotonic() < deadline:
+            assert build.poll() is None, "the build ended before it could be killed"
+            time.sleep(0.05)
+        os.kill(build.pid, signal.SIGKILL)
+        build.wait()
+    [left] = index.glob(".build-*")
+    (tmp_path / "empty.txt").write_bytes(b"")
+    code, _out, err = run_cli(capsys, "--index-dir", str(index), "index", "add", "empty.txt")
+    assert code == 1 and "empty.txt: the file is empty" in err
+    assert not left.exists() and not list(index.glob(".build-*"))

@@ -113,3 +113,33 @@ def test_a_question_that_is_not_utf8_is_answered(capsys, engine_env):
     question = b"Who is Lu Kang \xff?".decode("utf-8", "surrogateescape")  # as argv has it
     code, out, err = run_cli(capsys, "ask", question)
     assert code == 0 and "unexpected" not in err and not UNSAFE.search(out + err)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+# One line each (a newline would start another); no tabs, which Rich expands to spaces.
+@given(commands=st.lists(pieces.map(lambda text: ":" + re.sub("[\t\n]", " ", text)), max_size=4))
+@example(commands=[":[/]", ":[link=https://evil.example]x", ":doc [/]", ":sources [/]"])
+def test_any_colon_command_in_the_repl_is_run_or_named_never_markup(
+    capsys, monkeypatch, engine_env, commands
+):
+    """A line that starts with ':' is a command, whatever follows: run, or named as unknown
+    exactly as typed (brackets and all); the session goes on and answers the next question."""
+    lines = [*commands, "Who is China's ambassador to Japan?"]
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+    code, out, err = run_cli(capsys, "repl")
+    assert code == 0, err
+    assert "unexpected" not in err and "Traceback" not in err
+    assert not UNSAFE.search(out + err)
+    leaving = (":quit", ":q", ":exit")
+    for command in commands:
+        name = command.strip().partition(" ")[0]
+        if name in leaving:
+            return  # the session ended there, as asked
+        known = (":help", ":explain", ":reset", ":doc", ":docs", ":sources")
+        if command.strip() and name not in known:
+            assert printable(f"Unknown command {name}; :help lists them.") in out
+    assert "Cheng Yonghua" in out

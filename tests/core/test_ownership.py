@@ -3,7 +3,9 @@ what its own builds made, whatever else the folder holds and however it is named
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import string
 import sys
@@ -155,3 +157,95 @@ def test_an_empty_index_dir_setting_is_never_the_current_folder(tmp_path, monkey
     with pytest.raises(SystemExit) as info:
         main(["--index-dir", "", "index", "rebuild"])
     assert info.value.code == 2 and "must not be empty" in capsys.readouterr().err
+
+
+# A manifest.json of someone else's: anything at all, or one that looks like qabot's in part.
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner),
+    max_leaves=12,
+)
+
+
+def _foreign_manifests(qabot_manifest: dict):
+    def without(field):
+        return {k: v for k, v in qabot_manifest.items() if k != field}
+
+    return st.one_of(
+        st.just(b'{"name": "app", "version": "1.0.0"}\n'),
+        st.binary(max_size=200),
+        json_values.map(lambda v: json.dumps(v).encode()),
+        # qabot's own fields, but one of its marks missing: not taken for an index
+        st.sampled_from(["schema", "build_id", "data_dir", "model", "sources"])
+        .map(without)
+        .map(lambda d: json.dumps(d).encode()),
+        # a qabot manifest whose data folder is not beside it
+        st.just(json.dumps(qabot_manifest).encode()),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), user_names=st.lists(names, max_size=3, unique=True))
+def test_a_foreign_manifest_is_never_taken_for_an_index(
+    tmp_path_factory, article_index_dir, data, user_names
+):
+    """Whatever a manifest.json holds that is not a qabot index (with its data folder), the
+    folder is refused in one line, nothing in it written, read as an index, or replaced."""
+    qabot_manifest = json.loads((article_index_dir / "manifest.json").read_text())
+    content = data.draw(_foreign_manifests(qabot_manifest))
+    folder = tmp_path_factory.mktemp("app")
+    (folder / "manifest.json").write_bytes(content)
+    for name in user_names:
+        (folder / name).write_text("mine\n")
+    before = _tree(folder)
+    message = re.escape(f"{folder} holds a manifest.json that is not a qabot index; choose")
+    with pytest.raises(IndexStoreError, match=message):
+        claim_folder(folder)
+    with pytest.raises(IndexStoreError, match=message):
+        read_manifest(folder)
+    assert _tree(folder) == before
+
+
+def test_a_foreign_manifest_survives_a_build(tmp_path, embedder):
+    (tmp_path / "manifest.json").write_text('{"name": "app"}\n')
+    (tmp_path / "app.js").write_text("console.log(1)\n")
+    before = _tree(tmp_path)
+    with pytest.raises(IndexStoreError, match="not a qabot index"):
+        build_index([ARTICLE], tmp_path, embedder, ChunkerSettings())
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["add", "rebuild", "status", "ask"])
+def test_cli_never_overwrites_a_foreign_manifest(tmp_path, capsys, command):
+    """The issue's reproduction: {"name":"app"} beside app.js, then
+    `qabot --index-dir that-folder index add x.txt`: one line, nothing touched."""
+    from tests.conftest import run_cli
+
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "manifest.json").write_text('{"name":"app"}')
+    (app / "app.js").write_text("console.log(1)\n")
+    doc = tmp_path / "x.txt"
+    doc.write_text("The ferry leaves at noon.\n")
+    before = _tree(app)
+    args = {
+        "add": ["index", "add", str(doc)],
+        "rebuild": ["index", "rebuild", "--source", str(doc)],
+        "status": ["index", "status"],
+        "ask": ["ask", "When does the ferry leave?"],
+    }[command]
+    code, out, err = run_cli(capsys, "--index-dir", str(app), *args)
+    assert code == 1 and out == "" and err.count("\n") == 1
+    assert f"{app} holds a manifest.json that is not a qabot index" in err
+    assert _tree(app) == before
+
+
+def test_an_older_index_without_its_data_folder_is_not_adopted(tmp_path, article_index_dir):
+    older = tmp_path / "older"
+    shutil.copytree(article_index_dir, older)
+    (older / MARKER).unlink()
+    shutil.rmtree(older / read_manifest(article_index_dir).data_dir)
+    before = _tree(older)
+    with pytest.raises(IndexStoreError, match="not a qabot index"):
+        claim_folder(older)
+    assert _tree(older) == before

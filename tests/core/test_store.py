@@ -25,6 +25,7 @@ from bot.core.store import (
     read_manifest,
     staleness,
 )
+from bot.core.types import SCHEMA_VERSION
 from tests.conftest import ARTICLE
 
 
@@ -37,7 +38,7 @@ def index_copy(tmp_path, article_index_dir):
 
 def test_manifest_describes_the_build(article_index_dir):
     manifest = read_manifest(article_index_dir)
-    assert manifest.schema == 1
+    assert manifest.schema == SCHEMA_VERSION == 2
     assert manifest.model == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest.dimension == 384
     assert manifest.chunker == {"max_tokens": 200, "min_tokens": 24, "rules": 4}
@@ -306,26 +307,31 @@ def test_passages_are_read_from_the_file_when_asked_for(index_copy):
     with pytest.raises(IndexError):
         index.chunks[len(expected)]
 
-    # An index built before the table was kept is read line by line, to the same passages.
-    (data / ROWS_FILE).unlink()
+    # The table is what a build wrote, or the index is damaged: a manifest without its
+    # checksum is refused, not read around.
     older = dataclasses.replace(
         manifest, files={k: v for k, v in manifest.files.items() if k != ROWS_FILE}
     )
-    assert list(load_index(index_copy, older).chunks) == expected
+    with pytest.raises(IndexStoreError, match=f"no checksum recorded for {ROWS_FILE}"):
+        load_index(index_copy, older)
 
 
 def test_a_table_that_does_not_fit_its_passages_is_damage(index_copy):
-    """Without checksums to catch it (an index from before them), a table that does not
-    match chunks.jsonl is still reported, not read as wrong passages."""
+    """A table that does not match chunks.jsonl is reported, not read as wrong passages,
+    even with a checksum that matches it."""
+    from bot.core.integrity import file_sha256
     from bot.core.store import ROWS_FILE
 
-    manifest = dataclasses.replace(read_manifest(index_copy), files={})
+    manifest = read_manifest(index_copy)
     table = index_copy / manifest.data_dir / ROWS_FILE
     rows = np.load(table)
     rows[-1, 0] += 7
     np.save(table, rows)
-    with pytest.raises(IndexStoreError, match="damaged"):
-        load_index(index_copy, manifest)
+    files = manifest.files | {
+        ROWS_FILE: {"bytes": table.stat().st_size, "sha256": file_sha256(table)}
+    }
+    with pytest.raises(IndexStoreError, match=f"damaged.*{ROWS_FILE} does not match"):
+        load_index(index_copy, dataclasses.replace(manifest, files=files))
 
 
 def test_a_passage_is_found_by_its_id(index_copy):
@@ -357,3 +363,34 @@ def test_a_build_does_not_load_torch_once_the_model_is_exported(tmp_path, embedd
     )
     count, torch, sentence_transformers = done.stdout.split()
     assert int(count) > 10 and torch == sentence_transformers == "False"
+
+
+def test_an_index_of_the_older_schema_is_rebuilt_with_one_line(index_copy, embedder):
+    """An index built before manifests and passages had checksums (schema 1, as the previous
+    release wrote it): read only to be rebuilt from its own sources, saying so once; never
+    reported as damage, never answered from unchecked."""
+    path = index_copy / MANIFEST
+    data = json.loads(path.read_text())
+    data.pop("manifest_sha256")
+    data["schema"] = 1
+    sums = data["files"].pop("chunks.sums.npy")
+    assert sums  # the file the older schema did not have
+    (index_copy / data["data_dir"] / "chunks.sums.npy").unlink()
+    path.write_text(json.dumps(data))
+    old = read_manifest(index_copy)
+    assert old.schema == 1
+    assert staleness(old, [s.path for s in old.sources], embedder.name, ChunkerSettings()) == [
+        "it was built by an older qabot, without checksums for every passage"
+    ]
+    messages = []
+    index = open_index(index_copy, embedder, ChunkerSettings(), None, [], notify=messages.append)
+    assert messages == [
+        "The index is out of date (it was built by an older qabot, without checksums for "
+        "every passage); rebuilding …"
+    ]
+    assert index.manifest.schema == SCHEMA_VERSION and index.manifest.build_id != data["build_id"]
+    with pytest.raises(IndexStoreError, match=r"out of date .*older qabot"):
+        path.write_text(json.dumps(data))
+        open_index(
+            index_copy, embedder, ChunkerSettings(), None, [], IndexSettings(auto_rebuild=False)
+        )

@@ -19,8 +19,12 @@ _BOMS = (
 )
 
 
-def decode(data: bytes) -> str:
-    """The text of a file: UTF-8, or UTF-16/32 with a byte-order mark (which is dropped)."""
+def decode(data: bytes, charset: str | None = None) -> str:
+    """The text of a file: UTF-8, or UTF-16/32 with a byte-order mark (which is dropped);
+    or, for a web page whose server declared it (`charset=iso-8859-1`), that charset. A
+    byte-order mark outweighs the declaration, as browsers have it."""
+    if charset is not None and not any(data.startswith(bom) for bom, _ in _BOMS):
+        return _declared(data, charset)
     for bom, codec in _BOMS:
         if data.startswith(bom):
             try:
@@ -36,6 +40,22 @@ def decode(data: bytes) -> str:
             f"not UTF-8 text (invalid byte at offset {exc.start}); convert it first, "
             "e.g. iconv -f latin1 -t utf-8"
         ) from exc
+
+
+def _declared(data: bytes, charset: str) -> str:
+    import codecs
+
+    try:
+        text = data.decode(codecs.lookup(charset).name)
+    except LookupError:  # a charset Python does not know (or not a text encoding: base64)
+        return decode(data)  # read as an undeclared one
+    except (UnicodeError, ValueError) as exc:
+        at = exc.start if isinstance(exc, UnicodeDecodeError) else None
+        where = f" (invalid byte at offset {at})" if at is not None else ""
+        raise SourceError(f"not {charset[:40]} text, as the server declared{where}") from exc
+    if "\x00" in text:
+        raise SourceError(BINARY)
+    return text
 
 
 def extract_text(data: bytes, fmt: str = "text") -> Extracted:

@@ -18,10 +18,10 @@ import re
 import time
 import zlib
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from bot.core.errors import SourceError
+from bot.core.formats.deadline import deadline_transport
 from bot.core.formats.inflate import GZIP, ZLIB, inflated
 
 MAX_URL_BYTES = 20 * 1024 * 1024  # a web page or PDF larger than this is refused
@@ -54,15 +54,66 @@ class Fetched:
 
 def is_url(text: str) -> bool:
     """Whether `text` (surrounding whitespace aside) is an http:// or https:// address."""
+    return looks_like_url(text) and url_problem(text) is None
+
+
+def looks_like_url(text: str) -> bool:
+    """Whether `text` is meant as a web address: it starts with http:// or https://, valid
+    or not (`http://host:99999/` is a bad address, not a file name)."""
+    return text.strip()[:8].lower().startswith(("http://", "https://"))
+
+
+def url_problem(text: str) -> str | None:
+    """Why `text` is not a web address qabot fetches, in a few words; None when it is one."""
     text = text.strip()
     if not text.isprintable() or " " in text:
-        return False
+        return "not a valid web address (it holds spaces or control characters)"
     try:
         parts = urlsplit(text)
-        parts.port  # noqa: B018 -- raises ValueError for a port outside 0-65535
+        port = parts.port  # raises ValueError for a port outside 0-65535
     except ValueError:
-        return False
-    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        return "not a valid web address (a bad port or host)"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "not an http:// or https:// address"
+    if not parts.hostname:
+        return "not a valid web address (no host)"
+    if port == 0:
+        return "not a valid web address (port 0)"
+    return None
+
+
+def without_credentials(url: str) -> str:
+    """`url` without a user name and password (`http://user:pass@host/` -> `http://host/`):
+    what the index records and messages show. The password is never stored or printed."""
+    url = url.strip()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts = None
+    if parts is not None and "@" in parts.netloc:
+        return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+    if parts is None and "@" in url:  # unparsable: drop everything up to the last @ of the host
+        scheme, sep, rest = url.partition("://")
+        host, slash, path = rest.partition("/")
+        return f"{scheme}{sep}{host.rpartition('@')[2]}{slash}{path}"
+    return url
+
+
+def charset_of(content_type: str) -> str | None:
+    """The charset a Content-Type header declares (`text/plain; charset=iso-8859-1`), as
+    Python names its codec; None when it declares none or one Python does not know."""
+    import codecs
+    from email.message import Message
+
+    header = Message()
+    header["content-type"] = content_type
+    charset = header.get_content_charset()
+    if not charset:
+        return None
+    try:
+        return codecs.lookup(charset).name
+    except LookupError:
+        return None
 
 
 def fetch(
@@ -73,8 +124,9 @@ def fetch(
 
     url = url.strip()
     shown = _shown(url)
-    if not is_url(url):
-        raise SourceError(f"{shown}: not an http:// or https:// address")
+    problem = url_problem(url)
+    if problem is not None:
+        raise SourceError(f"{shown}: {problem}")
     try:
         return _fetch(url, max_bytes, timeout, max_redirects)
     except SourceError as exc:
@@ -94,7 +146,7 @@ def _fetch(url: str, max_bytes: int, timeout: float, max_redirects: int) -> Fetc
         "User-Agent": f"qabot/{__version__} (+offline document QA)",
         "Accept-Encoding": ", ".join(CODINGS),
     }
-    transport = _deadline_transport(deadline)
+    transport = deadline_transport(deadline)
     with httpx.Client(timeout=timeout, headers=headers, transport=transport) as client:
         request = client.build_request("GET", url)
         for _ in range(max_redirects + 1):
@@ -110,94 +162,6 @@ def _fetch(url: str, max_bytes: int, timeout: float, max_redirects: int) -> Fetc
             finally:
                 response.close()  # an unread redirect body is dropped, not downloaded
     raise SourceError(f"too many redirects (more than {max_redirects})")
-
-
-def _deadline_transport(deadline: float) -> Any:
-    """httpx's own transport, whose every connect, read and write waits at most until
-    `deadline`: httpx's timeouts bound each network call, so a server trickling its
-    headers would never trip them."""
-    import httpcore
-    import httpx
-
-    class Stream(httpcore.NetworkStream):
-        def __init__(self, stream: httpcore.NetworkStream):
-            self.stream = stream
-
-        def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-            return self.stream.read(max_bytes, _within(timeout, deadline, httpcore.ReadTimeout))
-
-        def write(self, buffer: bytes, timeout: float | None = None) -> None:
-            self.stream.write(buffer, _within(timeout, deadline, httpcore.WriteTimeout))
-
-        def close(self) -> None:
-            self.stream.close()
-
-        def start_tls(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
-            kwargs["timeout"] = _within(kwargs.get("timeout"), deadline, httpcore.ConnectTimeout)
-            return Stream(self.stream.start_tls(*args, **kwargs))
-
-        def get_extra_info(self, info: str) -> Any:
-            return self.stream.get_extra_info(info)
-
-    class Backend(httpcore.NetworkBackend):
-        def __init__(self, backend: httpcore.NetworkBackend):
-            self.backend = backend
-
-        def connect_tcp(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
-            kwargs["timeout"] = _within(kwargs.get("timeout"), deadline, httpcore.ConnectTimeout)
-            return Stream(self.backend.connect_tcp(*args, **kwargs))
-
-        def connect_unix_socket(self, *args: Any, **kwargs: Any) -> httpcore.NetworkStream:
-            raise httpcore.ConnectError("not a network address")
-
-        def sleep(self, seconds: float) -> None:
-            self.backend.sleep(seconds)
-
-    def transport(proxy: str | None) -> httpx.HTTPTransport:
-        made = httpx.HTTPTransport(proxy=proxy)
-        # httpx takes no network backend of its own; its pool is httpcore's, which does.
-        pool = made._pool
-        pool._network_backend = Backend(pool._network_backend)
-        return made
-
-    return _Routes(transport)
-
-
-class _Routes:
-    """An httpx transport that sends each request directly or through the proxy the
-    environment names for it (HTTP_PROXY, HTTPS_PROXY, NO_PROXY), as httpx itself would
-    when it makes its own transports; each made by `make(proxy)` once."""
-
-    def __init__(self, make: Any):
-        self.make, self.made = make, {}
-
-    def handle_request(self, request: Any) -> Any:
-        import urllib.request
-
-        proxy = None
-        if not urllib.request.proxy_bypass(request.url.host):
-            proxy = urllib.request.getproxies().get(request.url.scheme)
-        if proxy not in self.made:
-            self.made[proxy] = self.make(proxy)
-        return self.made[proxy].handle_request(request)
-
-    def close(self) -> None:
-        for made in self.made.values():
-            made.close()
-
-    def __enter__(self) -> _Routes:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _within(timeout: float | None, deadline: float, error: type[Exception]) -> float:
-    """A network call's timeout, cut to what is left before `deadline`."""
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise error("the deadline passed")
-    return left if timeout is None else min(timeout, left)
 
 
 def _take(response, max_bytes: int, deadline: float, timeout: float) -> Fetched:
@@ -232,7 +196,7 @@ def _take(response, max_bytes: int, deadline: float, timeout: float) -> Fetched:
         raise SourceError(_not_a_document(media))
     if not data:
         raise SourceError("the server sent an empty body")
-    return Fetched(str(response.url), data, kind, content_type)
+    return Fetched(without_credentials(str(response.url)), data, kind, content_type)
 
 
 def _codings(header: str) -> list[str]:
@@ -261,8 +225,9 @@ def _sniff(data: bytes) -> str | None:
 
 
 def _shown(url: str) -> str:
-    """The address as the message quotes it: one printable line, however odd the input."""
-    printable = "".join(c if c.isprintable() else " " for c in url)
+    """The address as the message quotes it: one printable line, however odd the input,
+    without its password."""
+    printable = "".join(c if c.isprintable() else " " for c in without_credentials(url))
     return " ".join(printable.split())[:300] or "an empty address"
 
 

@@ -20,7 +20,15 @@ from hypothesis import strategies as st
 from bot import __version__
 from bot.core.errors import SourceError
 from bot.core.formats.inflate import inflated
-from bot.core.formats.web import CODINGS, MAX_URL_BYTES, Fetched, fetch, is_url
+from bot.core.formats.web import (
+    CODINGS,
+    MAX_URL_BYTES,
+    Fetched,
+    charset_of,
+    fetch,
+    is_url,
+    without_credentials,
+)
 
 PAGE = "<!DOCTYPE html><html><head><title>Tea</title></head><body><p>Green tea.</p></body></html>"
 SERVED = {}  # /served/<key>: a route a property test adds for one example
@@ -189,7 +197,7 @@ def refused(url: str, **limits) -> str:
         fetch(url, **limits)
     message = str(caught.value)
     if url.strip().isprintable() and len(url) < 300:
-        assert message.startswith(url.strip() or "an empty address")
+        assert message.startswith(without_credentials(url) or "an empty address")
     assert message.isprintable()  # one line
     reason = message.rsplit(": ", 1)[-1]
     assert not re.search(r"httpx|httpcore|[A-Z][a-z]+(Error|Exception|Timeout)", reason)
@@ -460,3 +468,128 @@ def test_any_payload_under_any_codings_decodes_exactly_in_bounded_pieces(payload
     assert b"".join(out) == payload
     if codings:  # (unencoded, the pieces are the network's own)
         assert all(len(piece) <= 64 * 1024 for piece in out)
+
+
+# --- a password in the address, and the charset a text page declares ----------------------
+
+AUTH = "Basic " + __import__("base64").b64encode(b"reader:s3cret-pw").decode()
+
+
+def private(h) -> None:
+    """A page behind HTTP basic authentication (user reader, password s3cret-pw)."""
+    if h.headers.get("Authorization") == AUTH:
+        send(h, 200, "text/plain; charset=utf-8", b"The vault opens at nine.\n")
+    else:
+        send(h, 401, "text/plain", b"who are you?", WWW_Authenticate='Basic realm="x"')
+
+
+ROUTES["/private"] = private
+
+
+def test_a_password_in_the_address_is_used_never_kept_or_shown(base):
+    from bot.core.sources import load_document, source_key
+
+    host = base.removeprefix("http://")
+    got = fetch(f"http://reader:s3cret-pw@{host}/private")
+    assert got.data == b"The vault opens at nine.\n"
+    assert got.url == f"{base}/private"  # the final address, without the password
+    doc = load_document(f"http://reader:s3cret-pw@{host}/private")
+    assert doc.source == source_key(f"http://reader:s3cret-pw@{host}/private") == got.url
+    assert "s3cret" not in repr(doc)
+    message = refused(f"http://reader:wrong-pw@{host}/private")
+    assert message == f"{base}/private: HTTP 401 Unauthorized"
+    assert "wrong-pw" not in refused(f"http://reader:wrong-pw@{host}:99999/private")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    user=st.text(max_size=12),
+    password=st.text(min_size=1, max_size=12),
+    host=st.sampled_from(["example.com", "127.0.0.1:8080", "[::1]:80"]),
+    rest=st.sampled_from(["", "/", "/a/b?q=1#f", "?x=@y", "/p@q"]),
+)
+def test_credentials_of_any_spelling_are_dropped_and_nothing_else(user, password, host, rest):
+    from urllib.parse import quote
+
+    url = f"https://{quote(user, safe='')}:{quote(password, safe='')}@{host}{rest}"
+    assert without_credentials(url) == f"https://{host}{rest}"
+    assert without_credentials(f"https://{host}{rest}") == f"https://{host}{rest}"
+
+
+@pytest.mark.parametrize(
+    ("header", "codec"),
+    [
+        ("text/plain; charset=iso-8859-1", "iso8859-1"),
+        ('text/plain; charset="Windows-1252"', "cp1252"),
+        ("text/markdown;charset=koi8-r", "koi8-r"),
+        ("text/plain", None),
+        ("text/plain; charset=x-no-such-charset", None),
+    ],
+)
+def test_the_declared_charset_is_read(header, codec):
+    assert charset_of(header) == codec
+
+
+# Texts each charset can hold: the printable characters of its bytes (UTF-16: any).
+def _alphabet(charset: str) -> list[str]:
+    out = []
+    for byte in range(32, 256):
+        try:
+            char = bytes([byte]).decode(charset)
+        except UnicodeDecodeError:
+            continue
+        if char.isprintable():
+            out.append(char)
+    return out
+
+
+CHARSETS = ["iso-8859-1", "windows-1252", "koi8-r", "iso-8859-7"]
+DECLARED_TEXTS = st.one_of(
+    *(
+        st.tuples(st.just(cs), st.text(st.sampled_from(_alphabet(cs)), min_size=1, max_size=60))
+        for cs in CHARSETS
+    ),
+    st.tuples(
+        st.just("utf-16-be"),
+        st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=60),
+    ),
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(declared=DECLARED_TEXTS, kind=st.sampled_from(["text/plain", "text/markdown"]))
+def test_a_text_page_is_read_in_the_charset_its_server_declares(base, declared, kind):
+    """Any text in any charset, declared in Content-Type: the document's text is that text
+    (not a UTF-8 error, not mojibake)."""
+    from bot.core.sources import load_document
+
+    charset, extra = declared
+    text = f"The harbour opens at nine and closes at six.\n\n{extra}\n"
+    body = text.encode(charset)
+    url = served(base, lambda h: send(h, 200, f"{kind}; charset={charset}", body))
+    try:
+        doc = load_document(url)
+    except SourceError as exc:  # a page of headings or symbols only: no prose
+        assert "no readable prose" in str(exc) or "is empty" in str(exc), exc
+        return
+    assert doc.text == text
+
+
+def test_a_page_that_is_not_in_its_declared_charset_is_one_line(base):
+    from bot.core.sources import load_document
+
+    body = "caf\xe9 cr\xe8me is served at nine.\n".encode("latin-1")
+    url = served(base, lambda h: send(h, 200, "text/plain; charset=utf-8", body))
+    with pytest.raises(SourceError) as caught:
+        load_document(url)
+    assert str(caught.value) == (
+        f"{url}: not utf-8 text, as the server declared (invalid byte at offset 3)"
+    )
+    # An unknown charset is no declaration: UTF-8 (or a byte-order mark) decides.
+    url = served(
+        base,
+        lambda h: send(h, 200, "text/plain; charset=x-nope", "Café at nine.\n".encode()),
+    )
+    assert load_document(url).text == "Café at nine.\n"
