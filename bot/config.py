@@ -32,6 +32,8 @@ MAX_CONFIG_BYTES = 2**20
 BUNDLED_DOCUMENT = Path(__file__).parent / "data" / "article.txt"
 # The answer selector `qabot train` makes and the package ships.
 SHIPPED_SELECTOR = Path(__file__).parent / "models" / "selector.json"
+# The reader `qabot train` makes and the package ships (bot/models/reader/MODEL_CARD.md).
+SHIPPED_READER = Path(__file__).parent / "models" / "reader"
 _PATH_FIELDS = ("index_dir", "sources")
 _TELEGRAM_PATH_FIELDS = ("health_file",)
 # Telegram settings that are lists of ids: `QABOT_TELEGRAM_ADMINS=1,2` in the environment.
@@ -90,6 +92,14 @@ class Settings(BaseModel):
     selector_threshold: float | None = Field(
         _ANSWER.selector_threshold, ge=0.0, le=1.0, description="unset: the selector's own"
     )
+    reader: str | None = Field(
+        None,
+        description="the reader: a folder written by qabot train; "
+        "unset: the shipped one; 'none': answer by similarity scores and rules",
+    )
+    reader_threshold: float | None = Field(
+        _ANSWER.reader_threshold, ge=0.0, le=1.0, description="unset: the reader's own"
+    )
     auto_rebuild: bool = _INDEX.auto_rebuild
     index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
         _INDEX.index_type, description="flat (exact) under 50,000 passages, else HNSW, when auto"
@@ -114,6 +124,7 @@ class Settings(BaseModel):
         "max_answer_sentences",
         "history_turns",
         "selector_threshold",
+        "reader_threshold",
         mode="before",
     )
     @classmethod

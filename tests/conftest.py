@@ -92,3 +92,33 @@ def heavy_imports(args: list[str], heavy: set[str], stdin: str = "") -> set[str]
     )
     assert check.returncode == 0, check.stderr
     return set(json.loads(check.stdout.splitlines()[-1]))
+
+
+@pytest.fixture(scope="session")
+def tiny_reader(tmp_path_factory, engine) -> Path:
+    """A real reader, trained here in seconds (one layer, a few steps) on pairs mined with
+    qabot's own retrieval from the article's first questions: good for testing how answers
+    are made with a reader, not for its judgement."""
+    from bot.tools.evaluation import load_qa_set
+    from bot.tools.reader_data import answer_span, answers
+    from bot.tools.reader_train import TrainSettings, train
+
+    pairs = []
+    for n, item in enumerate(load_qa_set(REPO / "eval" / "article.yaml").questions[:12]):
+        candidates, _ = engine.candidates(item.question, (), 6)
+        for c in candidates:
+            label = answers(item, c)
+            pairs.append(
+                {
+                    "qid": str(n),
+                    "question": item.question,
+                    "previous": "",
+                    "heading": c.heading,
+                    "sentence": c.sentence,
+                    "before": c.before,
+                    "label": int(label),
+                    "span": answer_span(c.sentence, item.answers) if label else None,
+                }
+            )
+    out = tmp_path_factory.mktemp("reader")
+    return train(pairs, out, TrainSettings(epochs=1, batch=8, layers=1, max_length=48), print)

@@ -26,12 +26,27 @@ def render_answer(console: Console, answer: Answer) -> None:
     if answer.abstained:
         console.print(f"[bold]{escape(answer.text)}[/]")
         console.print(f"[dim]({escape(answer.reason)})[/]")
+        for c in answer.closest:  # offered as what came closest, never as an answer
+            console.print(
+                f"[dim]Closest passage, not an answer: {escape(c.label)}: "
+                f"{escape(preview(c.text))}[/]",
+                highlight=False,
+            )
         return
-    console.print(_MARKER.sub(r"[bold cyan]\g<0>[/]", escape(answer.text)), highlight=False)
+    console.print(_MARKER.sub(r"[bold cyan]\g<0>[/]", marked(answer)), highlight=False)
     console.print()
     console.print("[bold]Sources[/]")
     for c in answer.citations:
         render_source_line(console, c)
+
+
+def marked(answer: Answer) -> str:
+    """The answer's text as Rich markup, the reader's span in it emphasised."""
+    if answer.span is None:
+        return escape(answer.text)
+    s, e = answer.span.marked
+    text = answer.text
+    return f"{escape(text[:s])}[bold underline]{escape(text[s:e])}[/]{escape(text[e:])}"
 
 
 def render_source_line(console: Console, c: Citation) -> None:

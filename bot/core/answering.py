@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from bot.core.embedding import Embedder
+    from bot.core.reader import Reader
     from bot.core.store import Index
 
 ABSTAIN_TEXT = "The document doesn't say."
@@ -57,17 +58,23 @@ class QAEngine:
         embedder: Embedder,
         settings: AnswerSettings,
         selector: Selector | None = None,
+        reader: Reader | None = None,
     ):
         self.index = index
         self.embedder = embedder
         self.settings = settings
         self.selector = selector
+        self.reader = reader
         self.retriever = Retriever(index)
 
     def warm_up(self) -> None:
         """Load the models and lexical index now, so the first answer is as fast as the rest."""
         self.embedder.encode_query("warm up")
         _ = self.retriever.lexical
+        if self.reader is not None:
+            from bot.core.reader import ReaderInput
+
+            self.reader.read([ReaderInput("warm up?", "The reader's first run is its slowest.")])
 
     def answer(
         self,
@@ -77,6 +84,10 @@ class QAEngine:
         document: str | None = None,
     ) -> Answer:
         """Answer `question`, from one document's passages when `document` names one."""
+        if self.reader is not None:
+            from bot.core.reader_answering import read_answer
+
+            return read_answer(self, question, history, top_k, document)
         started = time.perf_counter()
         within = self.index.rows_of(document) if document else None
         question, query, hits, candidates, timings = self._candidates(
@@ -142,23 +153,25 @@ class QAEngine:
         return chosen if chosen is not None else 0.0
 
     def candidates(
-        self, question: str, history: Sequence[Turn] = ()
+        self, question: str, history: Sequence[Turn] = (), depth: int | None = None
     ) -> tuple[list[SentenceCandidate], np.ndarray]:
-        """The sentences the selector would read for this question, best first by similarity,
-        and its features for each (to train a selector)."""
+        """The sentences the selector would read for this question (or the best `depth`),
+        best first by similarity, and its features for each (to train a selector)."""
         question, query, hits, candidates, _ = self._candidates(question, history, None)
-        top, x = self._features(question, query, hits, candidates)
-        out = [
-            SentenceCandidate(
-                question=question,
-                chunk_id=self.index.chunks[c.row].id,
-                sentence=self.index.sentence_text(c.row, c.k),
-                passage=self.index.chunks[c.row].text,
-                score=c.score,
-            )
-            for c in top
-        ]
-        return out, x
+        top, x = self._features(question, query, hits, candidates, depth)
+        return [self._sentence_candidate(question, c) for c in top], x
+
+    def _sentence_candidate(self, question: str, c: Candidate) -> SentenceCandidate:
+        chunk = self.index.chunks[c.row]
+        return SentenceCandidate(
+            question=question,
+            chunk_id=chunk.id,
+            sentence=chunk.sentence_text(c.k),
+            passage=chunk.text,
+            score=c.score,
+            heading=chunk.heading,
+            before=chunk.sentence_text(c.k - 1) if c.k > 0 else "",
+        )
 
     def _candidates(
         self,
@@ -166,15 +179,18 @@ class QAEngine:
         history: Sequence[Turn],
         top_k: int | None,
         within: range | None = None,
+        always_context: bool = False,
     ) -> tuple[str, str, list[Hit], list[Candidate], dict[str, float]]:
         """The question tidied, the query searched, the passages found and every sentence of
-        theirs scored by similarity; with the time embedding and searching took."""
+        theirs scored by similarity; with the time embedding and searching took. After a
+        previous turn the query carries its context if the question reads as a follow-up
+        (or `always_context`)."""
         question = " ".join(tidy(question).split())
         if not question:
             raise QuestionError("the question is empty")
         started = time.perf_counter()
         window = history[-self.settings.history_turns :] if self.settings.history_turns else ()
-        query = contextualize(question, window, self.settings.history_turns)
+        query = contextualize(question, window, self.settings.history_turns, always_context)
         vector = self.embedder.encode_query(query)
         encoded = time.perf_counter()
 
@@ -199,12 +215,17 @@ class QAEngine:
         return question, query, hits, candidates, timings
 
     def _features(
-        self, question: str, query: str, hits: list[Hit], candidates: list[Candidate]
+        self,
+        question: str,
+        query: str,
+        hits: list[Hit],
+        candidates: list[Candidate],
+        depth: int | None = None,
     ) -> tuple[list[Candidate], np.ndarray]:
-        """The best `selector_depth` sentences by similarity and the selector's features of
-        each."""
+        """The best `selector_depth` (or `depth`) sentences by similarity and the selector's
+        features of each."""
         top = sorted(candidates, key=lambda c: c.score, reverse=True)
-        top = top[: self.settings.selector_depth]
+        top = top[: depth or self.settings.selector_depth]
         x = candidate_features(
             self.retriever, top, hits, terms(query), expectation(question), query != question
         )

@@ -213,9 +213,10 @@ def is_follow_up(question: str) -> bool:
     )
 
 
-def contextualize(question: str, history: Sequence[Turn], turns: int) -> str:
-    """The text to search: a follow-up carries the previous turn's question along."""
-    if not history or turns == 0 or not is_follow_up(question):
+def contextualize(question: str, history: Sequence[Turn], turns: int, always: bool = False) -> str:
+    """The text to search: a follow-up carries the previous turn's question along (`always`:
+    whether or not the question reads as one, for a reader that decides that itself)."""
+    if not history or turns == 0 or not (always or is_follow_up(question)):
         return question
     previous = history[-1]
     # The previous query already holds its own antecedent; keep the tail so it stays short.

@@ -81,3 +81,9 @@ class AnswerSettings:
     # least `selector_threshold` (None: the threshold it was trained with).
     selector_depth: int = 12
     selector_threshold: float | None = None
+    # With a reader (bot.core.reader): it reads the best `reader_depth` sentences by the
+    # score above (more, from a second search, after a previous turn) and the answer is the
+    # sentence it rates likeliest to answer, if at least `reader_threshold` (None: the
+    # threshold chosen on dev when it was trained); a second one joins only if it passes too.
+    reader_depth: int = 8
+    reader_threshold: float | None = None

@@ -17,6 +17,7 @@ from bot.service.mapping import (
     build_embedder,
     chunker_settings,
     index_settings,
+    load_reader,
     load_selector,
     quiet,
 )
@@ -62,7 +63,13 @@ class QAService:
             progress=progress,
             notify=notify,
         )
-        engine = QAEngine(index, embedder, answer_settings(settings), load_selector(settings))
+        engine = QAEngine(
+            index,
+            embedder,
+            answer_settings(settings),
+            load_selector(settings),
+            load_reader(settings),
+        )
         engine.warm_up()
         return cls(engine)
 
@@ -141,11 +148,11 @@ class QAService:
         return self.engine.answer(question, history, top_k=top_k, document=document)
 
     def candidates(
-        self, question: str, history: Sequence[Turn] = ()
+        self, question: str, history: Sequence[Turn] = (), depth: int | None = None
     ) -> tuple[list[SentenceCandidate], np.ndarray]:
-        """The sentences that compete for the answer and the selector's features of each
-        (to train one: `qabot train`)."""
-        return self.engine.candidates(question, history)
+        """The sentences that compete for the answer (the best `depth`, if given) and the
+        selector's features of each (to train one: `qabot train`)."""
+        return self.engine.candidates(question, history, depth)
 
     def documents(self) -> list[SourceInfo]:
         """The documents in the index, in the order they were indexed."""

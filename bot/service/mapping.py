@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.config import SHIPPED_SELECTOR, Settings
+from bot.config import SHIPPED_READER, SHIPPED_SELECTOR, Settings
 from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings, IndexSettings
 
 if TYPE_CHECKING:
     from bot.core.embedding import Embedder
+    from bot.core.reader import Reader
     from bot.core.selector import Selector
 
 
@@ -44,6 +45,7 @@ def answer_settings(settings: Settings) -> AnswerSettings:
         max_sentences=settings.max_answer_sentences,
         history_turns=settings.history_turns,
         selector_threshold=settings.selector_threshold,
+        reader_threshold=settings.reader_threshold,
     )
 
 
@@ -62,6 +64,29 @@ def load_selector(settings: Settings) -> Selector | None:
 
     path = selector_path(settings)
     return Selector.load(path) if path else None
+
+
+def reader_path(settings: Settings) -> Path | None:
+    """The reader to use: the configured folder, else the shipped one if the package has
+    it; None for none (similarity scores and rules)."""
+    if settings.reader is None:
+        return SHIPPED_READER if (SHIPPED_READER / "reader.onnx").is_file() else None
+    if settings.reader.strip().lower() in ("", "none"):
+        return None
+    return Path(settings.reader).expanduser()
+
+
+def load_reader(settings: Settings) -> Reader | None:
+    from bot.core.errors import ConfigError
+    from bot.core.reader import READER_FILES, Reader
+
+    path = reader_path(settings)
+    if path is None:
+        return None
+    missing = [name for name in READER_FILES if not (path / name).is_file()]
+    if missing:
+        raise ConfigError(f"reader {path}: no {missing[0]} there (a folder qabot train writes)")
+    return Reader(path)
 
 
 def build_embedder(settings: Settings) -> Embedder:

@@ -104,6 +104,7 @@ class IndexWatch:
                 engine.embedder,
                 engine.settings,
                 engine.selector,
+                engine.reader,
             )
             fresh.warm_up()  # the BM25 files are mapped now, before a newer build removes them
         except Exception as exc:  # whatever breaks in another process's build, ours answers

@@ -42,12 +42,21 @@ def preview(text: str, width: int = PREVIEW_CHARS) -> str:
 def answer_html(answer: Answer) -> str:
     """The answer with its [n] markers, then a compact Sources section (one line a passage)."""
     if answer.abstained:
+        closest = (
+            " The closest passage is below, though it does not answer." if answer.closest else ""
+        )
         return (
             f"{escape(answer.text)}\n\n"
-            "<i>Nothing in it answers that question. "
+            f"<i>Nothing in it answers that question.{closest} "
             "Try other words, or /help for examples.</i>"
         )
-    body = _MARKER.sub(r"<b>\g<0></b>", escape(answer.text))
+    text = answer.text
+    if answer.span is not None:  # the reader's span, in bold inside the quoted sentence
+        s, e = answer.span.marked
+        body = f"{escape(text[:s])}<b>{escape(text[s:e])}</b>{escape(text[e:])}"
+    else:
+        body = escape(text)
+    body = _MARKER.sub(r"<b>\g<0></b>", body)
     lines = [body, "", "<b>Sources</b>"]
     lines += [
         f"<b>[{c.n}]</b> {escape(c.label)}: {escape(preview(c.text))}" for c in answer.citations
@@ -68,11 +77,15 @@ def passage_html(c: Citation, outdated: bool = False) -> str:
     paragraphs = [normalize_space(p) for p in re.split(r"\n\s*\n", c.text)]
     body = "\n\n".join(escape(p) for p in paragraphs if p)
     note = f"\n<i>{escape(OLD_PASSAGE_NOTE)}</i>" if outdated else ""
-    return f"<b>[{c.n}] {escape(c.label)}</b>\n<blockquote>{body}</blockquote>{note}"
+    if c.n == 0:  # offered after "doesn't say": what came closest, not an answer
+        head = f"<b>Closest passage, {escape(c.label)}</b> <i>(it does not answer the question)</i>"
+    else:
+        head = f"<b>[{c.n}] {escape(c.label)}</b>"
+    return f"{head}\n<blockquote>{body}</blockquote>{note}"
 
 
 def passage_button_label(n: int) -> str:
-    return f"Show passage {n}"
+    return f"Show passage {n}" if n else "Show the closest passage"
 
 
 def document_names(manifest: Manifest) -> str:

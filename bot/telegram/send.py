@@ -106,8 +106,10 @@ async def typing(bot: Bot, message: Message) -> AsyncIterator[None]:
 
 
 def passage_buttons(chat_id: int, answer: Answer) -> InlineKeyboardMarkup | None:
-    """One "Show passage n" button per citation; PTB keeps what each carries."""
-    if not answer.citations:
+    """One "Show passage n" button per citation, or after "doesn't say" one for the passage
+    that came closest; PTB keeps what each carries."""
+    shown = answer.citations or answer.closest
+    if not shown:
         return None
     return InlineKeyboardMarkup(
         [
@@ -116,6 +118,6 @@ def passage_buttons(chat_id: int, answer: Answer) -> InlineKeyboardMarkup | None
                     fmt.passage_button_label(c.n), callback_data=PassageButton(chat_id, c)
                 )
             ]
-            for c in answer.citations
+            for c in shown
         ]
     )

@@ -64,7 +64,8 @@ def test_repl_json_prints_one_object_per_question(capsys, index_dir, monkeypatch
     objects = [json.loads(line) for line in out.splitlines()]
     assert len(objects) == 2
     assert "South China Morning Post" in objects[1]["answer"]
-    assert set(objects[0]) == {"question", "answer", "abstained", "citations", "timings_ms"}
+    keys = {"question", "answer", "abstained", "span", "citations", "timings_ms"}
+    assert set(objects[0]) - {"closest"} == keys  # closest: after "doesn't say", if any
 
 
 def test_index_rebuild_other_document_then_ask(capsys, tmp_path, monkeypatch):
@@ -356,3 +357,75 @@ def test_a_build_with_an_overlong_sentence_says_nothing_on_stderr(tmp_path):
     result = qabot("index", "rebuild", "--source", str(doc), "--index-dir", str(tmp_path / "i"))
     assert result.returncode == 0, result.stderr
     assert result.stderr == "" and "Indexed" in result.stdout
+
+
+MARKUP_LINES = [":[/]", ":[link=https://example.com]x", ":doc [bold]nope:smile:"]
+
+
+def test_repl_piped_prints_what_is_typed_never_markup(capsys, index_dir, monkeypatch):
+    """`:[/]` once raised Rich's MarkupError and ended the session; `[link=…]` made a live
+    hyperlink. Now each is text, and the question after them is answered."""
+    lines = "\n".join([*MARKUP_LINES, "Who is China's ambassador to Japan?"]) + "\n"
+    code, out, err = run(capsys, "repl", stdin=lines, monkeypatch=monkeypatch)
+    assert code == 0, err
+    assert "Unknown command :[/]; :help lists them." in out
+    assert "Unknown command :[link=https://example.com]x; :help lists them." in out
+    assert "[bold]nope:smile:" in out  # the :doc error quotes the name as typed
+    assert "Cheng Yonghua" in out and "unexpected" not in err
+
+
+def test_repl_on_a_terminal_prints_what_is_typed_never_markup(index_dir, tmp_path):
+    """The interactive REPL, in a real process on a real terminal (a pty): the same lines
+    print as typed (no OSC 8 hyperlink reaches the terminal) and the session goes on to
+    answer the next question."""
+    import pty
+    import re
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "200", "LINES": "50", "TERM": "xterm-256color"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "repl"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
+    )
+    os.close(slave)
+    seen = bytearray()
+
+    def read_until_prompt(timeout: float = 120) -> str:
+        start, deadline = len(seen), time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            plain = re.sub(rb"\x1b\[[0-9;?]*[a-zA-Z]|\r", b"", bytes(seen[start:]))
+            if plain.endswith(b"? "):
+                return plain.decode("utf-8", "replace")
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    seen.extend(os.read(master, 65536))
+                except OSError:  # the process is gone
+                    break
+        raise AssertionError(f"no prompt; so far: {bytes(seen)!r}")
+
+    try:
+        read_until_prompt()
+        said = []
+        for line in [*MARKUP_LINES, "Who is China's ambassador to Japan?"]:
+            os.write(master, line.encode() + b"\r")
+            said.append(read_until_prompt())
+        os.write(master, b"\x04")  # Ctrl-D leaves
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+    assert "Unknown command :[/]; :help lists them." in said[0]
+    assert "Unknown command :[link=https://example.com]x; :help lists them." in said[1]
+    assert "[bold]nope:smile:" in said[2]
+    assert "Cheng Yonghua" in said[3]
+    assert b"\x1b]8;" not in seen  # no hyperlink
+    assert b"Traceback" not in seen and b"unexpected" not in seen

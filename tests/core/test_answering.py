@@ -56,7 +56,8 @@ def test_answer_shape(engine):
     assert first.n == 1 and first.chunk_id.startswith("article#p") and first.paragraphs
     assert set(answer.timings_ms) == {"embed", "search", "select", "total"}
     data = answer.to_dict()
-    assert set(data) == {"question", "answer", "abstained", "citations", "timings_ms"}
+    assert set(data) == {"question", "answer", "abstained", "span", "citations", "timings_ms"}
+    assert data["span"] is None  # only the reader marks a span
     assert set(data["citations"][0]) == {
         "n",
         "chunk_id",

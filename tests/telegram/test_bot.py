@@ -76,7 +76,7 @@ class EngineProxy:
         self.index = engine.index
         # what the service takes over when it loads a new build beside this one
         self.embedder, self.settings = engine.embedder, engine.settings
-        self.selector = engine.selector
+        self.selector, self.reader = engine.selector, engine.reader
         self.hold_on, self.fail_on = set(hold_on), set(fail_on)
         self.release = threading.Event()
         self.calls: list[str] = []
@@ -778,3 +778,40 @@ def test_replies_are_paced_at_the_configured_rate(engine, rate):
     if rate:
         # a leaky bucket of `rate` messages draining at `rate` a second: 12 take >= 2 s
         assert report.seconds >= (12 - rate) / rate, report
+
+
+def test_with_a_reader_the_span_is_bold_and_a_no_answer_offers_the_closest(engine, tiny_reader):
+    """A reader's span in bold inside the quoted sentence; after "doesn't say", one button
+    for the closest passage, shown as not being an answer. (A tiny reader at thresholds that
+    make it always answer, then never.)"""
+    from bot.core.answering import QAEngine
+    from bot.core.reader import Reader
+    from bot.core.settings import AnswerSettings
+
+    def reading(threshold: float) -> QAEngine:
+        settings = AnswerSettings(reader_threshold=threshold)
+        return QAEngine(engine.index, engine.embedder, settings, reader=Reader(tiny_reader))
+
+    async def answering():
+        async with polling_bot(reading(0.0)) as (server, _app):
+            reply = await server.reply_to(server.message(AMBASSADOR))
+            html = server.html_of(reply)
+            body = html.split("\n\n<b>Sources</b>")[0]
+            bold = re.findall(r"<b>([^<\[]+)</b>", body)  # the span, not the [n] markers
+            assert len(bold) <= 1 and all(b in reply["text"] for b in bold), html
+            assert "[1]" in reply["text"] and "Show passage 1" in buttons(reply)[0]["text"]
+
+    async def abstaining():
+        async with polling_bot(reading(1.0)) as (server, _app):
+            reply = await server.reply_to(server.message("How do I bake sourdough bread?"))
+            assert reply["text"].startswith("The document doesn't say.")
+            assert "Sources" not in reply["text"] and "closest passage is below" in reply["text"]
+            [button] = buttons(reply)
+            assert button["text"] == "Show the closest passage"
+            server.press(reply, button["callback_data"])
+            passage = await server.reply_to(reply)
+            assert passage["text"].startswith("Closest passage, article.txt ¶")
+            assert "(it does not answer the question)" in passage["text"]
+
+    run(answering())
+    run(abstaining())
