@@ -36,6 +36,7 @@ from bot.core.store import (
     MARKER,
     SENTENCE_KEYS_TEMP,
     adoptable,
+    check_folder_name,
     foreign_manifest,
     manifest_text,
     read_manifest,
@@ -72,15 +73,7 @@ def claim_folder(index_dir: Path) -> None:
     anything else in it, a manifest.json of someone else's included, is refused untouched;
     so is a path that is not UTF-8 (FAISS takes file names as UTF-8 text: it could not
     write there)."""
-    try:
-        str(index_dir).encode("utf-8")
-    except UnicodeEncodeError:
-        from bot.core.sources import shown
-
-        raise IndexStoreError(
-            f"the index folder {shown(index_dir)} has a name that is not UTF-8 text, which "
-            "FAISS cannot open; choose another (--index-dir, QABOT_INDEX_DIR)"
-        ) from None
+    check_folder_name(index_dir)
     if index_dir.exists() and not index_dir.is_dir():
         raise IndexStoreError(f"the index folder {index_dir} is a file, not a folder")
     marker = index_dir / MARKER

@@ -184,11 +184,26 @@ def manifest_text(manifest: Manifest) -> str:
     return _manifest_text(manifest, REQUIRED_FILES)
 
 
+def check_folder_name(index_dir: Path) -> None:
+    """IndexStoreError when the folder's name is not UTF-8: FAISS takes file names as UTF-8
+    text, so an index there could be neither written nor read."""
+    try:
+        str(index_dir).encode("utf-8")
+    except UnicodeEncodeError:
+        from bot.core.sources import shown
+
+        raise IndexStoreError(
+            f"the index folder {shown(index_dir)} has a name that is not UTF-8 text, which "
+            "FAISS cannot open; choose another (--index-dir, QABOT_INDEX_DIR)"
+        ) from None
+
+
 def read_manifest(index_dir: Path) -> Manifest | None:
     """The index's manifest, checked whole (bot.core.integrity.parse_manifest); None when there
     is none. IndexDamaged when it is damaged in any way; IndexStoreError when the folder is a
     file, or holds a manifest.json that is not qabot's (no marker, and not an index built
     before markers existed)."""
+    check_folder_name(index_dir)
     path = index_dir / MANIFEST
     try:
         info = path.lstat()

@@ -249,3 +249,14 @@ def test_an_older_index_without_its_data_folder_is_not_adopted(tmp_path, article
     with pytest.raises(IndexStoreError, match="not a qabot index"):
         claim_folder(older)
     assert _tree(older) == before
+
+
+def test_an_index_in_a_folder_renamed_to_a_name_that_is_not_utf8_says_so(
+    tmp_path, article_index_dir
+):
+    """Built, then its folder renamed to bytes that are not UTF-8: one line naming the folder
+    as it is on disk, not a FAISS error or "damaged"."""
+    renamed = Path(os.fsdecode(bytes(tmp_path) + b"/idx\xff"))
+    shutil.copytree(article_index_dir, renamed)
+    with pytest.raises(IndexStoreError, match=r"idx\\xff has a name that is not UTF-8"):
+        read_manifest(renamed)
