@@ -123,9 +123,7 @@ def choose_threshold(
     }
 
 
-def figures(
-    corpora: list[Path], reader: Path, threshold: float, open_for: Any
-) -> dict[str, Any]:
+def figures(corpora: list[Path], reader: Path, threshold: float, open_for: Any) -> dict[str, Any]:
     """Dev and held-out, with the reader (at its new threshold) and without it (the rules),
     as a table and as data."""
     from bot.cli.report import render_table
