@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from bot.cli.common import document_service, notice, stderr_console, stdout_console
 from bot.cli.safe import echo
 from bot.tools import corpus, reader_data, reader_train
+from bot.tools.train import highest_threshold
 
 if TYPE_CHECKING:
     from bot.cli.common import State
@@ -109,18 +110,10 @@ def choose_threshold(
                 continue
             chance = outcome.answer.probability or 0.0
             (answerable if outcome.item.answerable else unanswerable).append(chance)
-    answerable = answerable or [1.0]
-    unanswerable = unanswerable or [1.0]
-    chosen = 0.0
-    for step in range(1, 100):
-        t = step / 100
-        if sum(p < t for p in answerable) / len(answerable) > MAX_FALSE_ABSTENTION:
-            break
-        chosen = t
-    return chosen, {
-        "false_abstention": round(sum(p < chosen for p in answerable) / len(answerable), 4),
-        "abstention": round(sum(p < chosen for p in unanswerable) / len(unanswerable), 4),
-    }
+    chosen, false_abstention, abstention = highest_threshold(
+        answerable, unanswerable, most=MAX_FALSE_ABSTENTION
+    )
+    return chosen, {"false_abstention": false_abstention, "abstention": abstention}
 
 
 def figures(corpora: list[Path], reader: Path, threshold: float, open_for: Any) -> dict[str, Any]:

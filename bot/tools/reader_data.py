@@ -20,9 +20,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.core.types import SentenceCandidate, Turn
+from bot.core.types import SentenceCandidate
 from bot.tools.corpus import Entry
 from bot.tools.evaluation import Item, contains_answer, contains_evidence
+from bot.tools.train import questions_of
 
 if TYPE_CHECKING:
     from bot.service import QAService
@@ -101,24 +102,13 @@ def gold_sentences(service: QAService, item: Item) -> list[SentenceCandidate]:
     return found
 
 
-def _questions(entry: Entry, service: QAService) -> Iterator[tuple[Item, list[Turn]]]:
-    """Each question with the conversation before it (the bot's own earlier answers)."""
-    for item in entry.qa_set.questions:
-        yield item, []
-    for conversation in entry.qa_set.conversations:
-        history: list[Turn] = []
-        for item in conversation:
-            yield item, list(history)
-            history.append(Turn(item.question, service.ask(item.question, history)))
-
-
 def mine_document(
     entry: Entry, service: QAService, depth: int = DEPTH, seed: int = 0
 ) -> Iterator[Pair]:
     """Every pair of every question of one QA set, from its document's own index."""
     rng = random.Random(f"{seed}:{entry.name}")
     asked = [i.question for i in entry.qa_set.questions]
-    for n, (item, history) in enumerate(_questions(entry, service)):
+    for n, (item, history) in enumerate(questions_of(entry, service)):
         previous = history[-1].question if history else ""
         candidates, _ = service.candidates(item.question, history, depth)
         qid = f"{entry.name}#{n}"

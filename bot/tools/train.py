@@ -52,7 +52,7 @@ def label(item: Item, candidate: SentenceCandidate) -> float:
     return float(cited and contains_answer(candidate.sentence, item.answers))
 
 
-def _questions(entry: Entry, service: QAService) -> Iterator[tuple[Item, list[Turn]]]:
+def questions_of(entry: Entry, service: QAService) -> Iterator[tuple[Item, list[Turn]]]:
     """Each question with the conversation before it (the bot's own earlier answers)."""
     for item in entry.qa_set.questions:
         yield item, []
@@ -70,7 +70,7 @@ def examples(entries: list[Entry], open_for: Callable[[Path], QAService]) -> Exa
     out = Examples()
     for entry in entries:
         service = open_for(entry.qa_set.document)
-        for item, history in _questions(entry, service):
+        for item, history in questions_of(entry, service):
             candidates, x = service.candidates(item.question, history)
             if not candidates:
                 continue
@@ -114,15 +114,30 @@ def choose_threshold(selector: Selector, dev: Examples) -> tuple[float, dict[str
     the answerable dev questions (by their best candidate's probability); with the share of
     unanswerable ones it vetoes there."""
     made = decisions(selector, dev)
-    answerable = [p for p, _, ok in made if ok] or [1.0]
-    unanswerable = [p for p, _, ok in made if not ok] or [1.0]
+    answerable = [p for p, _, ok in made if ok]
+    unanswerable = [p for p, _, ok in made if not ok]
+    chosen, vetoed, abstained = highest_threshold(answerable, unanswerable, top=0.95)
+    return chosen, {"vetoed_answerable": vetoed, "vetoed_unanswerable": abstained}
+
+
+def highest_threshold(
+    answerable: list[float],
+    unanswerable: list[float],
+    top: float = 0.99,
+    most: float = MAX_FALSE_ABSTENTION,
+) -> tuple[float, float, float]:
+    """The highest threshold (in hundredths, up to `top`) under which at most `most` of the
+    answerable questions' probabilities fall; with the shares of answerable and unanswerable
+    ones under it."""
+    answerable, unanswerable = answerable or [1.0], unanswerable or [1.0]
     chosen = 0.0
-    for step in range(1, 96):
+    for step in range(1, round(top * 100) + 1):
         t = step / 100
-        if sum(p < t for p in answerable) / len(answerable) > MAX_FALSE_ABSTENTION:
+        if sum(p < t for p in answerable) / len(answerable) > most:
             break
         chosen = t
-    return chosen, {
-        "vetoed_answerable": round(sum(p < chosen for p in answerable) / len(answerable), 4),
-        "vetoed_unanswerable": round(sum(p < chosen for p in unanswerable) / len(unanswerable), 4),
-    }
+
+    def under(ps: list[float]) -> float:
+        return round(sum(p < chosen for p in ps) / len(ps), 4)
+
+    return chosen, under(answerable), under(unanswerable)
