@@ -23,6 +23,7 @@ from bot.core.types import (
     NO_EXPECTATION,
     Answer,
     Expectation,
+    Retrieved,
     SentenceCandidate,
     Turn,
 )
@@ -114,7 +115,6 @@ class QAEngine:
         else:
             text, citations = compose(self.index, self._select(eligible, best.score, threshold))
         done = time.perf_counter()
-        k = min(top_k or self.settings.top_k, len(self.index.chunks))
         return Answer(
             question=question,
             text=text,
@@ -130,8 +130,15 @@ class QAEngine:
             score=best.score if best else 0.0,
             threshold=threshold,
             reason=reason,
-            retrieved=describe(self.index, rerank(hits, candidates)[:k], candidates),
+            retrieved=self.retrieved(hits, candidates, top_k),
         )
+
+    def retrieved(
+        self, hits: list[Hit], candidates: list[Candidate], top_k: int | None
+    ) -> tuple[Retrieved, ...]:
+        """The best `top_k` passages found, in the order of their best sentence (--explain)."""
+        k = min(top_k or self.settings.top_k, len(self.index.chunks))
+        return describe(self.index, rerank(hits, candidates)[:k], candidates)
 
     def threshold_for(self, passages: int) -> float:
         """The similarity score an answer needs when `passages` passages are searched.

@@ -17,7 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from bot.core.compose import compose, describe, rerank
+from bot.core.answering import ABSTAIN_TEXT
+from bot.core.compose import compose
 from bot.core.reader import ReaderInput, Reading
 from bot.core.types import NO_EXPECTATION, Answer, Span, Turn
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from bot.core.answering import QAEngine
     from bot.core.retrieval import Candidate
 
-ABSTAIN_TEXT = "The document doesn't say."
 MAX_READ_SENTENCES = 2  # the answer and, if the reader says it also answers, one more
 # After a previous turn, the sentences of the second search (the question alone) read too.
 EXTRA_AFTER_A_TURN = 4
@@ -88,7 +88,6 @@ def read_answer(
             f"the reader gives the answer a probability of {chance:.2f} (threshold {threshold:.2f})"
         )
     done = time.perf_counter()
-    k = min(top_k or settings.top_k, len(engine.index.chunks))
     return Answer(
         question=question,
         text=text,
@@ -104,7 +103,7 @@ def read_answer(
         score=top[best].score if best is not None else 0.0,
         threshold=threshold,
         reason=reason,
-        retrieved=describe(engine.index, rerank(hits, candidates)[:k], candidates),
+        retrieved=engine.retrieved(hits, candidates, top_k),
         span=span,
         probability=chance,
         closest=closest,
