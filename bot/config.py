@@ -19,9 +19,9 @@ from pydantic import (
     model_validator,
 )
 
+from bot.core.documents.sources import read_bytes
 from bot.core.errors import ConfigError, SourceError
 from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings, IndexSettings
-from bot.core.sources import read_bytes
 from bot.telegram_settings import TelegramSettings, state_file_off
 
 ENV_PREFIX = "QABOT_"

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import settings
 
 from bot.config import BUNDLED_DOCUMENT
-from bot.core.answering import QAEngine
-from bot.core.build import build_index
-from bot.core.embedding import Embedder
+from bot.core.answering.engine import QAEngine
+from bot.core.index.build import build_index
+from bot.core.index.embedding import Embedder
+from bot.core.index.store import load_index, read_manifest
 from bot.core.settings import AnswerSettings, ChunkerSettings
-from bot.core.store import load_index, read_manifest
 
 REPO = Path(__file__).resolve().parent.parent
 ARTICLE = BUNDLED_DOCUMENT

@@ -5,6 +5,7 @@ reaches past the service into the core."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -40,9 +41,9 @@ def test_the_project_keeps_its_contracts():
 @pytest.mark.parametrize(
     ("module", "line", "contract"),
     [
-        ("bot/core/lexical.py", "import click", "The core imports no front end"),
-        ("bot/core/answering.py", "from bot import config", "The core imports no front end"),
-        ("bot/cli/render.py", "from bot.core import store", "Front ends reach the core only"),
+        ("bot/core/index/lexical.py", "import click", "The core imports no front end"),
+        ("bot/core/answering/engine.py", "from bot import config", "The core imports no front end"),
+        ("bot/cli/render.py", "from bot.core.index import store", "Front ends reach the core only"),
         ("bot/telegram/format.py", "from bot.cli import render", "Layers"),
     ],
 )
@@ -68,3 +69,42 @@ def test_every_core_internal_is_forbidden_to_the_front_ends():
         f"bot.core.{p.stem}" for p in (REPO / "bot" / "core").glob("*.py") if p.stem not in public
     } | {f"bot.core.{p.parent.name}" for p in (REPO / "bot" / "core").glob("*/__init__.py")}
     assert internals == set(front["forbidden_modules"])
+
+
+def _mismatches(architecture: str) -> list[str]:
+    """What ARCHITECTURE.md's package table (each package's folder and the modules it names)
+    gets wrong about bot/ on disk: a package or module missing, or one that does not exist."""
+    rows = {}
+    for line in architecture.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`bot/"):
+            rows[cells[0].strip("`")] = set(re.findall(r"`(\w+)`", cells[1]))
+    on_disk = {}
+    for init in (REPO / "bot").rglob("__init__.py"):
+        modules = {p.stem for p in init.parent.glob("*.py") if p.stem != "__init__"}
+        if modules:
+            on_disk[f"{init.parent.relative_to(REPO).as_posix()}/"] = modules
+    wrong = [f"{p}: no row" for p in sorted(set(on_disk) - set(rows))]
+    wrong += [f"{p}: no such package" for p in sorted(set(rows) - set(on_disk))]
+    for package in sorted(set(rows) & set(on_disk)):
+        wrong += [f"{package}{m}: not named" for m in sorted(on_disk[package] - rows[package])]
+        wrong += [f"{package}{m}: no such module" for m in sorted(rows[package] - on_disk[package])]
+    return wrong
+
+
+def test_architecture_names_every_module_and_no_other():
+    assert _mismatches((REPO / "ARCHITECTURE.md").read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "found"),
+    [
+        (("`upkeep`, ", ""), "bot/core/index/upkeep: not named"),
+        (("`reader`, `read`", "`reader`, `reading_old`, `read`"), "reading_old: no such module"),
+        (("| `bot/tools/` |", "| `bot/tool/` |"), "bot/tools/: no row"),
+    ],
+)
+def test_a_drifted_architecture_fails(edit, found):
+    text = (REPO / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    assert edit[0] in text
+    assert any(found in m for m in _mismatches(text.replace(edit[0], edit[1], 1)))

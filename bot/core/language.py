@@ -34,7 +34,7 @@ ABBREVIATIONS = _words(
 )
 
 
-# --- question analysis (bot.core.questions) ------------------------------------------------
+# --- question analysis (bot.core.answering.questions) ------------------------------
 
 # Auxiliary verbs: a "which X" phrase ends before them ("Which hotel will Abe stay at?").
 AUXILIARIES = _words(

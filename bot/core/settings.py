@@ -69,19 +69,19 @@ class AnswerSettings:
     w_coverage: float = 0.25
     rrf_k: int = 60
     answer_depth: int = 15  # passages whose sentences compete for the answer
-    answer_checks: bool = True  # the expected-kind and focus checks (bot.core.questions)
+    answer_checks: bool = True  # the expected-kind and focus checks (bot.core.answering.questions)
     # A "which X" question whose X the quoted passage neither names nor nearly names (word
     # similarity under focus_similarity) is answered only if the sentence scores at least
     # confident_score: an on-topic sentence about something else is not the answer.
     focus_similarity: float = 0.55
     confident_score: float = 0.5
     focus_passages: int = 3  # passages whose words are compared with the focus by similarity
-    # With an answer selector (bot.core.selector): it reads the best `selector_depth`
+    # With an answer selector (bot.core.answering.selector): it reads the best `selector_depth`
     # sentences by the score above, and the answer is given only if it rates one of them at
     # least `selector_threshold` (None: the threshold it was trained with).
     selector_depth: int = 12
     selector_threshold: float | None = None
-    # With a reader (bot.core.reader): it reads the best `reader_depth` sentences by the
+    # With a reader (bot.core.answering.reader): it reads the best `reader_depth` sentences by the
     # score above (more, from a second search, after a previous turn) and the answer is the
     # sentence it rates likeliest to answer, if at least `reader_threshold` (None: the
     # threshold chosen on dev when it was trained); a second one joins only if it passes too.

@@ -190,7 +190,7 @@ class Manifest:
     # Sources that could not be read ({path: reason}): reported and left out until the next
     # rebuild, so a bad file does not make every question rebuild the index.
     skipped: dict[str, str] = field(default_factory=dict)
-    # Every data file's size and sha256 (bot.core.integrity); empty for older indexes.
+    # Every data file's size and sha256 (bot.core.index.integrity); empty for older indexes.
     files: dict[str, dict[str, int | str]] = field(default_factory=dict)
     # The torch-free encoder questions go through ({"runtime", "file", "sha256"}), made from
     # `model` during the build; None when sentence-transformers encodes questions too.

@@ -25,7 +25,7 @@ from bot.service.mapping import (
 if TYPE_CHECKING:
     import numpy as np
 
-    from bot.core.answering import QAEngine
+    from bot.core.answering.engine import QAEngine
     from bot.core.settings import AnswerSettings
     from bot.service.reload import IndexWatch
 
@@ -49,8 +49,8 @@ class QAService:
     ) -> QAService:
         """Load the configured index, building it if missing and rebuilding it if stale (or
         reporting it, with `auto_rebuild` off); the model is loaded and warm on return."""
-        from bot.core.answering import QAEngine
-        from bot.core.store import open_index
+        from bot.core.answering.engine import QAEngine
+        from bot.core.index.upkeep import open_index
 
         embedder = build_embedder(settings)
         index = open_index(
@@ -120,14 +120,14 @@ class QAService:
     @property
     def model_path(self) -> str:
         """The folder the embedding model loads from."""
-        from bot.core.embedding import resolve_model
+        from bot.core.index.embedding import resolve_model
 
         return resolve_model(self.engine.embedder.model_name)
 
     @property
     def vectors_path(self) -> Path:
         """The FAISS file of the passage vectors (for `qabot bench`'s bare floor)."""
-        from bot.core.store import VECTORS_FILE
+        from bot.core.index.store import VECTORS_FILE
 
         index = self.engine.index
         return index.directory / index.manifest.data_dir / VECTORS_FILE

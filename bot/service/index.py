@@ -15,7 +15,7 @@ from bot.service.mapping import build_embedder, chunker_settings, quiet
 def check_sources(sources: Sequence[str | Path]) -> None:
     """Raise SourceError when not one of `sources` can be opened: before the model loads.
     (A build leaves out the ones that cannot be read, and says so.)"""
-    from bot.core.sources import check_source, files_in
+    from bot.core.documents.sources import check_source, files_in
 
     files = files_in(sources)
     errors = []
@@ -39,7 +39,7 @@ def rebuild(
     """Build the index from scratch: from `sources`, else the configured ones, else the
     index's current ones, else the bundled article. The old index stays until the new one is
     complete."""
-    from bot.core.store import read_manifest
+    from bot.core.index.store import read_manifest
 
     chosen: list[str | Path] = list(sources or settings.sources or [])
     if not chosen:
@@ -57,7 +57,7 @@ def add(
 ) -> Manifest:
     """Add files, folders (every supported file in them) or URLs to the index's documents;
     only new or changed text is embedded. A URL added again is fetched again."""
-    from bot.core.sources import is_url, source_key, source_keys
+    from bot.core.documents.sources import is_url, source_key, source_keys
 
     _refuse_configured(settings)
     check_sources(sources)
@@ -119,7 +119,7 @@ def _build(
     notify: Notify,
     refetch: frozenset[str] = frozenset(),
 ) -> Manifest:
-    from bot.core.build import build_index
+    from bot.core.index.build import build_index
 
     return build_index(
         sources,
@@ -167,8 +167,8 @@ def status(settings: Settings) -> IndexStatus:
     """What the index holds, whether it is up to date, and whether it is damaged (every data
     file hashed), without loading the model. A damaged manifest is a status too (`recorded`
     None); IndexStoreError when there is no index, or the folder is not qabot's."""
-    from bot.core.embedding import model_identity
-    from bot.core.store import (
+    from bot.core.index.embedding import model_identity
+    from bot.core.index.store import (
         IndexDamaged,
         data_damage,
         disk_size,

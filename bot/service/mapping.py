@@ -10,9 +10,9 @@ from bot.config import SHIPPED_READER, SHIPPED_SELECTOR, Settings
 from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings, IndexSettings
 
 if TYPE_CHECKING:
-    from bot.core.embedding import Embedder
-    from bot.core.reader import Reader
-    from bot.core.selector import Selector
+    from bot.core.answering.reader import Reader
+    from bot.core.answering.selector import Selector
+    from bot.core.index.embedding import Embedder
 
 
 def quiet(_message: str) -> None:
@@ -60,7 +60,7 @@ def selector_path(settings: Settings) -> Path | None:
 
 
 def load_selector(settings: Settings) -> Selector | None:
-    from bot.core.selector import Selector
+    from bot.core.answering.selector import Selector
 
     path = selector_path(settings)
     return Selector.load(path) if path else None
@@ -77,8 +77,8 @@ def reader_path(settings: Settings) -> Path | None:
 
 
 def load_reader(settings: Settings) -> Reader | None:
+    from bot.core.answering.reader import READER_FILES, Reader
     from bot.core.errors import ConfigError
-    from bot.core.reader import READER_FILES, Reader
 
     path = reader_path(settings)
     if path is None:
@@ -90,7 +90,7 @@ def load_reader(settings: Settings) -> Reader | None:
 
 
 def build_embedder(settings: Settings) -> Embedder:
-    from bot.core.embedding import Embedder
+    from bot.core.index.embedding import Embedder
 
     return Embedder(embedder_settings(settings))
 

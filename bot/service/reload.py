@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from bot.core.errors import QABotError
 
 if TYPE_CHECKING:
-    from bot.core.answering import QAEngine
+    from bot.core.answering.engine import QAEngine
     from bot.core.types import Manifest
 
 log = logging.getLogger("bot.service")
@@ -73,7 +73,7 @@ class IndexWatch:
         return self._load(engine, manifest)
 
     def _manifest(self) -> Manifest | None:
-        from bot.core.store import MANIFEST, read_manifest
+        from bot.core.index.store import MANIFEST, read_manifest
 
         try:
             manifest = read_manifest(self.directory)
@@ -85,8 +85,8 @@ class IndexWatch:
         return manifest
 
     def _load(self, engine: QAEngine, manifest: Manifest) -> QAEngine | None:
-        from bot.core.answering import QAEngine
-        from bot.core.store import load_index
+        from bot.core.answering.engine import QAEngine
+        from bot.core.index.store import load_index
 
         if manifest.build_id in self._refused:
             return None
@@ -126,7 +126,7 @@ class IndexWatch:
 
 
 def _stat(directory: Path) -> _Seen | None:
-    from bot.core.store import MANIFEST
+    from bot.core.index.store import MANIFEST
 
     try:
         st = os.stat(directory / MANIFEST)

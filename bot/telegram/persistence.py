@@ -223,7 +223,7 @@ class StateFile(BasePersistence):
 
         Opened without blocking (a pipe with no writer would hold the start forever) and
         looked at before it is read (a device such as /dev/zero never ends). Not
-        bot.core.sources.read_bytes: a front end reaches the core only through the service.
+        core.documents.sources.read_bytes: a front end reaches the core only through the service.
         """
         try:
             fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)

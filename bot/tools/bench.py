@@ -90,7 +90,7 @@ def run(
     if corpus is not None:
         from bot.tools.corpusbench import corpus_build
 
-        results["corpus"] = corpus_build(corpus, settings, _qabot, QUESTIONS[0], log)
+        results["corpus"] = corpus_build(corpus, settings, _qabot, QUESTIONS, log)
     results["scale"] = []
     for n in sizes:
         for kind in ("flat", "hnsw", "ivf"):

@@ -14,7 +14,7 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,7 @@ def corpus_build(
     folder: Path,
     settings: Settings,
     qabot: Callable[..., list[str]],
-    question: str,
+    questions: Sequence[str],
     log: Callable[[str], None] = lambda _m: None,
 ) -> dict[str, Any]:
     from bot.config import BUNDLED_DOCUMENT
@@ -63,10 +63,10 @@ def corpus_build(
         data = every / manifest["data_dir"]
         texts = _sample(data / "chunks.jsonl", manifest["chunk_count"])
         log("corpus: cold and warm answers")
-        cold_one = _median_wall(qabot("--index-dir", str(one), "ask", question))
-        cold_all = _median_wall(qabot("--index-dir", str(every), "ask", question))
+        cold_one = _median_wall(qabot("--index-dir", str(one), "ask", questions[0]))
+        cold_all = _median_wall(qabot("--index-dir", str(every), "ask", questions[0]))
         service = QAService.open(settings.model_copy(update={"index_dir": every}))
-        warm_p50 = _warm_p50(service)
+        warm_p50 = _warm_p50(service, questions)
         model = service.engine.embedder.model
         model.encode(texts[:32])  # the first call sets up what the build's had set up
         started = time.perf_counter()
@@ -118,14 +118,12 @@ def _median_wall(command: list[str], runs: int = 3) -> float:
     return statistics.median(times)
 
 
-def _warm_p50(service: Any, rounds: int = 20) -> float:
-    from bot.tools.bench import QUESTIONS
-
-    for q in QUESTIONS:
+def _warm_p50(service: Any, questions: Sequence[str], rounds: int = 20) -> float:
+    for q in questions:
         service.ask(q)
     times = []
     for _ in range(rounds):
-        for q in QUESTIONS:
+        for q in questions:
             started = time.perf_counter()
             service.ask(q)
             times.append((time.perf_counter() - started) * 1000)

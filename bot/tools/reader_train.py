@@ -1,8 +1,8 @@
-"""Training the reader (bot.core.reader) from mined pairs (bot.tools.reader_data): MiniLM's
+"""Training the reader (core.answering.reader) from mined pairs (bot.tools.reader_data): MiniLM's
 weights with two small heads, one for "does this sentence answer" and one for the span.
 
 PyTorch and transformers load only here, for training; what is shipped is an int8 ONNX export
-that bot.core.reader runs without them. Seeded: the same pairs and settings give the same
+that bot.core.answering.reader runs without them. Seeded: the same pairs and settings give the same
 weights on the same machine. Checkpointed each `checkpoint_every` steps, so a run that is
 stopped resumes where it was.
 """
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.core.reader import ReaderInput, encode_pairs
+from bot.core.answering.reader import ReaderInput, encode_pairs
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """How each FAISS index type (flat, HNSW, IVF) scales: build time, memory, search latency and
 recall@10 against exact search, on synthetic vectors shaped like sentence embeddings.
 
-It measures the core's vector index itself, so it imports `bot.core.vectors` directly: the one
+It measures the core's vector index itself, so it imports `bot.core.index.vectors` directly: the one
 import of a core module outside the service that the import contract allows.
 """
 
@@ -32,7 +32,7 @@ def scale(n: int, kind: str, queries: int = 200) -> dict[str, Any]:
     import faiss
     import numpy as np
 
-    from bot.core import vectors as vector_index
+    from bot.core.index import vectors as vector_index
 
     data = synthetic_vectors(n)
     probes = synthetic_vectors(queries, seed=1)

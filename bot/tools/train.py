@@ -25,7 +25,7 @@ from bot.tools.evaluation import Item, contains_answer, contains_evidence
 if TYPE_CHECKING:
     import numpy as np
 
-    from bot.core.selector import Selector
+    from bot.core.answering.selector import Selector
     from bot.service import QAService
 
 L2 = 1.0  # ridge penalty on the standardised weights
@@ -86,7 +86,7 @@ def fit_selector(train: Examples) -> Selector:
     about choosing, and is left out."""
     import numpy as np
 
-    from bot.core.selector import fit
+    from bot.core.answering.selector import fit
 
     keep = [i for i, y in enumerate(train.labels) if y.any() or not train.answerable[i]]
     x = np.vstack([train.features[i] for i in keep])

@@ -23,10 +23,10 @@ import pytest
 from telegram.ext import Application
 
 from bot.config import Settings
-from bot.core.answering import QAEngine
-from bot.core.build import build_index
+from bot.core.answering.engine import QAEngine
+from bot.core.index.build import build_index
+from bot.core.index.store import load_index, read_manifest
 from bot.core.settings import AnswerSettings, ChunkerSettings
-from bot.core.store import load_index, read_manifest
 from bot.service import QAService
 from bot.telegram import app as telegram_app
 from bot.telegram import state
@@ -784,8 +784,8 @@ def test_with_a_reader_the_span_is_bold_and_a_no_answer_offers_the_closest(engin
     """A reader's span in bold inside the quoted sentence; after "doesn't say", one button
     for the closest passage, shown as not being an answer. (A tiny reader at thresholds that
     make it always answer, then never.)"""
-    from bot.core.answering import QAEngine
-    from bot.core.reader import Reader
+    from bot.core.answering.engine import QAEngine
+    from bot.core.answering.reader import Reader
     from bot.core.settings import AnswerSettings
 
     def reading(threshold: float) -> QAEngine:

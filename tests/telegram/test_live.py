@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.answering import QAEngine
-from bot.core.build import build_index
+from bot.core.answering.engine import QAEngine
+from bot.core.index.build import build_index
+from bot.core.index.store import VECTORS_FILE, load_index, read_manifest
 from bot.core.settings import AnswerSettings, ChunkerSettings
-from bot.core.store import VECTORS_FILE, load_index, read_manifest
 from bot.telegram.format import OLD_PASSAGE_NOTE
 from tests.telegram.fake_server import OTHER_USER
 from tests.telegram.harness import polling_bot

@@ -20,7 +20,7 @@ def test_a_folder_is_built_and_asked_in_processes_of_its_own(tmp_path):
         shutil.copyfile(DATA / name, folder / name)
     shutil.copyfile(DATA / "formats" / "two-pages.pdf", folder / "two-pages.pdf")
     settings = load_settings(index_dir=tmp_path / "unused")
-    result = corpus_build(folder, settings, _qabot, QUESTIONS[0])
+    result = corpus_build(folder, settings, _qabot, QUESTIONS)
     assert result["documents"] == 3 and result["left_out"] == 0
     assert result["passages"] > 100  # the licence and the README, passage by passage
     assert result["text_mb"] >= 0.01

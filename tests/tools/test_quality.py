@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.core.answering import QAEngine
-from bot.core.build import build_index
+from bot.core.answering.engine import QAEngine
+from bot.core.index.build import build_index
+from bot.core.index.store import load_index, read_manifest
 from bot.core.settings import AnswerSettings, ChunkerSettings
-from bot.core.store import load_index, read_manifest
 from bot.service import QAService
 from bot.tools.evaluation import evaluate, load_qa_set
 from tests.conftest import REPO

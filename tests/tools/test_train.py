@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from bot.config import load_settings
+from bot.core.answering.selector import FEATURES, Selector, fit
 from bot.core.errors import ConfigError
-from bot.core.selector import FEATURES, Selector, fit
 from bot.service import QAService
 from bot.tools import train
 from bot.tools.corpus import Entry

@@ -1,0 +1,191 @@
+"""Answering with the reader: retrieve → read → compose, one way.
+
+Retrieval ranks sentences by similarity; the reader (answering.reader) reads the best few with
+the question and decides: the sentence it rates likeliest to answer is the answer, if its
+probability reaches the threshold chosen on dev, and a second sentence joins only if the
+reader rates it over the threshold too. Otherwise the bot abstains, and the passages found are
+offered as the closest, never as an answer. After a previous turn, the sentences found by the
+question alone and by the question with that turn's context are both read, with the previous
+question beside them: the reader's scores, not a list of pronouns, decide what it refers to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from bot.core.answering.compose import ABSTAIN_TEXT, compose
+from bot.core.answering.reader import Reader, ReaderInput, Reading
+from bot.core.types import NO_EXPECTATION, Answer, Span, Turn
+
+if TYPE_CHECKING:
+    from bot.core.answering.retrieval import Candidate, Hit
+    from bot.core.index.store import Index
+    from bot.core.settings import AnswerSettings
+    from bot.core.types import Retrieved
+
+
+class Engine(Protocol):
+    """What reading asks of the engine (answering.engine.QAEngine, which calls read_answer):
+    named here, so that neither module imports the other."""
+
+    index: Index
+    settings: AnswerSettings
+    reader: Reader | None
+
+    def search(
+        self,
+        question: str,
+        history: Sequence[Turn],
+        top_k: int | None,
+        within: range | None = None,
+        always_context: bool = False,
+    ) -> tuple[str, str, list[Hit], list[Candidate], dict[str, float]]: ...
+
+    def same_meaning(self, a: Candidate, b: Candidate) -> bool: ...
+
+    def retrieved(
+        self, hits: list[Hit], candidates: list[Candidate], top_k: int | None
+    ) -> tuple[Retrieved, ...]: ...
+
+
+MAX_READ_SENTENCES = 2  # the answer and, if the reader says it also answers, one more
+# After a previous turn, the sentences of the second search (the question alone) read too.
+EXTRA_AFTER_A_TURN = 4
+
+
+def read_answer(
+    engine: Engine,
+    question: str,
+    history: Sequence[Turn] = (),
+    top_k: int | None = None,
+    document: str | None = None,
+) -> Answer:
+    assert engine.reader is not None
+    settings = engine.settings
+    started = time.perf_counter()
+    within = engine.index.rows_of(document) if document else None
+    window = history[-settings.history_turns :] if settings.history_turns else ()
+    # After a previous turn, the question is searched with its context and alone, and the
+    # reader (given the previous question) decides which sentences answer: no word list.
+    question, query, hits, candidates, timings = engine.search(
+        question, window, top_k, within, always_context=True
+    )
+    top = _best(candidates, settings.reader_depth)
+    previous = window[-1].question if window else ""
+    if previous:
+        _, _, more_hits, alone, more = engine.search(question, (), top_k, within)
+        timings = {k: timings[k] + more[k] for k in timings}
+        seen = {(c.row, c.k) for c in top}
+        top += [c for c in _best(alone, EXTRA_AFTER_A_TURN) if (c.row, c.k) not in seen]
+        hits += [h for h in more_hits if h.row not in {x.row for x in hits}]
+        candidates += alone
+    searched = time.perf_counter()
+    readings = engine.reader.read([_input(engine, question, previous, c) for c in top])
+    read = time.perf_counter()
+    threshold = settings.reader_threshold
+    if threshold is None:
+        threshold = engine.reader.threshold
+    order = sorted(range(len(top)), key=lambda i: readings[i].probability, reverse=True)
+    best = order[0] if order else None
+    chance = readings[best].probability if best is not None else 0.0
+    span, closest = None, ()
+    abstained = best is None or chance < threshold
+    if abstained:
+        text, citations = ABSTAIN_TEXT, ()
+        if best is not None:
+            closest = tuple(
+                dataclasses.replace(c, n=0) for c in compose(engine.index, [top[best]])[1]
+            )
+        reason = (
+            "nothing was retrieved"
+            if best is None
+            else f"the reader gives the likeliest sentence a probability of {chance:.2f} of "
+            f"answering, under the threshold {threshold:.2f}"
+        )
+    else:
+        chosen = _chosen(engine, top, readings, order, threshold)
+        text, citations = compose(engine.index, chosen)
+        span = _span(engine, top[best], readings[best], text)
+        reason = (
+            f"the reader gives the answer a probability of {chance:.2f} (threshold {threshold:.2f})"
+        )
+    done = time.perf_counter()
+    return Answer(
+        question=question,
+        text=text,
+        citations=citations,
+        abstained=abstained,
+        timings_ms={
+            **timings,
+            "read": (read - searched) * 1000,
+            "total": (done - started) * 1000,
+        },
+        query=query,
+        expected=NO_EXPECTATION,
+        score=top[best].score if best is not None else 0.0,
+        threshold=threshold,
+        reason=reason,
+        retrieved=engine.retrieved(hits, candidates, top_k),
+        span=span,
+        probability=chance,
+        closest=closest,
+    )
+
+
+def _best(candidates: list[Candidate], depth: int) -> list[Candidate]:
+    return sorted(candidates, key=lambda c: c.score, reverse=True)[:depth]
+
+
+def _input(engine: Engine, question: str, previous: str, c: Candidate) -> ReaderInput:
+    chunk = engine.index.chunks[c.row]
+    return ReaderInput(
+        question=question,
+        sentence=chunk.sentence_text(c.k),
+        heading=chunk.heading,
+        before=chunk.sentence_text(c.k - 1) if c.k > 0 else "",
+        previous=previous,
+    )
+
+
+def _chosen(
+    engine: Engine,
+    top: list[Candidate],
+    readings: list[Reading],
+    order: list[int],
+    threshold: float,
+) -> list[Candidate]:
+    """The likeliest sentence, and the next ones the reader also rates over the threshold
+    that say something else (up to MAX_READ_SENTENCES and max_sentences)."""
+    limit = min(MAX_READ_SENTENCES, engine.settings.max_sentences)
+    chosen = [top[order[0]]]
+    for i in order[1:]:
+        if len(chosen) >= limit or readings[i].probability < threshold:
+            break
+        texts = {engine.index.sentence_text(c.row, c.k) for c in chosen}
+        if engine.index.sentence_text(top[i].row, top[i].k) in texts:
+            continue
+        if not any(engine.same_meaning(top[i], other) for other in chosen):
+            chosen.append(top[i])
+    return chosen
+
+
+def _span(engine: Engine, c: Candidate, reading: Reading, text: str) -> Span | None:
+    """The reader's span as offsets in the document and in the answer's text."""
+    if reading.span is None:
+        return None
+    chunk = engine.index.chunks[c.row]
+    sentence = chunk.sentence_text(c.k)
+    s, e = reading.span
+    words = sentence[s:e].split()
+    at = text.find(sentence)
+    if not words or at < 0:
+        return None
+    begin, end = chunk.sentences[c.k]
+    raw = chunk.text[begin - chunk.start : end - chunk.start]
+    found = re.search(r"\s+".join(re.escape(w) for w in words), raw)
+    start, stop = (begin + found.start(), begin + found.end()) if found else (-1, -1)
+    return Span(start, stop, sentence[s:e], (at + s, at + e))

@@ -1,0 +1,276 @@
+"""Building an index: into a folder qabot owns, under a lock, written aside and swapped in.
+
+A build writes a new data folder under a temporary name, renames it, then replaces
+manifest.json in one atomic rename (the layout is in bot.core.index.store). Until that last step
+the previous manifest and its data stay untouched, so an interrupted build (Ctrl-C, a crash, a
+full disk) never leaves a broken index and never loses the last good one.
+
+qabot writes only into a folder it created or that carries its marker, and removes only the
+data and staging folders of its own builds (named by build id, holding only its own files): an
+index folder pointed at a folder of the user's never costs them a file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from bot.core.documents.sources import MAX_SOURCE_BYTES, is_url
+from bot.core.errors import IndexStoreError, SourceError
+from bot.core.index.embedcache import previous_vectors
+from bot.core.index.integrity import checksums
+from bot.core.index.reading import read_documents, stored_documents
+from bot.core.index.store import (
+    DATA_FILES,
+    MANIFEST,
+    MARKER,
+    SENTENCE_KEYS_TEMP,
+    adoptable,
+    check_folder_name,
+    foreign_manifest,
+    manifest_text,
+    read_manifest,
+    write_passage_sums,
+)
+from bot.core.index.writing import DataWriter
+from bot.core.settings import ChunkerSettings
+from bot.core.types import (
+    SCHEMA_VERSION,
+    Manifest,
+    Notify,
+    Plan,
+    Progress,
+)
+
+if TYPE_CHECKING:
+    from bot.core.index.embedding import Embedder
+
+_MARKER_TEXT = (
+    "This folder holds a qabot index. qabot replaces the data-<build id> folders and\n"
+    "manifest.json here when it rebuilds; it leaves everything else alone.\n"
+)
+# What a build names its folders: data-20261203T093110-1a2b3c, .build-<same>.
+_BUILD_FOLDER = re.compile(r"(data|\.build)-\d{8}T\d{6}-[0-9a-f]{6}")
+# What a build writes in its folders: an interrupted one leaves some of them.
+BUILD_FILES = DATA_FILES | {SENTENCE_KEYS_TEMP}
+# What an interrupted write of the manifest leaves: .manifest.json.1a2b3c.tmp
+_TEMP_MANIFEST = re.compile(r"\.manifest\.json\.[0-9a-f]{6}\.tmp")
+
+
+def claim_folder(index_dir: Path) -> None:
+    """Make sure qabot may write in `index_dir`: create it (with the marker), or accept it
+    when it carries the marker, holds an index built before markers existed (a manifest.json
+    that is qabot's, its data folder beside it: store.adoptable), or is empty. A folder with
+    anything else in it, a manifest.json of someone else's included, is refused untouched;
+    so is a path that is not UTF-8 (FAISS takes file names as UTF-8 text: it could not
+    write there)."""
+    check_folder_name(index_dir)
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexStoreError(f"the index folder {index_dir} is a file, not a folder")
+    marker = index_dir / MARKER
+    if marker.is_file():
+        return
+    manifest = index_dir / MANIFEST
+    if index_dir.is_dir() and (manifest.exists() or manifest.is_symlink()):
+        if not adoptable(index_dir):
+            raise foreign_manifest(index_dir)
+    elif index_dir.is_dir() and any(index_dir.iterdir()):
+        raise IndexStoreError(
+            f"{index_dir} is not empty and is not a qabot index; qabot will not write into "
+            "it. Choose a new or empty folder for the index (--index-dir, QABOT_INDEX_DIR)"
+        )
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        marker.write_text(_MARKER_TEXT, encoding="utf-8")
+    except OSError as exc:
+        raise IndexStoreError(f"cannot create the index folder {index_dir}: {exc}") from None
+
+
+@contextlib.contextmanager
+def build_lock(index_dir: Path, notify: Notify) -> Iterator[None]:
+    """Hold the index folder's build lock. A build holds it from before it makes its staging
+    folder until after it removes or renames it, so whoever takes it knows that no build is
+    running: any staging folder left then is a killed build's (SIGKILL, a power cut), and is
+    removed at once rather than waiting for the next build that succeeds."""
+    claim_folder(index_dir)
+    with open(index_dir / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            notify(f"waiting for another qabot to finish building the index in {index_dir} …")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            _remove_leftovers(index_dir)
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build_index(
+    sources: Sequence[str | Path] | Plan,
+    index_dir: Path,
+    embedder: Embedder,
+    chunker: ChunkerSettings,
+    progress: Progress | None = None,
+    notify: Notify = lambda _msg: None,
+    index_type: str = "auto",
+    max_bytes: int = MAX_SOURCE_BYTES,
+    refetch: frozenset[str] = frozenset(),
+) -> Manifest:
+    """Read, chunk and embed `sources` (or what a Plan makes of the index as it stands when
+    the build holds the lock), then write the index into `index_dir` and swap it in
+    atomically; the previous index answers until then."""
+    started = time.perf_counter()
+    if not callable(sources) and not sources:
+        raise SourceError("no documents to index")
+    claim_folder(index_dir)  # before the slow part: a folder qabot may not use fails at once
+    if chunker.max_tokens > embedder.max_tokens:
+        raise IndexStoreError(
+            f"max_chunk_tokens {chunker.max_tokens} exceeds what the model reads "
+            f"({embedder.max_tokens} word pieces)"
+        )
+    # The whole build holds the lock: a second build waits and then starts from this one's
+    # result, instead of both embedding the same text and the last to finish winning.
+    with build_lock(index_dir, notify):
+        try:
+            before = read_manifest(index_dir)
+        except IndexStoreError:
+            before = None  # a damaged index is replaced; its dates are lost with it
+        if callable(sources):
+            sources = sources(before)
+        if not sources:
+            raise SourceError("no documents to index")
+        added_at = {f"{s.path}\0{s.sha256}": s.added_at for s in before.sources} if before else {}
+        kept = {s.path: s for s in before.sources} if before else {}  # their names stay
+        # Web pages come from the previous build (files are read again, cheaply and fresh).
+        stored = stored_documents(index_dir, lambda src: is_url(src) and src not in refetch)
+        build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+        staging = index_dir / f".build-{build_id}"
+        staging.mkdir()
+        writer = DataWriter(staging, embedder, previous_vectors(index_dir, embedder.name))
+        try:
+            skipped: dict[str, str] = {}
+            infos = writer.add_all(
+                read_documents(
+                    sources,
+                    embedder,
+                    chunker,
+                    notify,
+                    progress,
+                    stored,
+                    added_at,
+                    max_bytes,
+                    skipped,
+                    kept,
+                )
+            )
+            del stored  # web pages reused: written again by now
+            written = writer.finish(progress, index_type)
+            write_passage_sums(staging)  # each passage's checksum, checked when it is read
+            query_encoder = embedder.prepare_queries()  # the export answering runs on
+            _fsync_all(staging)
+            files = checksums(staging)
+            data_dir = f"data-{build_id}"
+            os.replace(staging, index_dir / data_dir)
+        except BaseException:
+            writer.close()
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        manifest = Manifest(
+            schema=SCHEMA_VERSION,
+            build_id=build_id,
+            data_dir=data_dir,
+            model=embedder.name,
+            dimension=written.dimension,
+            chunker=chunker.as_dict(),
+            sources=infos,
+            chunk_count=written.passages,
+            sentence_count=written.sentences,
+            index_type=written.index_type,
+            built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            build_seconds=round(time.perf_counter() - started, 3),
+            query_encoder=query_encoder,
+            skipped=skipped,
+            files=files,
+        )
+        _atomic_write(index_dir / MANIFEST, manifest_text(manifest))
+        _remove_unused(index_dir, keep=data_dir)
+    return manifest
+
+
+def _fsync_all(folder: Path) -> None:
+    """Every data file on disk before the folder is swapped in."""
+    for item in folder.iterdir():
+        _fsync(item)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write(path: Path, content: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    _fsync(path.parent)
+
+
+def _remove_unused(index_dir: Path, keep: str) -> None:
+    """Old data folders and leftovers of interrupted builds; called while holding the lock.
+    Only what a build made: folders named by a build id holding nothing but a build's files,
+    and the temporary manifests an interrupted write leaves."""
+    for item in index_dir.iterdir():
+        if _TEMP_MANIFEST.fullmatch(item.name) and item.is_file() and not item.is_symlink():
+            item.unlink(missing_ok=True)
+            continue
+        if item.name == keep or not _BUILD_FOLDER.fullmatch(item.name):
+            continue
+        if item.is_dir() and not item.is_symlink() and _only_build_files(item):
+            shutil.rmtree(item, ignore_errors=True)
+
+
+def _remove_leftovers(index_dir: Path) -> None:
+    """What killed builds left: staging folders (.build-<build id>, holding only a build's
+    files) and temporary manifests; called as the build lock is taken, when no build runs.
+    The data folders stay: a process answering from an older build may still read one."""
+    try:
+        items = list(index_dir.iterdir())
+    except OSError:
+        return
+    for item in items:
+        if _TEMP_MANIFEST.fullmatch(item.name) and item.is_file() and not item.is_symlink():
+            item.unlink(missing_ok=True)
+        elif (
+            item.name.startswith(".build-")
+            and _BUILD_FOLDER.fullmatch(item.name)
+            and item.is_dir()
+            and not item.is_symlink()
+            and _only_build_files(item)
+        ):
+            shutil.rmtree(item, ignore_errors=True)
+
+
+def _only_build_files(folder: Path) -> bool:
+    try:
+        return all(f.is_file() and f.name in BUILD_FILES for f in folder.iterdir())
+    except OSError:
+        return False

@@ -1,0 +1,326 @@
+"""What a build recorded about an index, checked before any of it is trusted: the manifest as a
+whole, every data file, and each passage as it is read.
+
+- The manifest: every field present, of its type, and nothing else (`parse_manifest`, a
+  strict check of its own: the core does not import pydantic); and the manifest itself
+  covered by a checksum, `manifest_sha256`, the sha256 of its canonical JSON without that
+  field. A manifest without it, or without a data file's checksum, is damaged: a missing
+  checksum is damage, never the absence of a check.
+- The data files: loading checks every file's size, and its sha256 when the data is small
+  enough for that to cost nothing noticeable (VERIFY_LIMIT, read at each call) and always for
+  the small tables it reads whole; `index status` always checks every sha256.
+- Each passage: above VERIFY_LIMIT an edit of chunks.jsonl that keeps its size passes the size
+  check, so each passage's line has its own checksum (`passage_digest`, kept in
+  chunks.sums.npy by the build), checked whenever the passage is read (bot.core.index.store): no
+  answer quotes text its build did not write.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import stat
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from bot.core.types import OLDEST_SCHEMA, SCHEMA_VERSION, Manifest, SourceInfo
+
+VERIFY_LIMIT = 64 * 1024 * 1024  # bytes of data hashed at every load; above it, sizes only
+# The field of manifest.json holding the sha256 of the rest of it (canonical JSON).
+SEAL = "manifest_sha256"
+PASSAGE_DIGEST_BYTES = 8  # of a passage line's sha256: a changed passage goes unseen 1 in 2**64
+BUILD_ID = re.compile(
+    r"\d{8}T\d{6}-[0-9a-f]{6}"
+)  # what a build names itself (bot.core.index.build)
+INDEX_TYPES = frozenset({"flat", "hnsw", "ivf"})  # bot.core.index.vectors
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# A data file's name: a plain name inside the data folder, never a path out of it.
+_FILE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}")
+
+
+# --- the data files ------------------------------------------------------------------------
+
+
+def checksums(folder: Path) -> dict[str, dict[str, int | str]]:
+    """{file name: {"bytes", "sha256"}} for every file in a build's data folder."""
+    return {
+        item.name: {"bytes": item.stat().st_size, "sha256": file_sha256(item)}
+        for item in sorted(folder.iterdir())
+        if item.is_file()
+    }
+
+
+def verify(
+    folder: Path,
+    recorded: dict[str, dict[str, int | str]],
+    full: bool,
+    required: Iterable[str] = (),
+    always: Iterable[str] = (),
+) -> str | None:
+    """What is wrong with the data files against their recorded checksums (None: nothing).
+    Every file named in `required` must have one. `full`: hash every file; else compare sizes,
+    and hash every file only up to VERIFY_LIMIT in all, the files in `always` whatever the
+    total."""
+    missing = sorted(set(required) - set(recorded))
+    if missing:
+        return f"no checksum recorded for {missing[0]}"
+    if not recorded:
+        return "no checksums recorded"
+    total = sum(int(entry["bytes"]) for entry in recorded.values())
+    hashing = full or total <= VERIFY_LIMIT
+    hashed = set(always)
+    for name, entry in sorted(recorded.items()):
+        path = folder / name
+        try:
+            info = path.lstat()
+        except OSError:
+            return f"{name} is missing"
+        if not stat.S_ISREG(info.st_mode):
+            return f"{name} is not a plain file"
+        if info.st_size != entry["bytes"]:
+            return f"{name} has {info.st_size:,} bytes, {int(entry['bytes']):,} when it was built"
+        if hashing or name in hashed:
+            try:
+                digest = file_sha256(path)
+            except OSError as exc:
+                return f"{name} cannot be read ({exc.strerror or type(exc).__name__})"
+            if digest != entry["sha256"]:
+                return f"{name} does not match its checksum"
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def passage_digest(line: bytes | memoryview) -> bytes:
+    """The checksum of one passage's line of chunks.jsonl, as the build records it."""
+    return hashlib.sha256(line).digest()[:PASSAGE_DIGEST_BYTES]
+
+
+# --- the manifest --------------------------------------------------------------------------
+
+
+class ManifestError(ValueError):
+    """What is wrong with a manifest, in one line."""
+
+
+Check = Callable[[Any, str], None]  # raises ManifestError naming the field at `where`
+
+
+def _expect(ok: bool, where: str, what: str) -> None:
+    if not ok:
+        raise ManifestError(f"{where} must be {what}")
+
+
+def _count(value: Any, where: str) -> None:
+    _expect(type(value) is int and value >= 0, where, "a whole number >= 0")
+
+
+def _positive(value: Any, where: str) -> None:
+    _expect(type(value) is int and value > 0, where, "a whole number > 0")
+
+
+def _text(value: Any, where: str) -> None:
+    _expect(type(value) is str, where, "a string")
+
+
+def _name(value: Any, where: str) -> None:
+    _expect(type(value) is str and value.strip() != "", where, "a non-empty string")
+
+
+def _sha256(value: Any, where: str) -> None:
+    _expect(type(value) is str and bool(_SHA256.fullmatch(value)), where, "a sha256 in hex")
+
+
+def _seconds(value: Any, where: str) -> None:
+    ok = type(value) is float and math.isfinite(value) and value >= 0
+    _expect(ok, where, "a number of seconds (a float >= 0)")
+
+
+def _build_id(value: Any, where: str) -> None:
+    ok = type(value) is str and bool(BUILD_ID.fullmatch(value))
+    _expect(ok, where, "a build id (20261203T093110-1a2b3c)")
+
+
+def _index_type(value: Any, where: str) -> None:
+    _expect(value in INDEX_TYPES and type(value) is str, where, "flat, hnsw or ivf")
+
+
+def _key(where: str, key: str) -> str:
+    return f"{where}[{key[:40]!r}]"
+
+
+def _mapping(values: Check, keys: Check = _text, empty: bool = True) -> Check:
+    def check(value: Any, where: str) -> None:
+        _expect(type(value) is dict, where, "an object")
+        _expect(empty or bool(value), where, "an object, not empty")
+        for key, item in value.items():
+            keys(key, f"a key of {where}")
+            values(item, _key(where, key))
+
+    return check
+
+
+def _file_name(value: Any, where: str) -> None:
+    ok = type(value) is str and bool(_FILE_NAME.fullmatch(value))
+    _expect(ok, where, "a plain file name")
+
+
+def _list(items: Check) -> Check:
+    def check(value: Any, where: str) -> None:
+        _expect(type(value) is list, where, "a list")
+        for i, item in enumerate(value):
+            items(item, f"{where}[{i}]")
+
+    return check
+
+
+def _record(spec: dict[str, Check]) -> Check:
+    """An object with exactly `spec`'s fields, each passing its check."""
+
+    def check(value: Any, where: str) -> None:
+        _expect(type(value) is dict, where or "the manifest", "an object")
+        prefix = f"{where}." if where else ""
+        for name, field_check in spec.items():
+            if name not in value:
+                raise ManifestError(f"{prefix}{name} is missing")
+            field_check(value[name], prefix + name)
+        unknown = sorted(set(value) - set(spec), key=str)
+        if unknown:
+            raise ManifestError(
+                f"{where or 'the manifest'} has an unknown field {unknown[0]!r:.60}"
+            )
+
+    return check
+
+
+def _optional(inner: Check) -> Check:
+    def check(value: Any, where: str) -> None:
+        if value is not None:
+            inner(value, where)
+
+    return check
+
+
+# Every field of each record a build writes, and what it must hold.
+SOURCE_FIELDS: dict[str, Check] = {
+    "path": _name,
+    "doc_id": _name,
+    "sha256": _sha256,
+    "bytes": _count,
+    "chunks": _count,
+    "name": _text,
+    "format": _name,
+    "paragraphs": _count,
+    "pages": _count,
+    "added_at": _text,
+}
+FILE_FIELDS: dict[str, Check] = {"bytes": _count, "sha256": _sha256}
+QUERY_ENCODER_FIELDS: dict[str, Check] = {"runtime": _name, "file": _name, "sha256": _sha256}
+MANIFEST_FIELDS: dict[str, Check] = {
+    "schema": _positive,
+    "build_id": _build_id,
+    "data_dir": _name,
+    "model": _name,
+    "dimension": _positive,
+    "chunker": _mapping(_count, empty=False),
+    "sources": _list(_record(SOURCE_FIELDS)),
+    "chunk_count": _count,
+    "sentence_count": _count,
+    "index_type": _index_type,
+    "built_at": _name,
+    "build_seconds": _seconds,
+    "qabot_version": _name,
+    "skipped": _mapping(_text),
+    "files": _mapping(_record(FILE_FIELDS), keys=_file_name),
+    "query_encoder": _optional(_record(QUERY_ENCODER_FIELDS)),
+}
+# A field added to Manifest or SourceInfo without its check here fails every build at once
+# (manifest_text reads what it writes), never silently.
+
+
+def manifest_sha256(data: dict[str, Any]) -> str:
+    """The sha256 of a manifest's canonical JSON (sorted keys, no spaces, ASCII)."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode("ascii")).hexdigest()
+
+
+def manifest_text(manifest: Manifest, required_files: Iterable[str]) -> str:
+    """manifest.json as a build writes it: the manifest and its checksum, read back through
+    the same checks every reader applies before it is written."""
+    data = asdict(manifest)
+    data[SEAL] = manifest_sha256(data)
+    text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    parse_manifest(text, required_files)
+    return text
+
+
+def parse_manifest(raw: str, required_files: Iterable[str], sealed: bool = True) -> Manifest:
+    """The manifest in `raw`, after checking it whole: ManifestError (one line) when a field
+    is missing, of another type, unknown, inconsistent with another, when a file in
+    `required_files` has no checksum, or (`sealed`) when its own checksum is missing or
+    does not match."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ManifestError("it is not JSON") from None
+    if type(data) is not dict:
+        raise ManifestError("it is not a JSON object")
+    schema = data.get("schema")
+    if type(schema) is int and not OLDEST_SCHEMA <= schema <= SCHEMA_VERSION:
+        raise ManifestError(
+            f"it has index schema {schema}; this qabot reads schema {SCHEMA_VERSION}"
+        )
+    if schema != SCHEMA_VERSION:
+        # Built by an older qabot, before manifests and passages had checksums: read only so
+        # that it can be rebuilt from its sources (store.staleness calls it out of date).
+        sealed, required_files = False, set(required_files) & set(data.get("files") or {})
+    seal = data.pop(SEAL, None)
+    _record(MANIFEST_FIELDS)(data, "")
+    if data["data_dir"] != f"data-{data['build_id']}":
+        raise ManifestError("data_dir must be data-<build_id>")
+    listed = sum(source["chunks"] for source in data["sources"])
+    if listed != data["chunk_count"]:
+        raise ManifestError(f"chunk_count is {data['chunk_count']}, its sources hold {listed}")
+    missing = sorted(set(required_files) - set(data["files"]))
+    if missing:
+        raise ManifestError(f"files has no checksum for {missing[0]}")
+    if sealed:
+        if seal is None:
+            raise ManifestError(f"{SEAL}, its own checksum, is missing")
+        _sha256(seal, SEAL)
+        if seal != manifest_sha256(data):
+            raise ManifestError("it does not match its checksum")
+    sources = [SourceInfo(**source) for source in data.pop("sources")]
+    return Manifest(sources=sources, **data)
+
+
+def looks_like_a_manifest(raw: str) -> bool:
+    """Whether `raw` is a qabot manifest by its own marks (schema, build id, data folder,
+    model, sources), however damaged the rest: what makes a folder without qabot's marker an
+    index built before markers existed rather than someone else's folder."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        return False
+    if type(data) is not dict:
+        return False
+    build_id = data.get("build_id")
+    return (
+        type(data.get("schema")) is int
+        and type(build_id) is str
+        and bool(BUILD_ID.fullmatch(build_id))
+        and data.get("data_dir") == f"data-{build_id}"
+        and type(data.get("model")) is str
+        and type(data.get("sources")) is list
+    )

@@ -1,0 +1,397 @@
+"""The index on disk: build, load, staleness, corruption, and builds that are interrupted."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from bot.core.errors import IndexStoreError
+from bot.core.index.build import build_index
+from bot.core.index.store import (
+    MANIFEST,
+    VECTORS_FILE,
+    load_index,
+    read_manifest,
+    staleness,
+)
+from bot.core.index.upkeep import open_index
+from bot.core.settings import ChunkerSettings, IndexSettings
+from bot.core.types import SCHEMA_VERSION
+from tests.conftest import ARTICLE
+
+
+@pytest.fixture
+def index_copy(tmp_path, article_index_dir):
+    target = tmp_path / "index"
+    shutil.copytree(article_index_dir, target)
+    return target
+
+
+def test_manifest_describes_the_build(article_index_dir):
+    manifest = read_manifest(article_index_dir)
+    assert manifest.schema == SCHEMA_VERSION == 2
+    assert manifest.model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert manifest.dimension == 384
+    assert manifest.chunker == {"max_tokens": 200, "min_tokens": 24, "rules": 4}
+    [source] = manifest.sources
+    assert source.path == str(ARTICLE.resolve())
+    assert len(source.sha256) == 64
+    assert manifest.chunk_count == source.chunks > 20
+    assert manifest.built_at and manifest.build_seconds > 0
+    index = load_index(article_index_dir, manifest)
+    assert index.vectors.ntotal == manifest.chunk_count
+    assert index.sentence_vectors.shape == (manifest.sentence_count, 384)
+
+
+def test_staleness(tmp_path, article_index_dir):
+    manifest = read_manifest(article_index_dir)
+    assert staleness(manifest, [ARTICLE], manifest.model, ChunkerSettings()) == []
+    assert staleness(manifest, [ARTICLE], "other-model", ChunkerSettings())
+    assert staleness(manifest, [ARTICLE], manifest.model, ChunkerSettings(max_tokens=128))
+    assert staleness(manifest, [tmp_path / "other.txt"], manifest.model, ChunkerSettings())
+    # built by the rules before quotes said by "he" joined their speaker's paragraph
+    older = dataclasses.replace(manifest, chunker={"max_tokens": 200, "min_tokens": 24})
+    assert staleness(older, [ARTICLE], manifest.model, ChunkerSettings()) == [
+        "the chunking settings changed"
+    ]
+
+
+def test_missing_index_is_built_and_edited_source_rebuilt(tmp_path, embedder):
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The lighthouse keeper lit the lamp at dusk every evening.\n")
+    messages = []
+    directory = tmp_path / "idx"
+    index = open_index(directory, embedder, ChunkerSettings(), [doc], [doc], notify=messages.append)
+    assert "No index" in messages[0] and index.manifest.chunk_count == 1
+    first_build = index.manifest.build_id
+
+    doc.write_text("The ferry leaves the harbour at noon.\n\nIt returns at six.\n")
+    index = open_index(directory, embedder, ChunkerSettings(), None, [doc], notify=messages.append)
+    assert "out of date" in messages[-1]
+    assert index.manifest.build_id != first_build
+    assert "ferry" in index.chunks[0].text
+    assert sorted(p.name for p in directory.iterdir() if p.name.startswith("data-")) == [
+        index.manifest.data_dir
+    ]
+
+    with pytest.raises(IndexStoreError, match=r"out of date.*qabot index rebuild"):
+        doc.write_text("Something else entirely now.\n")
+        open_index(
+            directory,
+            embedder,
+            ChunkerSettings(),
+            None,
+            [doc],
+            settings=IndexSettings(auto_rebuild=False),
+        )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["garbage_manifest", "wrong_schema", "truncated_vectors", "missing_data", "fewer_chunks"],
+)
+def test_corruption_gives_a_clear_error(index_copy, embedder, damage):
+    manifest = read_manifest(index_copy)
+    data = index_copy / manifest.data_dir
+    if damage == "garbage_manifest":
+        (index_copy / MANIFEST).write_text("{not json")
+    elif damage == "wrong_schema":
+        raw = json.loads((index_copy / MANIFEST).read_text())
+        raw["schema"] = 99
+        (index_copy / MANIFEST).write_text(json.dumps(raw))
+    elif damage == "truncated_vectors":
+        vectors = data / "chunks.faiss"
+        vectors.write_bytes(vectors.read_bytes()[:100])
+    elif damage == "missing_data":
+        shutil.rmtree(data)
+    elif damage == "fewer_chunks":
+        lines = (data / "chunks.jsonl").read_text().splitlines()
+        (data / "chunks.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+    with pytest.raises(IndexStoreError, match="qabot index rebuild") as info:
+        open_index(index_copy, embedder, ChunkerSettings(), None, [ARTICLE])
+    assert "\n" not in str(info.value)
+
+
+def test_interrupted_write_keeps_the_old_index(index_copy, embedder, monkeypatch):
+    before = read_manifest(index_copy)
+    import numpy as np
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_index([ARTICLE], index_copy, embedder, ChunkerSettings())
+    monkeypatch.undo()
+    assert read_manifest(index_copy) == before
+    assert load_index(index_copy, before).manifest.chunk_count == before.chunk_count
+    assert not [p for p in index_copy.iterdir() if p.name.startswith(".build-")]
+
+
+def test_killed_build_keeps_the_old_index_and_is_cleaned_up(index_copy, tmp_path, embedder):
+    before = read_manifest(index_copy)
+    big = tmp_path / "big.txt"
+    # Distinct sentences: repeated ones are embedded once, and the build would be over.
+    big.write_text(
+        "\n\n".join(
+            f"Harbour record {i} shows ferry {i * 7} left pier {i % 13} at {i % 24} hours. "
+            f"Its crew of {i % 40 + 2} counted {i * 3} passengers and {i % 17} cars. "
+            f"Record {i} was filed by clerk {i * 11 % 97} on day {i % 365}."
+            for i in range(3000)
+        )
+    )
+    script = (
+        "import sys; from pathlib import Path; from bot.core.index.embedding import Embedder;"
+        "from bot.core.index.build import build_index;"
+        "from bot.core.settings import ChunkerSettings;"
+        "build_index([Path(sys.argv[1])], Path(sys.argv[2]), Embedder(), ChunkerSettings())"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, str(big), str(index_copy)])
+    deadline = time.monotonic() + 120
+    # Killed once it is embedding: its sentence vectors are being written in its staging folder.
+    while not list(index_copy.glob(".build-*/sentences.npy")) and time.monotonic() < deadline:
+        assert proc.poll() is None, "the build finished before it could be interrupted"
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert proc.poll() is None, "the build finished before it could be interrupted"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert read_manifest(index_copy) == before
+    assert load_index(index_copy, before).chunks[0].text.startswith("It was the awkward")
+
+    # A crash while writing leaves a staging folder; the next build removes it.
+    crashed = index_copy / ".build-20250101T000000-abc123"
+    crashed.mkdir()
+    (crashed / "chunks.jsonl").write_text("{}\n")
+    build_index([ARTICLE], index_copy, embedder, ChunkerSettings())
+    assert not crashed.exists()
+
+
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_every_index_type_builds_loads_and_answers(tmp_path, embedder, kind):
+    from bot.core.answering.engine import QAEngine
+    from bot.core.settings import AnswerSettings
+
+    manifest = build_index(
+        [ARTICLE], tmp_path / "idx", embedder, ChunkerSettings(), index_type=kind
+    )
+    assert manifest.index_type == kind
+    assert staleness(manifest, [ARTICLE], manifest.model, ChunkerSettings(), kind) == []
+    other = "flat" if kind != "flat" else "hnsw"
+    assert staleness(manifest, [ARTICLE], manifest.model, ChunkerSettings(), other) == [
+        f"the index type changed ({kind} -> {other})"
+    ]
+    engine = QAEngine(load_index(tmp_path / "idx", manifest), embedder, AnswerSettings())
+    answer = engine.answer("Who is China's ambassador to Japan?")
+    assert "Cheng Yonghua" in answer.text
+
+
+def test_auto_index_type_follows_corpus_size():
+    from bot.core.index.vectors import AUTO_FLAT_LIMIT, choose
+
+    assert choose("auto", 34) == "flat"
+    assert choose("auto", AUTO_FLAT_LIMIT) == "hnsw"
+    assert choose("ivf", 34) == "ivf"
+
+
+@pytest.mark.parametrize("vector_index_readable", [True, False])
+def test_rebuild_after_an_edit_embeds_only_what_changed(tmp_path, embedder, vector_index_readable):
+    doc = tmp_path / "article.txt"
+    text = ARTICLE.read_text(encoding="utf-8")
+    doc.write_text(text, encoding="utf-8")
+    index_dir = tmp_path / "index"
+    first = build_index([doc], index_dir, embedder, ChunkerSettings())
+    if not vector_index_readable:
+        # The vectors to reuse come from their own file, a row at a time: a rebuild of a
+        # large index never loads the old vector index to copy them out of it.
+        (index_dir / first.data_dir / VECTORS_FILE).write_bytes(b"not a FAISS index")
+
+    encoded: list[int] = []
+    real_encode = embedder.encode_passages
+
+    def counting_encode(parts, *args, **kwargs):
+        encoded.append(sum(len(group) for group in parts))
+        return real_encode(parts, *args, **kwargs)
+
+    old = "The unlikely warming of relations"
+    assert old in text
+    doc.write_text(text.replace(old, "The surprising warming of relations"), encoding="utf-8")
+    embedder.encode_passages = counting_encode
+    try:
+        second = build_index([doc], index_dir, embedder, ChunkerSettings())
+    finally:
+        del embedder.encode_passages
+    # The sentences of the edited passage, not all 48 sentences of the article.
+    assert 0 < sum(encoded) <= 3 < second.sentence_count
+
+    fresh_dir = tmp_path / "fresh"
+    build_index([doc], fresh_dir, embedder, ChunkerSettings())
+    incremental = load_index(index_dir, second)
+    fresh = load_index(fresh_dir, read_manifest(fresh_dir))
+    assert np.allclose(incremental.sentence_vectors, fresh.sentence_vectors, atol=1e-5)
+    assert np.allclose(
+        incremental.vectors.reconstruct_n(0, second.chunk_count),
+        fresh.vectors.reconstruct_n(0, second.chunk_count),
+        atol=1e-5,
+    )
+    assert first.build_id != second.build_id
+
+
+def test_one_pass_gives_sentence_vectors_and_passage_vectors(embedder):
+    """A sentence's vector is exactly its own embedding; a passage's is pooled from its
+    parts' tokens, close to the embedding of its whole text; a repeated part runs once."""
+    passage = [
+        "Abe arrives in Beijing on Thursday.",
+        "It is the first official visit by a Japanese leader since 2011.",
+    ]
+    other = ["Abe arrives in Beijing on Thursday.", "Trade is high on the agenda."]
+    calls: list[list[str]] = []
+    model = embedder.model
+    # A build embeds through the ONNX export when there is one (no torch), else the model.
+    builder = embedder._builder
+    target, name = (builder, "token_sums") if builder is not None else (model, "encode")
+    real = getattr(target, name)
+
+    def recording(texts, *args, **kwargs):
+        calls.append(list(texts))
+        return real(texts, *args, **kwargs)
+
+    setattr(target, name, recording)
+    try:
+        passages, parts = embedder.encode_passages([passage, other])
+    finally:
+        delattr(target, name)
+    assert sorted(t for call in calls for t in call) == sorted({*passage, *other})
+
+    # Each part's vector is the model's own (sentence-transformers under torch), to 1e-5.
+    alone = model.encode(passage + other, normalize_embeddings=True)
+    assert np.allclose(np.concatenate(parts), alone, atol=1e-5)
+    whole = model.encode([" ".join(passage), " ".join(other)], normalize_embeddings=True)
+    assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-5)
+    cosines = (passages * whole).sum(axis=1)
+    assert (cosines > 0.85).all(), cosines
+    # …and each passage is nearer its own text than the other passage's.
+    assert cosines[0] > float(passages[0] @ whole[1])
+    assert cosines[1] > float(passages[1] @ whole[0])
+
+
+def test_passages_are_read_from_the_file_when_asked_for(index_copy):
+    """Start-up reads a table of where each passage starts, not every passage: what a
+    loaded index returns is exactly what chunks.jsonl holds, and each passage's sentence
+    rows follow from the table."""
+    from bot.core.index.store import CHUNKS_FILE, ROWS_FILE
+    from bot.core.types import Chunk
+
+    manifest = read_manifest(index_copy)
+    data = index_copy / manifest.data_dir
+    lines = (data / CHUNKS_FILE).read_text(encoding="utf-8").splitlines()
+    expected = [Chunk.from_dict(json.loads(line)) for line in lines]
+    index = load_index(index_copy, manifest)
+    assert list(index.chunks) == expected
+    assert [index.chunks[i] for i in (-1, 0, len(expected) // 2)] == [
+        expected[-1],
+        expected[0],
+        expected[len(expected) // 2],
+    ]
+    rows = [index.chunks.sentence_rows(i) for i in range(len(expected))]
+    assert [len(r) for r in rows] == [len(c.sentences) for c in expected]
+    assert rows[0].start == 0 and rows[-1].stop == manifest.sentence_count
+    with pytest.raises(IndexError):
+        index.chunks[len(expected)]
+
+    # The table is what a build wrote, or the index is damaged: a manifest without its
+    # checksum is refused, not read around.
+    older = dataclasses.replace(
+        manifest, files={k: v for k, v in manifest.files.items() if k != ROWS_FILE}
+    )
+    with pytest.raises(IndexStoreError, match=f"no checksum recorded for {ROWS_FILE}"):
+        load_index(index_copy, older)
+
+
+def test_a_table_that_does_not_fit_its_passages_is_damage(index_copy):
+    """A table that does not match chunks.jsonl is reported, not read as wrong passages,
+    even with a checksum that matches it."""
+    from bot.core.index.integrity import file_sha256
+    from bot.core.index.store import ROWS_FILE
+
+    manifest = read_manifest(index_copy)
+    table = index_copy / manifest.data_dir / ROWS_FILE
+    rows = np.load(table)
+    rows[-1, 0] += 7
+    np.save(table, rows)
+    files = manifest.files | {
+        ROWS_FILE: {"bytes": table.stat().st_size, "sha256": file_sha256(table)}
+    }
+    with pytest.raises(IndexStoreError, match=f"damaged.*{ROWS_FILE} does not match"):
+        load_index(index_copy, dataclasses.replace(manifest, files=files))
+
+
+def test_a_passage_is_found_by_its_id(index_copy):
+    index = load_index(index_copy, read_manifest(index_copy))
+    for row, chunk in enumerate(index.chunks):
+        assert index.row_of(chunk.id) == row
+    doc = index.chunks[0].doc_id
+    for gone in (f"{doc}#p9999", f"{doc}#p1.7", "other#p1", "no-id", f"{doc}#px"):
+        assert index.row_of(gone) is None
+
+
+def test_a_build_does_not_load_torch_once_the_model_is_exported(tmp_path, embedder):
+    """With the model's ONNX export in place (the first build makes it), a build embeds
+    through ONNX Runtime: torch and sentence-transformers never load (about 0.3 GB)."""
+    embedder.prepare_queries()  # the export exists from here on
+    code = (
+        "import sys; from pathlib import Path\n"
+        "from bot.core.index.build import build_index\n"
+        "from bot.core.index.embedding import Embedder\n"
+        "from bot.core.settings import ChunkerSettings\n"
+        "m = build_index([Path(sys.argv[1])], Path(sys.argv[2]), Embedder(), ChunkerSettings())\n"
+        "print(m.chunk_count, 'torch' in sys.modules, 'sentence_transformers' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(ARTICLE), str(tmp_path / "index")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    count, torch, sentence_transformers = done.stdout.split()
+    assert int(count) > 10 and torch == sentence_transformers == "False"
+
+
+def test_an_index_of_the_older_schema_is_rebuilt_with_one_line(index_copy, embedder):
+    """An index built before manifests and passages had checksums (schema 1, as the previous
+    release wrote it): read only to be rebuilt from its own sources, saying so once; never
+    reported as damage, never answered from unchecked."""
+    path = index_copy / MANIFEST
+    data = json.loads(path.read_text())
+    data.pop("manifest_sha256")
+    data["schema"] = 1
+    sums = data["files"].pop("chunks.sums.npy")
+    assert sums  # the file the older schema did not have
+    (index_copy / data["data_dir"] / "chunks.sums.npy").unlink()
+    path.write_text(json.dumps(data))
+    old = read_manifest(index_copy)
+    assert old.schema == 1
+    assert staleness(old, [s.path for s in old.sources], embedder.name, ChunkerSettings()) == [
+        "it was built by an older qabot, without checksums for every passage"
+    ]
+    messages = []
+    index = open_index(index_copy, embedder, ChunkerSettings(), None, [], notify=messages.append)
+    assert messages == [
+        "The index is out of date (it was built by an older qabot, without checksums for "
+        "every passage); rebuilding …"
+    ]
+    assert index.manifest.schema == SCHEMA_VERSION and index.manifest.build_id != data["build_id"]
+    with pytest.raises(IndexStoreError, match=r"out of date .*older qabot"):
+        path.write_text(json.dumps(data))
+        open_index(
+            index_copy, embedder, ChunkerSettings(), None, [], IndexSettings(auto_rebuild=False)
+        )
