@@ -39,6 +39,7 @@ def folder(tmp_path) -> Path:
     )
     (docs / ".git" / "config.md").write_text("# hidden\n\nNot a document.\n", encoding="utf-8")
     (docs / "budget.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    (docs / "minutes.doc").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
     (docs / "latin1.txt").write_bytes("caf\xe9 cr\xe8me, said nobody.\n".encode("latin-1"))
     return docs
 
@@ -48,7 +49,10 @@ def test_add_a_folder_list_ask_and_remove(capsys, tmp_path, folder):
     code, out, err = run_cli(capsys, *index, "index", "add", str(folder))
     assert code == 0, err
     assert "holds 4 documents" in out
-    assert "budget.csv: skipped, not a format qabot reads" in err
+    assert "budget.csv: skipped, a .csv file, not a format qabot reads (.txt, .md, " in err
+    # the same way out as when the .doc is named on its own
+    assert "minutes.doc: skipped, an old Word .doc file; qabot reads .docx: open it in" in err
+    assert "save it as .docx" in err
     assert ".git: skipped, a hidden folder" in err
     assert "latin1.txt: not UTF-8 text" in err and "left out" in err
 

@@ -89,9 +89,7 @@ class QAEngine:
             return read_answer(self, question, history, top_k, document)
         started = time.perf_counter()
         within = self.index.rows_of(document) if document else None
-        question, query, hits, candidates, timings = self.search(
-            question, history, top_k, within
-        )
+        question, query, hits, candidates, timings = self.search(question, history, top_k, within)
         searched = time.perf_counter()
         threshold = self.threshold_for(len(within) if within else len(self.index.chunks))
         expected = expectation(question) if self.settings.answer_checks else NO_EXPECTATION

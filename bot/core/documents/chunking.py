@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from bot.core.documents.kinds import TAG
+from bot.core.documents.kinds import TAG, TAGS_ARE_TEXT
 from bot.core.documents.paragraphs import ATX_HEADING, SETEXT_UNDERLINE
 from bot.core.settings import ChunkerSettings
 from bot.core.types import (
@@ -43,8 +43,10 @@ class _Piece:
     part: int = 0  # 1, 2, ... when a long paragraph was split
 
 
-def heading_label(text: str) -> str:
-    first_line = TAG.sub(" ", text.strip().splitlines()[0])
+def heading_label(text: str, fmt: str = "text") -> str:
+    first_line = text.strip().splitlines()[0]
+    if fmt not in TAGS_ARE_TEXT:  # `<summary>Mac</summary>` is a Markdown file's heading
+        first_line = TAG.sub(" ", first_line)
     return normalize_space(first_line.strip("#*= \t"))
 
 
@@ -61,10 +63,10 @@ class _Heading:
     number: tuple[str, ...] = ()  # "3.1. Distribution" -> ("3", "1")
 
 
-def _heading(text: str) -> _Heading:
+def _heading(text: str, fmt: str = "text") -> _Heading:
     """A heading and how deep it is: Markdown `#` count, 1 or 2 for setext underlines, one
     more than the dots of a section number ("3.1. Distribution" is 2)."""
-    label = heading_label(text)
+    label = heading_label(text, fmt)
     lines = text.strip("\n").splitlines()
     if match := ATX_HEADING.match(text):
         return _Heading(len(match.group(1)), label)
@@ -106,7 +108,8 @@ def chunk_document(
         if doc.page_of(paragraph.start) != page:  # a passage stays on one page: cited by it
             page, section = doc.page_of(paragraph.start), section + 1
         if paragraph.kind is Kind.HEADING:
-            outline = _under(outline, _heading(doc.text[paragraph.start : paragraph.end]))
+            text = doc.text[paragraph.start : paragraph.end]
+            outline = _under(outline, _heading(text, doc.format))
             heading = heading_path(outline)
             section += 1
         elif paragraph.kind is not Kind.CONTENT:

@@ -44,10 +44,17 @@ _SUMMARY = re.compile(r"<summary>(.*?)</summary>", re.I)
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
 _ANCHOR_LINK = re.compile(r"\[[^\]]*\]\(#[^)]*\)")
 _TERMINAL = re.compile(r"[.!?:;,…][\"'”’)\]]*$")
+# Formats whose reader has already parsed the markup away: a `<tag>` left in their text is
+# the document's own words (an XML guide's `<server>`), never layout to drop.
+TAGS_ARE_TEXT = frozenset({"html", "docx"})
+# Formats that mark every heading themselves (Word's heading styles and outline levels):
+# a short line there is a short paragraph, not a heading guessed from its shape.
+HEADINGS_MARKED = frozenset({"docx"})
 
 
-def classify(paragraph: str, index: int = 0) -> Kind:
-    """Tell prose from the furniture of a page: bylines, captions, credits and headings."""
+def classify(paragraph: str, index: int = 0, fmt: str = "text") -> Kind:
+    """Tell prose from the furniture of a page: bylines, captions, credits and headings, as
+    far as the format `fmt` ("text", "markdown", "html", "pdf", "docx") leaves them unsaid."""
     flat = normalize_space(paragraph)
     words = flat.split()
     single_line = "\n" not in paragraph.strip()
@@ -61,11 +68,12 @@ def classify(paragraph: str, index: int = 0) -> Kind:
         return Kind.CAPTION
     if _looks_like_photo_caption(flat, words):
         return Kind.CAPTION
-    markup = _markup(flat)
+    markup = _markup(flat, tags=fmt not in TAGS_ARE_TEXT)
     if markup is not None:
         return markup
     if (
-        single_line
+        fmt not in HEADINGS_MARKED
+        and single_line
         and not BULLET.match(flat)
         and len(words) <= 8
         and len(flat) <= 70
@@ -77,15 +85,15 @@ def classify(paragraph: str, index: int = 0) -> Kind:
     return Kind.CONTENT
 
 
-def _markup(flat: str) -> Kind | None:
+def _markup(flat: str, tags: bool = True) -> Kind | None:
     """Markdown and HTML layout: `<details>` alone is markup, `<summary>Mac</summary>` a
     heading; an image, a horizontal rule or a list of links to the document's own anchors
     (its table of contents) is markup."""
-    if _SUMMARY.search(flat):
+    if tags and _SUMMARY.search(flat):
         return Kind.HEADING
     if RULE.fullmatch(flat):
         return Kind.MARKUP
-    bare = _ANCHOR_LINK.sub(" ", _IMAGE.sub(" ", TAG.sub(" ", flat)))
+    bare = _ANCHOR_LINK.sub(" ", _IMAGE.sub(" ", TAG.sub(" ", flat) if tags else flat))
     bare = BULLET.sub(" ", bare)
     if bare != flat and not any(c.isalnum() for c in bare):
         return Kind.MARKUP

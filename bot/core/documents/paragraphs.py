@@ -147,7 +147,8 @@ def _visible_length(line: str) -> int:
     return len(_LINK_TARGET.sub("]", line))
 
 
-def parse_paragraphs(text: str) -> list[Paragraph]:
+def parse_paragraphs(text: str, fmt: str = "text") -> list[Paragraph]:
+    """The paragraphs of a document's text as its format's reader produced it (`fmt`)."""
     paragraphs: list[Paragraph] = []
     for lines, is_code in _blocks(text):
         parts = [(lines[0][0], lines[-1][1], False)] if is_code else _split_block(text, lines)
@@ -163,7 +164,7 @@ def parse_paragraphs(text: str) -> list[Paragraph]:
             elif is_heading:
                 kind = Kind.HEADING
             else:
-                kind = classify(text[start:end], index=len(paragraphs))
+                kind = classify(text[start:end], index=len(paragraphs), fmt=fmt)
             sentences = tuple(split_sentences(text, start, end)) if kind is Kind.CONTENT else ()
             paragraphs.append(Paragraph(len(paragraphs) + 1, start, end, kind, sentences))
     return paragraphs

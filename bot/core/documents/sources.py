@@ -17,7 +17,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from bot.core.documents.formats import extract, format_of, web
+from bot.core.documents.formats import extract, format_of, unread_reason, web
 from bot.core.documents.formats.text import decode
 from bot.core.documents.paragraphs import parse_paragraphs, slug
 from bot.core.errors import SourceError
@@ -142,7 +142,7 @@ def load_document(
         raise SourceError(f"{said}: {exc}") from None
     if not extracted.text.strip():
         raise SourceError(f"{said}: the file is empty")
-    paragraphs = parse_paragraphs(extracted.text)
+    paragraphs = parse_paragraphs(extracted.text, extracted.format)
     if not any(p.kind is Kind.CONTENT for p in paragraphs):
         raise SourceError(f"{said}: no readable prose found (only headings, captions or code)")
     return Document(
@@ -185,7 +185,7 @@ def expand(source: str | Path) -> Iterator[tuple[str | Path, str | None]]:
             if name.startswith("."):
                 yield path, f"{shown(path)}: skipped, a hidden file"
             elif format_of(name) is None:
-                yield path, f"{shown(path)}: skipped, not a format qabot reads"
+                yield path, f"{shown(path)}: skipped, {unread_reason(name)}"
             elif not _is_utf8(name):
                 yield path, f"{shown(path)}: skipped, {_NOT_UTF8}"
             else:

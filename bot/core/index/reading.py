@@ -186,7 +186,7 @@ def stored_documents(index_dir: Path, keep: Callable[[str], bool]) -> dict[str, 
                 if keep(r["source"]):
                     kept[r["source"]] = Document(
                         **{**r, "pages": tuple(r["pages"])},
-                        paragraphs=tuple(parse_paragraphs(r["text"])),
+                        paragraphs=tuple(parse_paragraphs(r["text"], r.get("format", "text"))),
                     )
         return kept
     except (OSError, ValueError, KeyError, TypeError, IndexStoreError, AttributeError):

@@ -80,7 +80,8 @@ def test_only_regular_files_are_read_and_within_the_limit(tmp_path):
 def test_a_folder_expands_to_its_supported_files_with_a_note_for_the_rest(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / ".cache").mkdir()
-    for name in ("a.md", "sub/b.PDF", "c.html", "d.docx", "e.txt", "f.csv", ".hidden.md"):
+    names = ("a.md", "sub/b.PDF", "c.html", "d.docx", "e.txt", "f.csv", "g.DOC", ".hidden.md")
+    for name in names:
         (tmp_path / name).write_text("x", encoding="utf-8")
     (tmp_path / ".cache" / "g.md").write_text("x", encoding="utf-8")
     found = list(expand(tmp_path))
@@ -88,9 +89,11 @@ def test_a_folder_expands_to_its_supported_files_with_a_note_for_the_rest(tmp_pa
     assert files == ["a.md", "c.html", "d.docx", "e.txt", "sub/b.PDF"]
     notes = sorted(note.split(": ", 1)[1] for _, note in found if note)
     assert notes == [
+        "skipped, a .csv file, not a format qabot reads (.txt, .md, .html, .pdf, .docx)",
         "skipped, a hidden file",
         "skipped, a hidden folder",
-        "skipped, not a format qabot reads",
+        "skipped, an old Word .doc file; qabot reads .docx: open it in Word or LibreOffice "
+        "and save it as .docx",
     ]
 
 

@@ -10,7 +10,7 @@ extracted text is what a citation quotes, so the index keeps it (not the origina
 
 from __future__ import annotations
 
-from bot.core.documents.formats.extracted import MAX_UNPACKED_BYTES, Extracted
+from bot.core.documents.formats.extracted import MAX_UNPACKED_BYTES, SAVE_AS_DOCX, Extracted
 from bot.core.errors import SourceError
 
 __all__ = ["MAX_UNPACKED_BYTES", "Extracted", "extract", "format_of"]
@@ -29,6 +29,23 @@ SUFFIXES = {
     ".pdf": "pdf",
     ".docx": "docx",
 }
+
+
+# The endings a folder's files are read by, as a refusal lists them (the others are variants).
+_SHOWN = (".txt", ".md", ".html", ".pdf", ".docx")
+# Legacy binary Office formats: each has a successor qabot reads, or a PDF export.
+_LEGACY = {".doc": SAVE_AS_DOCX, ".dot": SAVE_AS_DOCX}
+
+
+def unread_reason(name: str) -> str:
+    """Why a file met in a folder is left out, with the way out: what to save an old .doc
+    as, or which formats qabot reads."""
+    dot = name.rfind(".")
+    suffix = name[dot:].lower() if dot > 0 else ""
+    if suffix in _LEGACY:
+        return f"an old Word {suffix} file; {_LEGACY[suffix]}"
+    what = f"a {suffix} file" if suffix else "a file without an ending"
+    return f"{what}, not a format qabot reads ({', '.join(_SHOWN)})"
 
 
 def format_of(name: str) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import re
 
-from bot.core.documents.formats.extracted import MAX_UNPACKED_BYTES, Extracted
+from bot.core.documents.formats.extracted import MAX_UNPACKED_BYTES, SAVE_AS_DOCX, Extracted
 from bot.core.errors import SourceError
 
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -30,8 +30,7 @@ def extract_docx(data: bytes) -> Extracted:
     """Read a .docx file's bytes, or raise SourceError with a one-line reason."""
     if data.startswith(_OLE2_MAGIC):
         raise SourceError(
-            "an old Word .doc file or a password-protected Office file; "
-            "qabot reads .docx: open it in Word or LibreOffice and save it as .docx"
+            f"an old Word .doc file or a password-protected Office file; {SAVE_AS_DOCX}"
         )
     blocks, title = _read(data)
     if not blocks:

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# The way out for a legacy Word file, named on its own or met in a folder.
+SAVE_AS_DOCX = "qabot reads .docx: open it in Word or LibreOffice and save it as .docx"
+
 
 @dataclass(frozen=True)
 class Extracted:

@@ -129,7 +129,7 @@ def _render(root, out: list[str] | None = None, marker: str = "") -> list[str]:
     if root is None:
         return out
     ordered, number = root.tag == "ol" or root.get("rend") == "ol", 0
-    run = [_squash(root.text)]
+    run, terms = [_squash(root.text)], []
     for child in root:
         tag = child.tag if isinstance(child.tag, str) else ""
         # trafilatura's code block: <code><code>..</code></code>, or a <code> of several lines
@@ -139,7 +139,13 @@ def _render(root, out: list[str] | None = None, marker: str = "") -> list[str]:
             run += [_inline(child), _squash(child.tail)]
             continue
         marker, before = _flush(run, out, marker), len(out)
-        if leaf := _leaf(child, tag, code):
+        role = _definition_role(child, tag)
+        if role == "term":  # held for its definition, which it names
+            terms.append(" ".join(_inline(child).split()))
+        elif role == "definition":
+            _render(child, out)
+            _name_definition(out, before, terms)
+        elif leaf := _leaf(child, tag, code):
             out.append(leaf)
         elif tag in _ITEMS:
             number += 1
@@ -149,7 +155,32 @@ def _render(root, out: list[str] | None = None, marker: str = "") -> list[str]:
         marker = "" if len(out) > before else marker
         run = [_squash(child.tail)]
     _flush(run, out, marker)
+    _name_definition(out, len(out), terms)  # a term left without a definition
     return out
+
+
+def _definition_role(element, tag: str) -> str:
+    """ "term" for a definition list's <dt>, "definition" for its <dd> (trafilatura keeps
+    them as items marked rend="dt-1", "dd-1"); "" for anything else."""
+    rend = (element.get("rend") or "") if tag == "item" else ""
+    if tag == "dt" or rend.startswith("dt"):
+        return "term"
+    return "definition" if tag == "dd" or rend.startswith("dd") else ""
+
+
+def _name_definition(out: list[str], first: int, terms: list[str]) -> None:
+    """Put the terms waiting before the definition's first block (`sudo: Members of…`): a
+    definition read without its term does not say what it defines. Emptied once used."""
+    term = ", ".join(filter(None, terms))
+    terms.clear()
+    if not term:
+        return
+    if first >= len(out):
+        out.append(term)
+    elif out[first].startswith(("```", "#")):  # a code block or heading stays one
+        out.insert(first, term + ":")
+    else:
+        out[first] = f"{term}: {out[first]}"
 
 
 def _leaf(element, tag: str, code: bool) -> str:

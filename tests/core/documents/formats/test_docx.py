@@ -246,11 +246,29 @@ def test_arbitrary_paragraphs_come_back_in_order(blocks):
             expected.append(flat)
     assert extracted.text.split("\n\n") == expected
 
-    paragraphs = parse_paragraphs(extracted.text)
-    read_headings = [
-        extracted.text[p.start : p.end]
-        for p in paragraphs
-        if p.kind is Kind.HEADING and ATX_HEADING.match(extracted.text, p.start)
-    ]
+    # Word marks its headings: only a heading-styled paragraph is one, however short a
+    # body paragraph is, and a `<tag>` in its text is a word.
+    paragraphs = parse_paragraphs(extracted.text, extracted.format)
+    read_headings = [extracted.text[p.start : p.end] for p in paragraphs if p.kind is Kind.HEADING]
     headings = [line for line, (level, _) in zip(expected, blocks, strict=True) if level]
     assert read_headings == headings
+
+
+def test_only_heading_styles_make_headings_and_tags_are_words():
+    document = docx.Document()
+    document.add_heading("The <server> element", 1)
+    for text in ("Overview", "<config>", "Use <port> to set the port.", "Network settings"):
+        document.add_paragraph(text)
+    extracted = extract_docx(saved(document))
+    paragraphs = parse_paragraphs(extracted.text, extracted.format)
+    kinds = {extracted.text[p.start : p.end]: p.kind for p in paragraphs}
+    assert kinds == {
+        "# The <server> element": Kind.HEADING,
+        "Overview": Kind.CONTENT,
+        "<config>": Kind.CONTENT,
+        "Use <port> to set the port.": Kind.CONTENT,
+        "Network settings": Kind.CONTENT,
+    }
+    from bot.core.documents.chunking import heading_label
+
+    assert heading_label("# The <server> element", "docx") == "The <server> element"

@@ -237,3 +237,57 @@ def test_any_bytes_give_clean_text_or_a_source_error(data):
         return
     assert_clean(got.text)
     assert got.title == got.title.strip()
+
+
+GROUPS = """<main><h1>System groups</h1><p>Groups a Debian system ships with.</p>
+<h2>Administrative groups</h2><p>The sudo group lets members run commands as root.</p>
+<h3>The adm group</h3><p>Members of adm can read most log files in /var/log.</p>
+<h2>Hardware groups</h2><p>The dialout group gives access to serial ports.</p>
+<dl><dt>plugdev</dt><dd><p>Members can mount removable devices.</p><p>Through pmount.</p></dd>
+<dt>audio</dt><dt>sound</dt><dd>Members can use sound cards directly.</dd><dt>orphan</dt></dl>
+<h4>Staff</h4><p>The staff group lets members modify /usr/local.</p></main>"""
+
+
+@pytest.mark.parametrize("wrapper", ["{}", "<div><span>Menu</span></div>{}"])
+def test_a_definition_keeps_its_term(wrapper):
+    text = extract_html(page(wrapper.format(GROUPS))).text
+    blocks = text.split("\n\n")
+    assert "plugdev: Members can mount removable devices." in blocks
+    assert "Through pmount." in blocks  # the definition's second paragraph, after the first
+    assert "audio, sound: Members can use sound cards directly." in blocks
+    assert "orphan" in blocks  # a term with no definition is still read
+    assert not any(block.startswith("- ") for block in blocks)  # terms are not list items
+
+
+def test_each_passage_is_under_its_nearest_heading(tmp_path, count_tokens):
+    from bot.core.documents.chunking import chunk_document
+    from bot.core.documents.sources import load_document
+    from bot.core.settings import ChunkerSettings
+
+    path = tmp_path / "groups.html"
+    path.write_bytes(page(GROUPS))
+    document = load_document(path)
+    chunks = chunk_document(document, count_tokens, ChunkerSettings(max_tokens=16))
+    heading_of = {c.sentence_text(k): c.heading for c in chunks for k in range(len(c.sentences))}
+    assert heading_of["Members of adm can read most log files in /var/log."].endswith(
+        "Administrative groups › The adm group"
+    )
+    assert heading_of["The dialout group gives access to serial ports."].endswith(
+        "› Hardware groups"
+    )
+    assert heading_of["The staff group lets members modify /usr/local."].endswith(
+        "Hardware groups › Staff"
+    )
+
+
+def test_tags_written_as_text_are_words_not_layout():
+    text = extract_html(
+        page(
+            "<h2>The &lt;server&gt; element</h2><p>&lt;server&gt;</p>"
+            "<p>Use &lt;port&gt; to set the port.</p>"
+        )
+    ).text
+    paragraphs = parse_paragraphs(text, "html")
+    kinds = {text[p.start : p.end]: p.kind for p in paragraphs}
+    assert kinds["<server>"] is not Kind.MARKUP  # read (a short line may head what follows)
+    assert kinds["Use <port> to set the port."] is Kind.CONTENT
