@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot.telegram")
 
-GATE_GROUP = -1  # PTB runs the groups in order: the handlers are all in group 0
+# PTB runs the groups in order, one handler of each at most: the bot's handlers are all in
+# PTB's default group, 0, and the gate goes before them.
+GATE_GROUP, HANDLERS_GROUP = -1, 0
 REFUSAL = "Sorry, this bot is private: it answers only the people it was set up for."
 
 _MENTIONS = [MessageEntityType.MENTION, MessageEntityType.TEXT_MENTION]
@@ -126,9 +128,9 @@ class Gate:
     """The allow-list, checked once for every update before any handler sees it: a
     `TypeHandler` in group -1 that ends an update it does not admit (`ApplicationHandlerStop`).
 
-    Only an update some handler would have taken is refused; the rest (group chatter, a
-    command for another bot) get the silence they would have got. `exempt` handlers answer
-    whoever they take (the admins' /stats), allow-list or not.
+    Only an update one of the bot's handlers would have taken is refused; the rest (group
+    chatter, a command for another bot) get the silence they would have got. `exempt`
+    handlers answer whoever they take (the admins' /stats), allow-list or not.
     """
 
     def __init__(self, allow_list: AllowList, exempt: Sequence[BaseHandler[Any, Any, Any]] = ()):
@@ -143,19 +145,14 @@ class Gate:
     async def check(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if self.allow_list.allows(update) or any(_takes(h, update) for h in self.exempt):
             return  # on to the handlers
-        application = context.application
-        if any(
-            _takes(handler, update)
-            for group, handlers in application.handlers.items()
-            if group > GATE_GROUP
-            for handler in handlers
-        ):
+        app = context.application
+        if any(_takes(handler, update) for handler in app.handlers.get(HANDLERS_GROUP, [])):
             try:
                 await self.allow_list.refuse(update)
             except Exception as exc:
                 # What PTB does with a handler's failure (logged, the chat told); raising it
                 # instead would let the update go on to the handlers.
-                await application.process_error(update, exc)
+                await app.process_error(update, exc)
         raise ApplicationHandlerStop
 
 
