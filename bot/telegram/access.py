@@ -2,27 +2,40 @@
 
 - `FOR_THE_BOT`: in a group the bot answers only mentions and replies to it (and commands,
   which their handlers filter), so group chatter reaches no handler at all.
-- `admitted`: with an allow-list set, everyone else gets one polite refusal (an alert for a
-  button press) and nothing is computed.
+- `Gate`: with an allow-list set, one handler in front of all the others (PTB's group -1)
+  turns everyone else away: one polite refusal (an alert for a button press) for what a
+  handler would have taken, silence for the rest, and nothing is computed.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from telegram import Bot, Message, Update
 from telegram.constants import ChatType, MessageEntityType
-from telegram.ext import ContextTypes, filters
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    BaseHandler,
+    ContextTypes,
+    TypeHandler,
+    filters,
+)
 
 from bot.telegram import format as fmt
 from bot.telegram.send import reply
 
+if TYPE_CHECKING:
+    from bot.config import TelegramSettings
+
 log = logging.getLogger("bot.telegram")
 
+# PTB runs the groups in order, one handler of each at most: the bot's handlers are all in
+# PTB's default group, 0, and the gate goes before them.
+GATE_GROUP, HANDLERS_GROUP = -1, 0
 REFUSAL = "Sorry, this bot is private: it answers only the people it was set up for."
 
 _MENTIONS = [MessageEntityType.MENTION, MessageEntityType.TEXT_MENTION]
@@ -82,8 +95,16 @@ class AllowList:
     users: frozenset[int] = frozenset()
     chats: frozenset[int] = frozenset()
 
+    @classmethod
+    def of(cls, tg: TelegramSettings) -> AllowList:
+        return cls(frozenset(tg.allowed_users), frozenset(tg.allowed_chats))
+
+    @property
+    def everyone(self) -> bool:
+        return not self.users and not self.chats
+
     def allows(self, update: Update) -> bool:
-        if not self.users and not self.chats:
+        if self.everyone:
             return True
         user, chat = update.effective_user, update.effective_chat
         return (user is not None and user.id in self.users) or (
@@ -103,22 +124,39 @@ class AllowList:
             await reply(update.effective_message, fmt.escape(REFUSAL))
 
 
-class Gated(Protocol):
-    allow_list: AllowList
+class Gate:
+    """The allow-list, checked once for every update before any handler sees it: a
+    `TypeHandler` in group -1 that ends an update it does not admit (`ApplicationHandlerStop`).
+
+    Only an update one of the bot's handlers would have taken is refused; the rest (group
+    chatter, a command for another bot) get the silence they would have got. `exempt`
+    handlers answer whoever they take (the admins' /stats), allow-list or not.
+    """
+
+    def __init__(self, allow_list: AllowList, exempt: Sequence[BaseHandler[Any, Any, Any]] = ()):
+        self.allow_list = allow_list
+        self.exempt = tuple(exempt)
+
+    def install(self, app: Application) -> None:
+        # Without an allow-list there is nobody to turn away: no handler, no cost per update.
+        if not self.allow_list.everyone:
+            app.add_handler(TypeHandler(Update, self.check), group=GATE_GROUP)
+
+    async def check(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if self.allow_list.allows(update) or any(_takes(h, update) for h in self.exempt):
+            return  # on to the handlers
+        app = context.application
+        if any(_takes(handler, update) for handler in app.handlers.get(HANDLERS_GROUP, [])):
+            try:
+                await self.allow_list.refuse(update)
+            except Exception as exc:
+                # What PTB does with a handler's failure (logged, the chat told); raising it
+                # instead would let the update go on to the handlers.
+                await app.process_error(update, exc)
+        raise ApplicationHandlerStop
 
 
-G = TypeVar("G", bound=Gated)
-Callback = Callable[[G, Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
-
-
-def admitted(handler: Callback[G]) -> Callback[G]:
-    """A handler method that runs only for senders its object's allow-list admits."""
-
-    @functools.wraps(handler)
-    async def gate(self: G, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if self.allow_list.allows(update):
-            await handler(self, update, context)
-        else:
-            await self.allow_list.refuse(update)
-
-    return gate
+def _takes(handler: BaseHandler[Any, Any, Any], update: Update) -> bool:
+    """Whether PTB would run `handler` for `update` (its own test, in process_update)."""
+    check = handler.check_update(update)
+    return check is not None and check is not False

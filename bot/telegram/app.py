@@ -26,10 +26,12 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot.config import state_file_off
 from bot.core.errors import ConfigError, QABotError
+from bot.telegram.access import AllowList, Gate
 from bot.telegram.handlers import COMMANDS, Handlers
 from bot.telegram.health import HealthReporter
 from bot.telegram.persistence import STATE_FILE, StateFile
 from bot.telegram.redact import Redactor, bot_logging
+from bot.telegram.send import SEND_DEFAULTS
 from bot.telegram.state import ANSWERS_KEPT
 from bot.telegram.stats import Stats, StatsCommand
 
@@ -208,6 +210,7 @@ def build_application(
         builder.token(require_token(tg))
         .base_url(tg.api_base)
         .base_file_url(tg.file_base)
+        .defaults(SEND_DEFAULTS)
         .rate_limiter(
             RetryingRateLimiter(max_retries=3, overall_max_rate=tg.max_messages_per_second)
         )
@@ -220,6 +223,7 @@ def build_application(
     )
     operator.install(app)  # first: a non-admin's /stats goes on to the unknown command
     handlers.install(app)
+    Gate(AllowList.of(tg), exempt=operator.handlers).install(app)  # group -1: before them all
     return app
 
 

@@ -1,11 +1,11 @@
-"""The bot's handlers: who is answered, commands, questions, buttons, errors.
+"""The bot's handlers: commands, questions, buttons, errors.
 
 - Updates are processed concurrently; the engine runs in a thread pool, so a slow question
   never stalls other chats. Questions from one chat are answered in order (a per-chat lock),
   because a follow-up needs the answer before it.
 - Each question, /start and /sources first take up a new build of the index, if another
   process has made one (`bot.telegram.live`).
-- Who is answered is decided in `bot.telegram.access`: every handler is `admitted`.
+- Who is answered is decided before any of these runs, by `bot.telegram.access.Gate`.
 - Every failure ends in `bot.telegram.errors.on_error`: it logs and apologises to the chat.
 """
 
@@ -33,7 +33,7 @@ from bot.config import BUNDLED_DOCUMENT
 from bot.core.errors import QuestionError
 from bot.core.types import Turn
 from bot.telegram import format as fmt
-from bot.telegram.access import FOR_THE_BOT, AllowList, admitted, question_in
+from bot.telegram.access import FOR_THE_BOT, question_in
 from bot.telegram.errors import on_error
 from bot.telegram.live import LiveIndex
 from bot.telegram.send import edit_reply, passage_buttons, reply, typing
@@ -71,9 +71,6 @@ class Handlers:
         self.service = service
         self.stats = stats or Stats()
         self.tg = settings.telegram
-        self.allow_list = AllowList(
-            frozenset(self.tg.allowed_users), frozenset(self.tg.allowed_chats)
-        )
         self.chats = Chats(service, settings.history_turns, self.tg.chats_kept)
         self.executor = ThreadPoolExecutor(ENGINE_THREADS, thread_name_prefix="qabot-answer")
         self.live = LiveIndex(service, self.executor)
@@ -129,7 +126,6 @@ class Handlers:
 
     # -- commands --
 
-    @admitted
     async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None
@@ -140,19 +136,16 @@ class Handlers:
         html = fmt.start_html(name, self.service.manifest, self.example(), group=group)
         await reply(message, html)
 
-    @admitted
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         html = fmt.help_html(context.bot.username, self.tg.max_question_chars)
         await reply(update.effective_message, html)
 
-    @admitted
     async def on_sources(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         await self.live.refresh()
         await reply(update.effective_message, fmt.sources_html(self.service.manifest))
 
-    @admitted
     async def on_doc(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None
@@ -167,7 +160,6 @@ class Handlers:
         where = f"only <b>{fmt.escape(name)}</b>" if name else "every document"
         await reply(message, f"From now on I search {where} in this chat.")
 
-    @admitted
     async def on_reset(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None
@@ -175,7 +167,6 @@ class Handlers:
             self.chats.reset(context, message.chat_id)
         await reply(message, "Done: I've forgotten our conversation. Ask away.")
 
-    @admitted
     async def on_ask(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         message = update.effective_message
         assert message is not None
@@ -188,7 +179,6 @@ class Handlers:
             return
         await self.ask(message, context, question)
 
-    @admitted
     async def on_unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.effective_message is not None
         await reply(
@@ -197,25 +187,21 @@ class Handlers:
 
     # -- messages and buttons --
 
-    @admitted
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.message is not None
         await self.ask(update.message, context, question_in(update.message))
 
-    @admitted
     async def on_edited(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An edited question is answered again, in place of the first answer if it can be."""
         message = update.edited_message
         assert message is not None
         await self.ask(message, context, question_in(message), edited=True)
 
-    @admitted
     async def on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Stickers, photos, voice, files…: say what the bot reads."""
         assert update.message is not None
         await reply(update.message, fmt.escape(TEXT_ONLY))
 
-    @admitted
     async def on_passage(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A "Show passage n" press: the passage in full, as a reply to the answer."""
         query = update.callback_query
@@ -228,7 +214,6 @@ class Handlers:
         outdated = not await self.live.still_indexed(query.data.citation)
         await reply(origin, fmt.passage_html(query.data.citation, outdated))
 
-    @admitted
     async def on_stale_button(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         assert update.callback_query is not None
         await update.callback_query.answer(STALE_BUTTON)

@@ -1,5 +1,9 @@
 """Sending: replies threaded to the question and split to fit, in-place edits of an earlier
-answer, the "typing…" action, and the "Show passage" buttons."""
+answer, the "typing…" action, and the "Show passage" buttons.
+
+What every message is sent with is set once, on the Application (`SEND_DEFAULTS`), not on
+each call: HTML, no link previews, threaded only where a reply says so.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from telegram import (
 )
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import Defaults
 
 from bot.telegram import format as fmt
 from bot.telegram.state import PassageButton
@@ -29,7 +34,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot.telegram")
 
 TYPING_EVERY = 4.0  # seconds; Telegram shows "typing" for about 5 s after each action
-_NO_PREVIEW = LinkPreviewOptions(is_disabled=True)
+
+SEND_DEFAULTS = Defaults(
+    parse_mode=ParseMode.HTML,  # everything the bot writes is `bot.telegram.format`'s HTML
+    # A cited passage or a document name can hold a URL: no preview card under an answer.
+    link_preview_options=LinkPreviewOptions(is_disabled=True),
+    # Only a reply's first part is threaded to the question (its ReplyParameters); the rest
+    # follow it unthreaded, in groups too, where PTB would otherwise thread each one.
+    do_quote=False,
+    # A question deleted while it is answered still gets its answer.
+    allow_sending_without_reply=True,
+)
 
 
 async def reply(
@@ -39,15 +54,11 @@ async def reply(
     parts = fmt.split_html(html)
     sent = []
     for i, part in enumerate(parts):
-        threaded = ReplyParameters(message_id=message.message_id, allow_sending_without_reply=True)
         sent.append(
             await message.reply_text(
                 part,
-                parse_mode=ParseMode.HTML,
-                reply_parameters=threaded if i == 0 else None,
+                reply_parameters=ReplyParameters(message.message_id) if i == 0 else None,
                 reply_markup=markup if i == len(parts) - 1 else None,
-                link_preview_options=_NO_PREVIEW,
-                do_quote=False,
             )
         )
     return sent
@@ -65,9 +76,7 @@ async def edit_reply(
             parts[0],
             chat_id=chat_id,
             message_id=message_id,
-            parse_mode=ParseMode.HTML,
             reply_markup=markup,
-            link_preview_options=_NO_PREVIEW,
         )
     except BadRequest as exc:
         if "not modified" in str(exc).lower():

@@ -124,13 +124,16 @@ class StatsCommand:
         self.stats = stats
         self.service = service
         self.admins = frozenset(tg.admins)
+        self.handlers: list[CommandHandler] = []  # none without admins: /stats is unknown
+        if self.admins:
+            only = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.User(self.admins)
+            self.handlers.append(CommandHandler(STATS_COMMAND[0], self.on_stats, filters=only))
 
     def install(self, app: Application) -> None:
-        """Before the other handlers: a non-admin's /stats goes on to the unknown-command one."""
-        if not self.admins:
-            return
-        only = filters.UpdateType.MESSAGE & filters.ChatType.PRIVATE & filters.User(self.admins)
-        app.add_handler(CommandHandler(STATS_COMMAND[0], self.on_stats, filters=only))
+        """Before the other handlers: a non-admin's /stats goes on to the unknown-command one.
+        The allow-list's `Gate` lets what these take through."""
+        for handler in self.handlers:
+            app.add_handler(handler)
 
     async def post_init(self, app: Application, public: Sequence[tuple[str, str]]) -> None:
         """Show /stats in each admin's own menu (a private chat's id is its user's id)."""

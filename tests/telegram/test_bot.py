@@ -30,7 +30,6 @@ from bot.core.settings import AnswerSettings, ChunkerSettings
 from bot.service import QAService
 from bot.telegram import app as telegram_app
 from bot.telegram import state
-from bot.telegram.access import REFUSAL
 from bot.telegram.app import build_application, webhook_options, webhook_secret
 from bot.telegram.errors import ERROR_REPLY
 from bot.telegram.handlers import STALE_BUTTON, TEXT_ONLY
@@ -39,7 +38,6 @@ from tests.telegram.fake_server import (
     BOT_USER,
     GROUP,
     OTHER_USER,
-    STRANGER,
     TOKEN,
     USER,
     FakeTelegram,
@@ -240,6 +238,36 @@ def test_question_answered_with_citations_buttons_and_typing(engine):
             # The press was answered without a text: nothing to pop up.
             answered = server.calls_of("answerCallbackQuery")[0].params
             assert "text" not in answered
+
+    run(scenario())
+
+
+def test_every_message_and_edit_is_sent_as_html_without_a_link_preview(engine):
+    """No handler passes send options: PTB's `Defaults`, set once on the Application, put
+    them on every sendMessage and editMessageText the Bot API receives."""
+
+    async def scenario():
+        async with polling_bot(engine) as (server, _app):
+            question = server.message("Who is Koichi Nakano?")
+            answer = await server.reply_to(question)
+            server.edit(question, AMBASSADOR)  # answered again in place: an edit
+            await server.wait_calls("editMessageText")
+            server.press(answer, buttons(answer)[0]["callback_data"])
+            passage = await server.reply_to(answer)
+            await server.reply_to(server.message("/help", entities=[_command("/help")]))
+
+            sends, edits = server.calls_of("sendMessage"), server.calls_of("editMessageText")
+            assert len(sends) == 3 and len(edits) == 1
+            for call in sends + edits:
+                assert call.params["parse_mode"] == "HTML", call.params
+                assert call.params["link_preview_options"] == {"is_disabled": True}
+            for call in sends:  # each threaded to what it answers, even if that is deleted
+                assert call.params["reply_parameters"]["allow_sending_without_reply"] is True
+            # Telegram read the tags as HTML: they are in what was sent, not in what it shows.
+            assert "<b>Sources</b>" in server.html_of(answer) and "<b>" not in answer["text"]
+            assert (
+                "<blockquote>" in server.html_of(passage) and "<blockquote>" not in passage["text"]
+            )
 
     run(scenario())
 
@@ -465,6 +493,14 @@ def test_reply_longer_than_a_message_is_split(tmp_path, embedder):
             assert all(server.html_of(p).count("<blockquote>") == 1 for p in pieces)
             assert all(s in " ".join(p["text"] for p in pieces) for s in sums.split())
 
+            # In a group too only the first part is threaded (PTB would thread every one).
+            mention = server.mention(
+                "@qa_test_bot What are the SHA-512 checksums of the release files?"
+            )
+            head = await server.reply_to(mention)
+            parts = await server.wait_for(lambda: _complete(server.thread(head)))
+            assert len(parts) == 2
+
     run(scenario())
 
 
@@ -474,38 +510,6 @@ def _complete(parts: list[dict]) -> list[dict] | None:
 
 def _at_least(parts: list[dict], n: int) -> list[dict] | None:
     return parts if len(parts) >= n else None
-
-
-# --- access --------------------------------------------------------------------------------
-
-
-def test_allowlist_refuses_others_without_computing(engine):
-    async def scenario():
-        proxy = EngineProxy(engine)
-        allowed = {"allowed_users": [USER["id"]], "allowed_chats": [GROUP["id"]]}
-        async with polling_bot(proxy, **allowed) as (server, _app):
-            refused = await server.reply_to(server.message(AMBASSADOR, user=STRANGER))
-            assert refused["text"] == REFUSAL and "reply_markup" not in refused
-            start = server.message("/start", user=STRANGER, entities=[_command("/start")])
-            assert (await server.reply_to(start))["text"] == REFUSAL
-            assert proxy.calls == []
-            assert not [c for c in server.calls_of("sendChatAction")]  # no "typing" either
-
-            # An allowed user, and anyone in an allowed group, are answered.
-            mine = await server.reply_to(server.message(AMBASSADOR))
-            group = await server.reply_to(
-                server.mention(f"@qa_test_bot {AMBASSADOR}", user=STRANGER)
-            )
-            assert "Cheng Yonghua" in mine["text"] and "Cheng Yonghua" in group["text"]
-
-            query_id = server.press(mine, buttons(mine)[0]["callback_data"], user=STRANGER)
-            [call] = await server.wait_calls(
-                "answerCallbackQuery", where=lambda p: p["callback_query_id"] == query_id
-            )
-            assert call.params["text"] == REFUSAL and call.params["show_alert"] is True
-            assert proxy.calls == [AMBASSADOR, AMBASSADOR]
-
-    run(scenario())
 
 
 # --- faults --------------------------------------------------------------------------------
