@@ -8,7 +8,7 @@ import pytest
 
 from bot.config import load_settings
 from bot.core.errors import IndexStoreError, QuestionError
-from bot.service import Conversation, QAService, rebuild, status
+from bot.service import Conversation, QAService, add, rebuild, status
 from tests.conftest import ARTICLE
 
 
@@ -83,6 +83,29 @@ def test_rebuild_and_status_through_the_settings(tmp_path, article_index_dir):
     opened = QAService.open(settings)
     assert "lighthouse keeper" in opened.ask("Who lit the lamp?").text
     assert status(settings).up_to_date and ARTICLE.name not in opened.passages
+
+
+@pytest.mark.parametrize("keep_demo", [False, True])
+def test_the_first_documents_added_replace_the_demo_article(tmp_path, article_index_dir, keep_demo):
+    target = tmp_path / "index"
+    shutil.copytree(article_index_dir, target)
+    settings = load_settings(index_dir=target)
+    assert QAService.open(settings).demo_only
+    lighthouse, ferry = tmp_path / "lighthouse.txt", tmp_path / "ferry.txt"
+    lighthouse.write_text("The lighthouse keeper lit the lamp at dusk every evening.\n")
+    ferry.write_text("The ferry leaves the harbour at noon on weekdays.\n")
+
+    said: list[str] = []
+    manifest = add(settings, [lighthouse], notify=said.append, keep_demo=keep_demo)
+    names = [s.name for s in manifest.sources]
+    assert names == (["article.txt", "lighthouse.txt"] if keep_demo else ["lighthouse.txt"])
+    assert any("demo article is replaced" in m for m in said) is not keep_demo
+    assert not QAService.open(settings).demo_only
+
+    said.clear()  # only the demo is replaced, and only once: the user's documents stay
+    manifest = add(settings, [ferry], notify=said.append)
+    assert [s.name for s in manifest.sources] == [*names, "ferry.txt"]
+    assert not any("demo" in m for m in said)
 
 
 def test_a_conversation_is_plain_state_around_the_live_service(service):

@@ -154,6 +154,13 @@ class QAService:
         selector's features of each (to train one: `qabot train`)."""
         return self.engine.candidates(question, history, depth)
 
+    @property
+    def demo_only(self) -> bool:
+        """Whether the index holds only the bundled demo article (front ends say so)."""
+        from bot.service.index import demo_only
+
+        return demo_only(self.manifest)
+
     def documents(self) -> list[SourceInfo]:
         """The documents in the index, in the order they were indexed."""
         return list(self.manifest.sources)

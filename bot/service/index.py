@@ -49,14 +49,26 @@ def rebuild(
     return _build(settings, chosen, progress, notify)
 
 
+def demo_only(manifest: Manifest | None) -> bool:
+    """Whether the index holds nothing but the bundled demo article: what an index is built
+    from before the user names any document."""
+    from bot.core.documents.sources import source_key
+
+    paths = [s.path for s in manifest.sources] if manifest else []
+    return paths == [source_key(BUNDLED_DOCUMENT)]
+
+
 def add(
     settings: Settings,
     sources: Sequence[str | Path],
     progress: Progress | None = None,
     notify: Notify = quiet,
+    keep_demo: bool = False,
 ) -> Manifest:
     """Add files, folders (every supported file in them) or URLs to the index's documents;
-    only new or changed text is embedded. A URL added again is fetched again."""
+    only new or changed text is embedded. A URL added again is fetched again. The first
+    documents added to an index holding only the demo article replace it (said in one line),
+    unless `keep_demo`: the user asks about their documents, not beside a news story."""
     from bot.core.documents.sources import is_url, source_key, source_keys
 
     _refuse_configured(settings)
@@ -66,6 +78,12 @@ def add(
     def plan(before: Manifest | None) -> list[str | Path]:
         # Read under the build's lock: an add that finished meanwhile is kept, not lost.
         current = [s.path for s in before.sources] if before else []
+        if demo_only(before) and not keep_demo and not keys & set(current):
+            notify(
+                "The demo article is replaced by your documents "
+                "(to keep it beside them: qabot index add --keep-demo …)"
+            )
+            current = []
         return [*(s for s in current if s not in keys), *sources]
 
     refetch = frozenset(k for k in keys if is_url(k))
