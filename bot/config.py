@@ -2,26 +2,41 @@
 
 The config file is YAML: `--config PATH`, else $QABOT_CONFIG, else ./qabot.yaml if present.
 Relative paths inside it are relative to the file, so a config works from any directory.
+
+pydantic-settings does the layering: `Settings(**flags)` reads each source `_layers` names
+and merges them key by key, `telegram:` included. `load_settings` is how qabot calls it: what
+is wrong becomes one line naming the setting and where it came from. The settings the core
+reads are not declared here: each is a field of bot.core.settings marked `setting(...)`, and
+`_core_fields` makes it a field of `Settings` with that type, default and bounds.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_type_hints
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
+    BeforeValidator,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
+from bot.core import settings as core
 from bot.core.documents.sources import read_bytes
 from bot.core.errors import ConfigError, SourceError
-from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings, IndexSettings
 from bot.telegram_settings import TelegramSettings, state_file_off
 
 ENV_PREFIX = "QABOT_"
@@ -44,66 +59,62 @@ TELEGRAM_ENV = {
     "TELEGRAM_API_BASE": "api_base",
     "TELEGRAM_FILE_BASE": "file_base",
 }
-# The core's defaults, so that each is defined once (bot.core.settings).
-_EMBED, _CHUNK, _INDEX, _ANSWER = (
-    EmbedderSettings(),
-    ChunkerSettings(),
-    IndexSettings(),
-    AnswerSettings(),
-)
 
 
-class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _not_bool(value: Any) -> Any:
+    # YAML's `true` would pass as the number 1: a setting meant as a number never is one.
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
 
-    # Files, folders or http(s) URLs (strings: a URL is not a path).
-    sources: list[str] | None = Field(
-        None, description="documents to index; unset: the index's own, else the bundled article"
+
+def _core_fields() -> dict[str, Any]:
+    """A field of `Settings` for each user setting of the core's classes: the type and default
+    of the core's field, its bounds, its choices as a Literal; a number refuses true and false."""
+    made: dict[str, Any] = {}
+    for cls in core.SETTINGS_CLASSES:
+        types = get_type_hints(cls)  # the core's annotations are strings (__future__)
+        for name, field in core.user_settings(cls).items():
+            mark = field.metadata[core.SETTING]
+            kind: Any = Literal[mark["choices"]] if mark["choices"] else types[field.name]
+            if kind in (int, float, int | None, float | None):
+                kind = Annotated[kind, BeforeValidator(_not_bool)]
+            made[name] = (kind, Field(field.default, ge=mark["ge"], le=mark["le"]))
+    return made
+
+
+_CoreSettings = create_model("_CoreSettings", __base__=BaseSettings, **_core_fields())
+
+
+class Settings(_CoreSettings):
+    """Every setting: the core's (from bot.core.settings, see the module's docstring) and
+    the ones below, which only front ends and the service read.
+
+    `Settings(**flags)` reads every layer; `_config_file=PATH` names the config file, as
+    `--config` does (in the manner of pydantic-settings' own `_env_file=`).
+    `Settings.model_validate(values)` reads none: the values, checked.
+    """
+
+    # QABOT_<NAME>, and QABOT_TELEGRAM_<NAME> for telegram.<name> (split once only); an
+    # empty variable counts as unset, as shells make them easily. Names as written in a file
+    # or a flag (`TOP_K:` is no setting); _Environment reads variables in any case.
+    model_config = SettingsConfigDict(
+        extra="forbid",
+        case_sensitive=True,
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        env_ignore_empty=True,
     )
+
+    # Files, folders or http(s) URLs (strings: a URL is not a path); unset: the index's own,
+    # else the bundled article.
+    sources: list[str] | None = None
     index_dir: Path = Path("index")
-    model: str = _EMBED.model
-    device: str = _EMBED.device
-    backend: Literal["torch", "torch-int8"] = Field(
-        _EMBED.backend,
-        description="torch-int8: the model's Linear layers quantised to int8 (CPU only)",
-    )
-    batch_size: int = Field(_EMBED.batch_size, ge=1, le=4096)
-    query_precision: Literal["fp32", "int8"] = Field(
-        _EMBED.query_precision, description="questions through ONNX Runtime in fp32 or int8"
-    )
-    max_chunk_tokens: int = Field(_CHUNK.max_tokens, ge=16, le=1024)
-    min_chunk_tokens: int = Field(_CHUNK.min_tokens, ge=0, le=1024)
-    top_k: int = Field(_ANSWER.top_k, ge=1, le=100)
-    abstain_threshold: float = Field(_ANSWER.abstain_threshold, ge=-1.0, le=1.0)
-    abstain_rise: float = Field(
-        _ANSWER.abstain_rise,
-        ge=0.0,
-        le=1.0,
-        description="added to abstain_threshold per tenfold more passages than "
-        f"{_ANSWER.abstain_calibrated} searched",
-    )
-    max_answer_sentences: int = Field(_ANSWER.max_sentences, ge=1, le=10)
-    history_turns: int = Field(_ANSWER.history_turns, ge=0, le=50)
-    selector: str | None = Field(
-        None,
-        description="answer selector: a file written by qabot train; "
-        "unset: the shipped one if there is one; 'none': similarity scores only",
-    )
-    selector_threshold: float | None = Field(
-        _ANSWER.selector_threshold, ge=0.0, le=1.0, description="unset: the selector's own"
-    )
-    reader: str | None = Field(
-        None,
-        description="the reader: a folder written by qabot train; "
-        "unset: the shipped one; 'none': answer by similarity scores and rules",
-    )
-    reader_threshold: float | None = Field(
-        _ANSWER.reader_threshold, ge=0.0, le=1.0, description="unset: the reader's own"
-    )
-    auto_rebuild: bool = _INDEX.auto_rebuild
-    index_type: Literal["auto", "flat", "hnsw", "ivf"] = Field(
-        _INDEX.index_type, description="flat (exact) under 50,000 passages, else HNSW, when auto"
-    )
+    # A file `qabot train --selector` writes; unset: the shipped one if any; "none": none.
+    selector: str | None = None
+    # A folder `qabot train` writes; unset: the shipped one if any; "none": rules only.
+    reader: str | None = None
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
 
     @field_validator("index_dir", mode="before")
@@ -114,25 +125,11 @@ class Settings(BaseModel):
             raise ValueError("must not be empty")
         return value
 
-    @field_validator(
-        "batch_size",
-        "max_chunk_tokens",
-        "min_chunk_tokens",
-        "top_k",
-        "abstain_threshold",
-        "abstain_rise",
-        "max_answer_sentences",
-        "history_turns",
-        "selector_threshold",
-        "reader_threshold",
-        mode="before",
-    )
+    @field_validator("telegram", mode="before")
     @classmethod
-    def _number_not_bool(cls, value: Any) -> Any:
-        # YAML's `true` would pass as the number 1: a setting meant as a number never is one.
-        if isinstance(value, bool):
-            raise ValueError("must be a number, not true or false")
-        return value
+    def _empty_section(cls, value: Any) -> Any:
+        # `telegram:` with every line under it commented out reads as null in YAML.
+        return {} if value is None else value
 
     @model_validator(mode="after")
     def _chunk_sizes(self) -> Settings:
@@ -143,11 +140,59 @@ class Settings(BaseModel):
             )
         return self
 
-    @field_validator("telegram", mode="before")
     @classmethod
-    def _empty_section(cls, value: Any) -> Any:
-        # `telegram:` with every line under it commented out reads as null in YAML.
-        return {} if value is None else value
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Our own environment and file sources; no .env file, no secrets folder.
+        flags = dict(getattr(init_settings, "init_kwargs", {}))
+        path = config_file(flags.pop("_config_file", None))
+        return tuple(_layers(settings_cls, path, flags).values())
+
+
+def _layers(settings_cls: Any, path: Path | None, flags: dict) -> dict[str, Any]:
+    """The sources of settings, highest first, by the name an error gives its origin
+    (pydantic-settings adds the defaults below them)."""
+    return {
+        "command line": InitSettingsSource(settings_cls, flags),
+        "environment": _Environment(settings_cls),
+        f"config file {path}": InitSettingsSource(settings_cls, _read_config_file(path)),
+    }
+
+
+class _Environment(EnvSettingsSource):
+    """The environment as Settings.model_config says, but: the three telegram settings that
+    Telegram's tooling names are read by those names (TELEGRAM_ENV), other QABOT_TELEGRAM_*
+    variables that name no setting are nothing, and lists are written as in a shell, not
+    JSON: QABOT_SOURCES as paths separated by ':', the id lists by commas or spaces."""
+
+    def __init__(self, settings_cls: Any):
+        super().__init__(settings_cls, case_sensitive=False)  # QABOT_TOP_K is top_k
+
+    def explode_env_vars(self, field_name: str, field: Any, env_vars: Any) -> dict[str, Any]:
+        if field_name != "telegram":  # the only section: QABOT_SOURCES_X is nothing
+            return {}
+        found = super().explode_env_vars(field_name, field, env_vars)
+        own = set(TelegramSettings.model_fields) - set(TELEGRAM_ENV.values())
+        values = {name: value for name, value in found.items() if name in own}
+        for variable, name in TELEGRAM_ENV.items():
+            if env_vars.get(variable.lower()):
+                values[name] = env_vars[variable.lower()]
+        return values
+
+    def decode_complex_value(self, field_name: str, field: Any, value: Any) -> Any:
+        if field_name == "sources":
+            return value.split(os.pathsep)
+        if field_name in _TELEGRAM_ID_LISTS:
+            return value.replace(",", " ").split()
+        if field_name == "telegram":  # QABOT_TELEGRAM itself is nothing
+            return {}
+        return super().decode_complex_value(field_name, field, value)
 
 
 def config_file(explicit: Path | None) -> Path | None:
@@ -159,9 +204,14 @@ def config_file(explicit: Path | None) -> Path | None:
     return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
 
 
-def _read_config_file(path: Path) -> dict[str, Any]:
+def _read_config_file(path: Path | None) -> dict[str, Any]:
+    """The config file's settings, read as pydantic-settings' YamlConfigSettingsSource reads
+    them but within limits: a regular file of at most MAX_CONFIG_BYTES, no deeper than PyYAML
+    can compose, every problem one line naming the file."""
     import yaml
 
+    if path is None:
+        return {}
     if path.is_dir():
         raise ConfigError(f"config file {path}: is a directory")
     try:
@@ -184,6 +234,11 @@ def _read_config_file(path: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: expected a mapping of settings at the top level")
+    for key in data:  # `1: 2` would reach Settings(**values), which takes names only
+        if not isinstance(key, str):
+            raise ConfigError(
+                f"bad setting {str(key)!r}: unknown setting (from config file {path})"
+            )
     base = path.parent
     telegram = data.get("telegram")
     state_file = telegram.get("state_file") if isinstance(telegram, dict) else None
@@ -214,65 +269,36 @@ def _local(value: object) -> bool:
     return isinstance(value, str) and bool(value.strip()) and "://" not in value
 
 
-def _from_environment() -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for name in Settings.model_fields:
-        raw = os.environ.get(ENV_PREFIX + name.upper())
-        if not raw or name == "telegram":
-            continue  # an empty variable counts as unset: `QABOT_INDEX_DIR=` is not "here"
-        values[name] = raw.split(os.pathsep) if name == "sources" else raw
-    telegram: dict[str, Any] = {}
-    for name in TelegramSettings.model_fields:
-        if name in TELEGRAM_ENV.values():
-            continue
-        raw = os.environ.get(f"{ENV_PREFIX}TELEGRAM_{name.upper()}")
-        if raw:
-            telegram[name] = raw.replace(",", " ").split() if name in _TELEGRAM_ID_LISTS else raw
-    for variable, name in TELEGRAM_ENV.items():
-        raw = os.environ.get(variable)
-        if raw:  # an empty variable counts as unset, as shells make them easily
-            telegram[name] = raw
-    if telegram:
-        values["telegram"] = telegram
-    return values
-
-
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in top.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
 def load_settings(config: Path | None = None, **flags: Any) -> Settings:
-    """Settings from every layer; flags whose value is None are not set."""
+    """Settings from every layer; flags whose value is None are not set. Whatever is wrong
+    is a one-line ConfigError naming the setting and the layer it came from."""
     path = config_file(config)
-    layers = [
-        ("config file " + str(path), _read_config_file(path) if path else {}),
-        ("environment", _from_environment()),
-        ("command line", {k: v for k, v in flags.items() if v is not None}),
-    ]
-    merged: dict[str, Any] = {}
-    for _, layer in layers:
-        merged = _merge(merged, layer)
+    given = {name: value for name, value in flags.items() if value is not None}
     try:
-        return Settings.model_validate(merged)
+        return Settings(_config_file=path, **given)
+    except SettingsError as exc:  # a source that could not make sense of a value
+        raise ConfigError(f"bad settings: {exc}") from None
     except ValidationError as exc:
         error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"])
-        origin = next((name for name, layer in reversed(layers) if _has(layer, error["loc"])), "")
-        message = (
-            "unknown setting"
-            if error["type"] == "extra_forbidden"
-            else error["msg"].removeprefix("Value error, ")
-        )
+        loc = error["loc"]
+        field = ".".join(str(part) for part in loc)
+        if error["type"] == "extra_forbidden":
+            message = "unknown setting" + _did_you_mean(loc)
+        else:
+            message = error["msg"].removeprefix("Value error, ")
         if not field:  # a check across settings: no one of them is to blame
             raise ConfigError(f"bad settings: {message}") from None
+        layers = _layers(Settings, path, given).items()
+        origin = next((name for name, source in layers if _has(source(), loc)), "")
         suffix = f" (from {origin})" if origin else ""
         raise ConfigError(f"bad setting {field!r}: {message}{suffix}") from None
+
+
+def _did_you_mean(loc: tuple) -> str:
+    """`topk` → ", did you mean 'top_k'?": the closest setting of the same section, if any."""
+    model: Any = TelegramSettings if loc[0] == "telegram" and len(loc) > 1 else Settings
+    close = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return f", did you mean {close[0]!r}?" if close else ""
 
 
 def _has(layer: dict[str, Any], loc: tuple) -> bool:

@@ -3,7 +3,9 @@ naming it: never a traceback, a number read from `true`, or chunks smaller than 
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -15,6 +17,9 @@ from hypothesis import strategies as st
 
 from bot.config import MAX_CONFIG_BYTES, Settings, TelegramSettings, load_settings
 from bot.core.errors import ConfigError
+from bot.core.settings import SETTINGS_CLASSES, user_settings
+from bot.service.mapping import core_settings
+from tests.conftest import REPO
 
 SCALARS = st.one_of(
     st.none(),
@@ -139,3 +144,82 @@ def test_a_config_file_of_the_most_settings_allowed_is_read(tmp_path):
     path.write_text(path.read_text(encoding="utf-8") + "\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="over the 1 MB limit"):
         load_settings(path)
+
+
+def test_a_misspelt_setting_is_named_with_the_one_meant(tmp_path):
+    path = tmp_path / "qabot.yaml"
+    for text, expected in (
+        ("topk: 3\n", "bad setting 'topk': unknown setting, did you mean 'top_k'?"),
+        ("telegram:\n  alowed_users: [1]\n", "did you mean 'allowed_users'?"),
+    ):
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError, match=re.escape(expected)):
+            load_settings(path)
+
+
+# --- one definition per setting ------------------------------------------------------------
+
+
+def test_the_core_settings_are_settings_and_mapped_back_by_name():
+    """Each field of the core's classes marked setting(...) is a setting with the core's
+    default, and bot.service builds the class back from it by name, not by position."""
+    for cls in SETTINGS_CLASSES:
+        for name, field in user_settings(cls).items():
+            assert Settings.model_fields[name].default == field.default, name
+            marker = object()  # not a valid value: only where it lands matters here
+            built = core_settings(cls, Settings.model_construct(**{name: marker}))
+            assert getattr(built, field.name) is marker, name
+            others = [f.name for f in dataclasses.fields(cls) if f.name != field.name]
+            assert all(getattr(built, other) is not marker for other in others), name
+
+
+def _settings():
+    """(name as documented, default) of every setting, the `telegram:` ones included."""
+    for name, field in Settings.model_fields.items():
+        if name != "telegram":
+            yield name, field.get_default(call_default_factory=True)
+    for name, field in TelegramSettings.model_fields.items():
+        yield f"telegram.{name}", field.get_default(call_default_factory=True)
+
+
+def _shown(default) -> str:
+    """A default as the README's table writes it."""
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, int | float):
+        return f"{default:g}"
+    return f"`{default}`"
+
+
+def test_the_readme_table_names_every_setting_with_its_default():
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| `")]
+    table: dict[str, str] = {}
+    for names, defaults, _meaning in rows:
+        names = re.findall(r"`([^`]+)`", names)
+        shown = defaults.split(" / ") if len(names) > 1 and " / " in defaults else [defaults]
+        table.update(zip(names, shown * len(names) if len(shown) == 1 else shown, strict=True))
+    settings = dict(_settings())
+    assert set(table) == set(settings), set(table) ^ set(settings)
+    for name, default in settings.items():
+        if default is None:  # unset: the row says what that means
+            continue
+        if default == []:
+            assert table[name].startswith("empty"), name
+        else:
+            assert table[name] == _shown(default), name
+
+
+def test_the_example_config_shows_every_setting_at_its_default():
+    text = (REPO / "config.example.yaml").read_text(encoding="utf-8")
+    example = yaml.safe_load(text)
+    written = {f"telegram.{k}": v for k, v in example.pop("telegram").items()} | example
+    settings = dict(_settings())
+    assert set(written) <= set(settings), set(written) - set(settings)
+    for name, default in settings.items():
+        key = name.removeprefix("telegram.")
+        if default is None:  # unset: shown as a commented-out example
+            assert name not in written and re.search(rf"^\s*# {key}:", text, re.M), name
+        else:
+            assert written.get(name) == (str(default) if name == "index_dir" else default), name

@@ -4,49 +4,50 @@ them (the embedder, the answer selector): so the core never sees a config file."
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from bot.config import SHIPPED_READER, SHIPPED_SELECTOR, Settings
-from bot.core.settings import AnswerSettings, ChunkerSettings, EmbedderSettings, IndexSettings
+from bot.core.settings import (
+    AnswerSettings,
+    ChunkerSettings,
+    EmbedderSettings,
+    IndexSettings,
+    user_settings,
+)
 
 if TYPE_CHECKING:
     from bot.core.answering.reader import Reader
     from bot.core.answering.selector import Selector
     from bot.core.index.embedding import Embedder
 
+T = TypeVar("T")
+
 
 def quiet(_message: str) -> None:
     pass
 
 
+def core_settings(cls: type[T], settings: Settings) -> T:
+    """One of the core's settings classes from the user's settings, each field the user sets
+    from the setting of its name (bot.core.settings.user_settings); the rest, the core's own
+    tuning, at their defaults."""
+    return cls(**{f.name: getattr(settings, name) for name, f in user_settings(cls).items()})
+
+
 def embedder_settings(settings: Settings) -> EmbedderSettings:
-    return EmbedderSettings(
-        settings.model,
-        settings.device,
-        settings.batch_size,
-        settings.backend,
-        settings.query_precision,
-    )
+    return core_settings(EmbedderSettings, settings)
 
 
 def chunker_settings(settings: Settings) -> ChunkerSettings:
-    return ChunkerSettings(settings.max_chunk_tokens, settings.min_chunk_tokens)
+    return core_settings(ChunkerSettings, settings)
 
 
 def index_settings(settings: Settings) -> IndexSettings:
-    return IndexSettings(settings.index_type, settings.auto_rebuild)
+    return core_settings(IndexSettings, settings)
 
 
 def answer_settings(settings: Settings) -> AnswerSettings:
-    return AnswerSettings(
-        top_k=settings.top_k,
-        abstain_threshold=settings.abstain_threshold,
-        abstain_rise=settings.abstain_rise,
-        max_sentences=settings.max_answer_sentences,
-        history_turns=settings.history_turns,
-        selector_threshold=settings.selector_threshold,
-        reader_threshold=settings.reader_threshold,
-    )
+    return core_settings(AnswerSettings, settings)
 
 
 def selector_path(settings: Settings) -> Path | None:
