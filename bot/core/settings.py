@@ -23,7 +23,9 @@ DEFAULT_BACKEND = "torch"
 # rules count as stale. 2: a quote said by "he"/"she" joins the paragraph naming the speaker.
 # 3: Markdown layout (HTML tags, images, rules, tables of contents) is not prose.
 # 4: a passage's heading is its heading path ("Usage › Install › Linux"), not the nearest one.
-CHUNKING_RULES = 4
+# 5: in a .docx only heading styles make headings, and a `<tag>` in HTML or Word text is a
+# word, not layout.
+CHUNKING_RULES = 5
 
 
 SETTING = "setting"  # the metadata key of a field the user sets

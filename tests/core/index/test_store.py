@@ -24,7 +24,7 @@ from bot.core.index.store import (
     staleness,
 )
 from bot.core.index.upkeep import open_index
-from bot.core.settings import ChunkerSettings, IndexSettings
+from bot.core.settings import CHUNKING_RULES, ChunkerSettings, IndexSettings
 from bot.core.types import SCHEMA_VERSION
 from tests.conftest import ARTICLE
 
@@ -41,7 +41,7 @@ def test_manifest_describes_the_build(article_index_dir):
     assert manifest.schema == SCHEMA_VERSION == 2
     assert manifest.model == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest.dimension == 384
-    assert manifest.chunker == {"max_tokens": 200, "min_tokens": 24, "rules": 4}
+    assert manifest.chunker == {"max_tokens": 200, "min_tokens": 24, "rules": CHUNKING_RULES}
     [source] = manifest.sources
     assert source.path == str(ARTICLE.resolve())
     assert len(source.sha256) == 64
