@@ -264,6 +264,7 @@ class Retrieved:
 
     chunk_id: str
     paragraphs: tuple[int, ...]
+    label: str  # as its citation would name it ("handbook.pdf p. 7"), so --explain agrees
     fused: float
     dense: float
     lexical: float

@@ -64,6 +64,8 @@ def answer_html(answer: Answer) -> str:
     return "\n".join(lines)
 
 
+# A button's text shows about this much on a phone; the locator is cut to fit.
+BUTTON_WHERE = 32
 # Under a passage the index no longer holds as quoted (rebuilt since the answer).
 OLD_PASSAGE_NOTE = (
     "The documents have been indexed again since this answer, and this passage is no longer "
@@ -84,8 +86,11 @@ def passage_html(c: Citation, outdated: bool = False) -> str:
     return f"{head}\n<blockquote>{body}</blockquote>{note}"
 
 
-def passage_button_label(n: int) -> str:
-    return f"Show passage {n}" if n else "Show the closest passage"
+def passage_button_label(c: Citation) -> str:
+    """Where the passage is first (what a reader scans a row of buttons for), then which."""
+    where = c.locator or c.label
+    short = where if len(where) <= BUTTON_WHERE else where[: BUTTON_WHERE - 1] + "…"
+    return f"[{c.n}] {short}" if c.n else f"Closest: {short}"
 
 
 def document_names(manifest: Manifest) -> str:

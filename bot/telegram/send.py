@@ -124,7 +124,7 @@ def passage_buttons(chat_id: int, answer: Answer) -> InlineKeyboardMarkup | None
         [
             [
                 InlineKeyboardButton(
-                    fmt.passage_button_label(c.n), callback_data=PassageButton(chat_id, c)
+                    fmt.passage_button_label(c), callback_data=PassageButton(chat_id, c)
                 )
             ]
             for c in shown

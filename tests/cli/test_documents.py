@@ -461,3 +461,20 @@ def test_a_killed_builds_leftovers_go_when_the_lock_is_next_taken(capsys, tmp_pa
     code, _out, err = run_cli(capsys, "--index-dir", str(index), "index", "add", "empty.txt")
     assert code == 1 and "empty.txt: the file is empty" in err
     assert not left.exists() and not list(index.glob(".build-*"))
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x01\x02 binary"])
+def test_a_failed_first_add_leaves_no_index_folder(capsys, tmp_path, content):
+    """An empty or unreadable file, or a typo, added to an index that does not exist yet:
+    one line, exit 1, and no half-made index folder left behind to puzzle over."""
+    bad = tmp_path / "notes.txt"
+    bad.write_bytes(content)
+    for index in (tmp_path / "new", tmp_path / "deeper" / "new"):
+        for source in (str(bad), str(tmp_path / "typo.txt")):
+            code, _, err = run_cli(capsys, "--index-dir", str(index), "index", "add", source)
+            assert code == 1 and len(err.strip().splitlines()) == 1, err
+            assert not index.exists()
+    kept = tmp_path / "kept"  # a folder the user made for it stays, empty as it was
+    kept.mkdir()
+    code, _, err = run_cli(capsys, "--index-dir", str(kept), "index", "add", str(bad))
+    assert code == 1 and kept.is_dir()

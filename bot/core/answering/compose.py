@@ -61,6 +61,7 @@ def describe(index: Index, hits: list[Hit], candidates: list[Candidate]) -> tupl
             Retrieved(
                 chunk_id=chunk.id,
                 paragraphs=chunk.paragraphs,
+                label=chunk.label,
                 fused=hit.fused,
                 dense=hit.dense,
                 lexical=hit.lexical,

@@ -277,11 +277,19 @@ _SECTIONED = {"markdown", "html", "docx"}
 
 def locator(doc: Document, start: int, end: int, heading: str, paragraphs: tuple[int, ...]) -> str:
     """Where a passage is, as a reader looks for it: the page in a PDF ("p. 12", "pp.
-    12-13"), the heading path in a sectioned document, else the paragraph ("¶24")."""
+    12-13"), the heading path in a sectioned document, else the paragraph and the lines an
+    editor shows ("¶24, lines 88-93")."""
     first = doc.page_of(start)
     if first is not None:
         last = doc.page_of(max(start, end - 1)) or first
         return f"p. {first}" if first == last else f"pp. {first}-{last}"
     if doc.format in _SECTIONED and heading:
         return heading
-    return paragraph_locator(paragraphs)
+    return f"{paragraph_locator(paragraphs)}, {line_range(doc.text, start, end)}"
+
+
+def line_range(text: str, start: int, end: int) -> str:
+    """The lines `text[start:end]` spans, numbered from 1 as an editor numbers them."""
+    first = text.count("\n", 0, start) + 1
+    last = first + text.count("\n", start, max(start, end - 1))
+    return f"line {first}" if first == last else f"lines {first}-{last}"

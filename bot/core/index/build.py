@@ -128,11 +128,42 @@ def build_index(
 ) -> Manifest:
     """Read, chunk and embed `sources` (or what a Plan makes of the index as it stands when
     the build holds the lock), then write the index into `index_dir` and swap it in
-    atomically; the previous index answers until then."""
-    started = time.perf_counter()
+    atomically; the previous index answers until then. A folder this build created is gone
+    again when it fails: a mistyped or unreadable document leaves no empty index behind."""
     if not callable(sources) and not sources:
         raise SourceError("no documents to index")
+    created = not index_dir.exists()
     claim_folder(index_dir)  # before the slow part: a folder qabot may not use fails at once
+    try:
+        return _build(
+            sources, index_dir, embedder, chunker, progress, notify, index_type, max_bytes, refetch
+        )
+    except BaseException:
+        if created:
+            _remove_if_unused(index_dir)
+        raise
+
+
+def _remove_if_unused(index_dir: Path) -> None:
+    """Remove a folder holding only what claiming it wrote (the marker, the lock file). A
+    build that claimed it at the same moment has its staging folder there: left alone."""
+    with contextlib.suppress(OSError):
+        if {p.name for p in index_dir.iterdir()} <= {MARKER, ".lock"}:
+            shutil.rmtree(index_dir)
+
+
+def _build(
+    sources: Sequence[str | Path] | Plan,
+    index_dir: Path,
+    embedder: Embedder,
+    chunker: ChunkerSettings,
+    progress: Progress | None,
+    notify: Notify,
+    index_type: str,
+    max_bytes: int,
+    refetch: frozenset[str],
+) -> Manifest:
+    started = time.perf_counter()
     if chunker.max_tokens > embedder.max_tokens:
         raise IndexStoreError(
             f"max_chunk_tokens {chunker.max_tokens} exceeds what the model reads "

@@ -71,7 +71,13 @@ def test_answer_shape(engine):
         "locator",
     }
     assert data["citations"][0]["document"] == "article.txt"
-    assert data["citations"][0]["locator"] == f"¶{first.paragraphs[0]}"
+    # plain text has no sections: the paragraph, and the lines an editor shows
+    cited = data["citations"][0]
+    text = ARTICLE.read_text(encoding="utf-8")
+    lines = text[: cited["start"]].count("\n") + 1, text[: cited["end"] - 1].count("\n") + 1
+    where = f"line {lines[0]}" if lines[0] == lines[1] else f"lines {lines[0]}-{lines[1]}"
+    assert cited["locator"] == f"¶{first.paragraphs[0]}, {where}"
+    assert cited["text"].split()[0] in text.splitlines()[lines[0] - 1]
 
 
 def test_a_follow_up_changes_the_answer(engine):

@@ -196,3 +196,22 @@ def test_numbered_sections_nest_by_their_numbers(tmp_path, count_tokens):
     assert headings["Bravo"] == "3. Responsibilities › 3.1. Distribution of Source Form"
     assert headings["Charlie"] == "4. Termination"
     assert headings["Delta"] == "10.3. Modified Versions"
+
+
+def test_a_plain_text_passage_says_its_paragraph_and_lines(tmp_path, count_tokens):
+    """What an editor shows: a citation of a hard-wrapped notes file can be found by line."""
+    notes = tmp_path / "notes.txt"
+    notes.write_text(
+        "Ferry times\n\n"  # ¶1, line 1
+        "The ferry leaves the harbour at noon on weekdays and at ten on\n"  # ¶2, lines 3-5
+        "Saturdays. There is no ferry on Sundays, when the harbour office is\n"
+        "closed for maintenance of the slipway and the ticket machines.\n\n"
+        "Tickets cost four pounds.\n",  # ¶3, line 7
+        encoding="utf-8",
+    )
+    chunks = chunk_document(load_document(notes), count_tokens, ChunkerSettings(min_tokens=1))
+    where = {c.sentence_text(0): c.locator for c in chunks}
+    assert where["Tickets cost four pounds."] == "¶3, line 7"
+    ferry = next(c for c in chunks if "ferry leaves" in c.text)
+    assert ferry.locator == "¶2, lines 3-5"
+    assert ferry.label == "notes.txt ¶2, lines 3-5"
