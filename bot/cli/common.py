@@ -62,10 +62,11 @@ def open_service(settings: Settings) -> QAService:
 
 def notice(console: Console) -> Callable[[str], None]:
     """A notify callback that prints dimmed lines to `console`, each one line however long
-    (a path cut in two cannot be copied, and a log reader greps lines)."""
-    return lambda message: console.print(
-        message, style="dim", markup=False, highlight=False, soft_wrap=True
-    )
+    (a path cut in two cannot be copied, and a log reader greps lines). A message names
+    files: Text, so `[x]` or `:smile:` in a name is shown as it is."""
+    from bot.cli.safe import styled
+
+    return lambda message: console.print(styled(message), style="dim", soft_wrap=True)
 
 
 def _folder(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:

@@ -102,7 +102,7 @@ def list_command(state: State, index_dir: Path | None, as_json: bool) -> None:
     from rich.table import Table
 
     from bot import service
-    from bot.cli.safe import escape
+    from bot.cli.safe import styled
 
     settings = state.settings(index_dir=index_dir or state.index_dir)
     manifest = service.status(settings).manifest
@@ -117,10 +117,10 @@ def list_command(state: State, index_dir: Path | None, as_json: bool) -> None:
         size = _count(s.pages, "page") if s.pages else _count(s.paragraphs, "paragraph")
         added = (s.added_at or manifest.built_at)[:16].replace("T", " ")
         cells = (s.name or s.doc_id, s.format, size, str(s.chunks), s.sha256[:12], added, s.path)
-        table.add_row(*(escape(c) for c in cells))
+        table.add_row(*(styled(c) for c in cells))
     stdout_console().print(table)
     for reason in manifest.skipped.values():
-        stdout_console().print(f"[yellow]left out:[/] {escape(reason)}", highlight=False)
+        stdout_console().print(styled(("left out:", "yellow"), " ", reason))
 
 
 @index.command()

@@ -31,7 +31,8 @@ class BuildProgress:
         )
 
         self.bar = Progress(
-            TextColumn("{task.description}"),
+            # A description is plain words and counts, shown as it is: not Rich markup.
+            TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),

@@ -6,12 +6,13 @@ import json
 import re
 from typing import TYPE_CHECKING
 
-from rich.console import Console
-
-from bot.cli.safe import escape, json_safe
+from bot.cli.safe import json_safe, styled
 from bot.core.types import normalize_space, paragraph_locator
 
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.text import Text
+
     from bot.core.types import Answer, Citation
 
 _MARKER = re.compile(r"\[(\d+)\]")
@@ -24,46 +25,59 @@ def preview(text: str, width: int = 90) -> str:
 
 def render_answer(console: Console, answer: Answer) -> None:
     if answer.abstained:
-        console.print(f"[bold]{escape(answer.text)}[/]")
-        console.print(f"[dim]({escape(answer.reason)})[/]")
+        console.print(styled((answer.text, "bold")))
+        console.print(styled("(", answer.reason, ")", style="dim"))
         for c in answer.closest:  # offered as what came closest, never as an answer
-            console.print(
-                f"[dim]Closest passage, not an answer: {escape(c.label)}: "
-                f"{escape(preview(c.text))}[/]",
-                highlight=False,
-            )
+            parts = ("Closest passage, not an answer: ", c.label, ": ", preview(c.text))
+            console.print(styled(*parts, style="dim"))
         return
-    console.print(_MARKER.sub(r"[bold cyan]\g<0>[/]", marked(answer)), highlight=False)
+    text = marked(answer)
+    # Markers found in the text itself: one the span's edge cuts is coloured too (the markup
+    # could not see through the span's tags).
+    text.highlight_regex(_MARKER, "bold cyan")
+    console.print(text)
     console.print()
-    console.print("[bold]Sources[/]")
+    console.print(styled(("Sources", "bold")))
     for c in answer.citations:
         render_source_line(console, c)
 
 
-def marked(answer: Answer) -> str:
-    """The answer's text as Rich markup, the reader's span in it emphasised."""
+def marked(answer: Answer) -> Text:
+    """The answer's text, the reader's span in it emphasised (offsets into the text as it
+    is: each piece is made printable apart, so removing a sequence shifts nothing)."""
     if answer.span is None:
-        return escape(answer.text)
+        return styled(answer.text)
     s, e = answer.span.marked
     text = answer.text
-    return f"{escape(text[:s])}[bold underline]{escape(text[s:e])}[/]{escape(text[e:])}"
+    return styled(text[:s], (text[s:e], "bold underline"), text[e:])
 
 
 def render_source_line(console: Console, c: Citation) -> None:
     console.print(
-        f"  [bold cyan]\\[{c.n}][/] [green]{escape(c.label)}[/] "
-        f"[dim]({c.score:.2f})[/] {escape(preview(c.text))}",
-        highlight=False,
+        styled(
+            "  ",
+            (f"[{c.n}]", "bold cyan"),
+            " ",
+            (c.label, "green"),
+            " ",
+            (f"({c.score:.2f})", "dim"),
+            " ",
+            preview(c.text),
+        )
     )
 
 
 def render_passage(console: Console, c: Citation) -> None:
     console.print(
-        f"[bold cyan]\\[{c.n}][/] [green]{escape(c.label)}[/] "
-        f"[dim]chars {c.start}-{c.end}, id {c.chunk_id}[/]",
-        highlight=False,
+        styled(
+            (f"[{c.n}]", "bold cyan"),
+            " ",
+            (c.label, "green"),
+            " ",
+            (f"chars {c.start}-{c.end}, id {c.chunk_id}", "dim"),
+        )
     )
-    console.print(escape(c.text), highlight=False, soft_wrap=False)
+    console.print(styled(c.text), soft_wrap=False)
 
 
 def answer_json(answer: Answer, explain: bool = False) -> str:
@@ -101,10 +115,10 @@ def render_explain(console: Console, answer: Answer) -> None:
     from rich.table import Table
 
     if answer.query != answer.question:
-        console.print(f"[dim]searched:[/] {escape(answer.query)}")
+        console.print(styled(("searched:", "dim"), " ", answer.query))
     wanted = answer.expected.kind or "anything"
     focus = f", about '{' '.join(answer.expected.focus)}'" if answer.expected.focus else ""
-    console.print(f"[dim]the question asks for:[/] {wanted}{escape(focus)}")
+    console.print(styled(("the question asks for:", "dim"), " ", wanted, focus))
     table = Table(box=None, pad_edge=False, header_style="bold")
     for name, justify in (
         ("#", "right"),
@@ -119,13 +133,13 @@ def render_explain(console: Console, answer: Answer) -> None:
     for rank, r in enumerate(answer.retrieved, start=1):
         table.add_row(
             str(rank),
-            escape(f"{r.chunk_id.split('#')[0]} {paragraph_locator(r.paragraphs)}"),
+            styled(f"{r.chunk_id.split('#')[0]} {paragraph_locator(r.paragraphs)}"),
             f"{r.dense:.2f}",
             f"{r.lexical:.2f}",
             f"{r.fused:.3f}",
             f"{r.best_sentence_score:.2f}",
-            escape(preview(r.best_sentence, 70)),
+            styled(preview(r.best_sentence, 70)),
         )
     console.print(table)
     verdict = "abstained" if answer.abstained else "answered"
-    console.print(f"[bold]{verdict}:[/] {escape(answer.reason)}")
+    console.print(styled((f"{verdict}:", "bold"), " ", answer.reason))

@@ -1,8 +1,8 @@
 """The conversation loop behind `qabot repl`: interactive on a terminal, line by line on a pipe.
 
-What the user types (and what documents hold) is printed as plain text, never as Rich
-markup: `:[/]` is an unknown command, not a markup error that ends the session, and
-`[link=…]` is shown, not made a hyperlink."""
+What the user types (and what documents hold) is printed as Rich Text (safe.styled), never
+as markup: `:[/]` is an unknown command, not a markup error that ends the session,
+`[link=…]` is shown, not made a hyperlink, and `:smile:` is not made an emoji."""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.cli.render import answer_json, render_answer, render_explain, render_passage
-from bot.cli.safe import json_safe, printable
+from bot.cli.safe import json_safe, styled
 from bot.core.errors import QuestionError
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.text import Text
 
     from bot.service import Conversation, QAService
 
@@ -31,14 +30,6 @@ HELP = """Ask anything about the document; follow-up questions use the conversat
   :reset       forget the conversation
   :help        this help
   :quit        leave (Ctrl-D works too)"""
-
-
-def plain(text: str, style: str = "") -> Text:
-    """`text` as typed, for a terminal: printable, and never read as Rich markup or emoji
-    codes (`[/]`, `[link=…]`, `:smile:` show as they are)."""
-    from rich.text import Text
-
-    return Text(printable(text), style=style)
 
 
 def piped(service: QAService, lines: Iterable[str], console: Console, as_json: bool) -> None:
@@ -63,12 +54,12 @@ def piped(service: QAService, lines: Iterable[str], console: Console, as_json: b
             if as_json:
                 print(json_safe(json.dumps({"question": line, "error": str(exc)})), flush=True)
             else:
-                console.print(plain(str(exc), "red"))
+                console.print(styled(str(exc), style="red"))
             continue
         if as_json:
             print(answer_json(answer), flush=True)
         else:
-            console.print(plain(f"? {line}", "bold"))
+            console.print(styled(f"? {line}", style="bold"))
             render_answer(console, answer)
             console.print()
 
@@ -93,11 +84,12 @@ def interactive(service: QAService, console: Console) -> None:
     conversation = service.conversation()
     names = ", ".join(s.name or s.doc_id for s in service.manifest.sources)
     console.print(
-        plain("qabot", "bold"),
-        plain(" — ask about "),
-        plain(names, "green"),
-        plain(f" ({service.manifest.chunk_count} passages). :help for commands, Ctrl-D to leave."),
-        sep="",
+        styled(
+            ("qabot", "bold"),
+            " — ask about ",
+            (names, "green"),
+            f" ({service.manifest.chunk_count} passages). :help for commands, Ctrl-D to leave.",
+        )
     )
     try:
         while True:
@@ -118,7 +110,7 @@ def interactive(service: QAService, console: Console) -> None:
             try:
                 render_answer(console, conversation.ask(line))
             except QuestionError as exc:
-                console.print(plain(str(exc), "red"))
+                console.print(styled(str(exc), style="red"))
             console.print()
     finally:
         with contextlib.suppress(OSError):
@@ -131,39 +123,39 @@ def _command(line: str, conversation: Conversation, console: Console) -> bool:
     if name in (":quit", ":q", ":exit"):
         return False
     if name == ":help":
-        console.print(HELP, markup=False)
+        console.print(styled(HELP))
     elif name == ":explain":
         if conversation.last is None:
-            console.print("[dim]Ask a question first.[/]")
+            console.print(styled(("Ask a question first.", "dim")))
         else:
             render_explain(console, conversation.last)
     elif name == ":reset":
         conversation.reset()
-        console.print("[dim]Conversation forgotten.[/]")
+        console.print(styled(("Conversation forgotten.", "dim")))
     elif name == ":doc":
         try:
             conversation.limit_to(arg.strip() or None)
         except QuestionError as exc:
-            console.print(plain(str(exc), "red"))
+            console.print(styled(str(exc), style="red"))
             return True
         where = conversation.document or "every document"
-        console.print(plain(f"Searching {where}.", "dim"))
+        console.print(styled(f"Searching {where}.", style="dim"))
     elif name == ":docs":
         for info in conversation.service.documents():
-            console.print(plain(f"  {info.name or info.doc_id}", "green"), plain(info.path))
+            console.print(styled(f"  {info.name or info.doc_id}", style="green"), styled(info.path))
     elif name == ":sources":
         last = conversation.last
         if last is None or not last.citations:
-            console.print("[dim]The last answer cited no passages.[/]")
+            console.print(styled(("The last answer cited no passages.", "dim")))
             return True
         try:
             wanted = int(arg)
             citation = next(c for c in last.citations if c.n == wanted)
         except (ValueError, StopIteration):
             numbers = ", ".join(str(c.n) for c in last.citations)
-            console.print(f"[red]Usage: :sources N, where N is one of {numbers}.[/]")
+            console.print(styled((f"Usage: :sources N, where N is one of {numbers}.", "red")))
             return True
         render_passage(console, citation)
     else:
-        console.print(plain(f"Unknown command {name}; :help lists them.", "red"))
+        console.print(styled(f"Unknown command {name}; :help lists them.", style="red"))
     return True

@@ -6,7 +6,7 @@ import json
 from typing import TYPE_CHECKING
 
 from bot.cli.render import preview
-from bot.cli.safe import escape, json_safe
+from bot.cli.safe import json_safe, styled
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,9 +37,13 @@ def render_report(console: Console, report: Report, show_misses: bool = True) ->
 
     m = report.metrics()
     console.print(
-        f"[bold]{escape(str(report.qa_set.path))}[/] on {escape(report.qa_set.document.name)}: "
-        f"{m['answerable']} answerable, {m['unanswerable']} unanswerable, "
-        f"{m['follow_ups']} follow-ups"
+        styled(
+            (str(report.qa_set.path), "bold"),
+            " on ",
+            report.qa_set.document.name,
+            f": {m['answerable']} answerable, {m['unanswerable']} unanswerable, "
+            f"{m['follow_ups']} follow-ups",
+        )
     )
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("metric")
@@ -63,28 +67,34 @@ def render_report(console: Console, report: Report, show_misses: bool = True) ->
     console.print(table)
     misses = report.misses()
     if show_misses and misses:
-        console.print(f"\n[bold]Misses ({len(misses)})[/]")
+        console.print(styled("\n", (f"Misses ({len(misses)})", "bold")))
         for o in misses:
             rank = f", evidence at rank {o.evidence_rank}" if o.evidence_rank else ""
             turn = " (follow-up)" if o.turn else ""
-            console.print(f"- {escape(o.item.question)}{turn}: [yellow]{o.verdict}[/]{rank}")
+            console.print(styled("- ", o.item.question, f"{turn}: ", (o.verdict, "yellow"), rank))
             if o.item.answers:
-                console.print(f"  [dim]expected:[/] {escape(' | '.join(o.item.answers))}")
-            console.print(f"  [dim]got:[/] {escape(preview(o.answer.text, 110))}")
-            console.print(f"  [dim]why:[/] {escape(o.answer.reason)}")
+                console.print(styled("  ", ("expected:", "dim"), " ", " | ".join(o.item.answers)))
+            console.print(styled("  ", ("got:", "dim"), " ", preview(o.answer.text, 110)))
+            console.print(styled("  ", ("why:", "dim"), " ", o.answer.reason))
 
 
 def render_table(console: Console, title: str, rows: list[tuple[str, Report]]) -> None:
     """Several runs side by side: one row each, the main metrics as columns."""
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", box=None, header_style="bold")
+    # A Text title is shown as it is, so it takes the style Rich gives a string title.
+    table = Table(
+        title=styled(title, style="table.title"),
+        title_justify="left",
+        box=None,
+        header_style="bold",
+    )
     table.add_column("")
     for _, label in _COLUMNS:
         table.add_column(label, justify="right")
     for name, report in rows:
         m = report.metrics()
-        table.add_row(name, *(f"{m[key]:.2f}" for key, _ in _COLUMNS))
+        table.add_row(styled(name), *(f"{m[key]:.2f}" for key, _ in _COLUMNS))
     console.print(table)
 
 
@@ -104,8 +114,13 @@ def render_bench(console: Console, r: dict) -> None:
     """The bench figures next to their floors and targets."""
     m = r["machine"]
     console.print(
-        f"[bold]qabot bench[/] on {m['cpu']}, {m['cores']} cores (torch {m['torch']}, "
-        f"{m['torch_threads']} threads; faiss {m['faiss']}; Python {m['python']})"
+        styled(
+            ("qabot bench", "bold"),
+            " on ",
+            m["cpu"],
+            f", {m['cores']} cores (torch {m['torch']}, "
+            f"{m['torch_threads']} threads; faiss {m['faiss']}; Python {m['python']})",
+        )
     )
     console.print(_targets_table(r))
     console.print()
@@ -127,7 +142,9 @@ def _targets_table(r: dict) -> Table:
     table = _table(("measure", "qabot", "floor", "ratio", "target", "met"), ("measure", "target"))
 
     def row(name: str, value: str, floor: str, ratio: str, target: str, met: bool) -> None:
-        table.add_row(name, value, floor, ratio, target, "yes" if met else "[red]no[/]")
+        # Cells as Text: a skipped measure's reason is an error message, not markup.
+        cells = (styled(c) for c in (name, value, floor, ratio, target))
+        table.add_row(*cells, styled("yes") if met else styled(("no", "red")))
 
     s, c, w, b = r["startup"], r["cold_ask"], r["warm"], r["build"]
     row("qabot --help", f"{s['help_s']:.2f} s", "", "", "< 0.3 s", s["help_s"] < 0.3)
