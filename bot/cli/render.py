@@ -7,7 +7,7 @@ import re
 from typing import TYPE_CHECKING
 
 from bot.cli.safe import json_safe, styled
-from bot.core.types import normalize_space, paragraph_locator
+from bot.core.types import normalize_space
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -133,7 +133,7 @@ def render_explain(console: Console, answer: Answer) -> None:
     for rank, r in enumerate(answer.retrieved, start=1):
         table.add_row(
             str(rank),
-            styled(f"{r.chunk_id.split('#')[0]} {paragraph_locator(r.paragraphs)}"),
+            styled(r.label),
             f"{r.dense:.2f}",
             f"{r.lexical:.2f}",
             f"{r.fused:.3f}",

@@ -105,10 +105,10 @@ def test_answers_and_citations_print_literally(text, passage, name, reason, quer
     s = min(cut, len(text))
     e = min(s + 3, len(text))
     cited = (citation(1, passage, name), citation(2, text, "b.txt"))
-    # The explain table names a passage by its id up to '#': a name without one.
-    bare = name.replace("#", "")
+    # The explain table names a passage as its citation does.
     found = tuple(
-        Retrieved(f"{bare}#p{c.n}", c.paragraphs, 0.1, 0.2, 0.3, c.text, 0.4) for c in cited
+        Retrieved(f"{c.doc_id}#p{c.n}", c.paragraphs, c.label, 0.1, 0.2, 0.3, c.text, 0.4)
+        for c in cited
     )
     given_answer = answer(
         text,
@@ -125,7 +125,7 @@ def test_answers_and_citations_print_literally(text, passage, name, reason, quer
     render_explain(out, given_answer)
     render_passage(out, cited[0])
     # Table cells lose trailing blanks (Rich pads its columns itself).
-    cells = [f"{bare} ¶1-2".rstrip(), preview(passage, 70).rstrip()]
+    cells = [cited[0].label.rstrip(), preview(passage, 70).rstrip()]
     assert_shown(printed(out), text, reason, query, name, preview(passage), passage, *cells)
 
     out = console()
