@@ -76,6 +76,10 @@ def _folder(ctx: click.Context, param: click.Parameter, value: str | None) -> Pa
     return Path(value) if value is not None else None
 
 
+# Before the user adds a document, answers come from the bundled news article: said, so that
+# nobody takes them for answers about their own documents.
+DEMO_HINT = "the bundled demo article; to ask about your own documents: qabot index add FILE"
+
 index_dir_option = click.option(
     "--index-dir",
     callback=_folder,

@@ -6,11 +6,16 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bot.cli.common import State, index_dir_option, notice, stderr_console, stdout_console
 from bot.cli.safe import echo, echo_json
+
+if TYPE_CHECKING:
+    from bot.config import Settings
+    from bot.core.types import Manifest
 
 
 @click.group()
@@ -54,13 +59,20 @@ def rebuild(state: State, sources: tuple[str, ...], index_dir: Path | None) -> N
 @index.command()
 @click.argument("sources", nargs=-1, required=True)
 @index_dir_option
+@click.option(
+    "--keep-demo", is_flag=True, help="Keep the bundled demo article beside your documents."
+)
 @click.pass_obj
-def add(state: State, sources: tuple[str, ...], index_dir: Path | None) -> None:
+def add(state: State, sources: tuple[str, ...], index_dir: Path | None, keep_demo: bool) -> None:
     """Add documents: files, folders (every .txt .md .html .pdf .docx file in them) or
-    http(s) URLs. Only new or changed text is embedded."""
+    http(s) URLs. Only new or changed text is embedded. The first documents added to an
+    index holding only the demo article replace it (--keep-demo keeps it)."""
     from bot import service
 
-    _changing(state, index_dir, "Added", lambda s, **kw: service.add(s, sources, **kw))
+    def change(settings: Settings, **kw: Any) -> Manifest:
+        return service.add(settings, sources, keep_demo=keep_demo, **kw)
+
+    _changing(state, index_dir, "Added", change)
 
 
 @index.command()
@@ -68,7 +80,8 @@ def add(state: State, sources: tuple[str, ...], index_dir: Path | None) -> None:
 @index_dir_option
 @click.pass_obj
 def remove(state: State, names: tuple[str, ...], index_dir: Path | None) -> None:
-    """Take documents out of the index, by the name `qabot index list` shows."""
+    """Take documents out of the index: NAMES as `qabot index list` shows them, or each
+    document's path or URL."""
     from bot import service
 
     _changing(state, index_dir, "Removed", lambda s, **kw: service.remove(s, names, **kw))
@@ -93,9 +106,10 @@ def _changing(state: State, index_dir: Path | None, verb: str, change: Callable)
 
 @index.command(name="list")
 @index_dir_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per document.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON document: a list of documents.")
+@click.option("--jsonl", "as_lines", is_flag=True, help="JSON lines: one object per document.")
 @click.pass_obj
-def list_command(state: State, index_dir: Path | None, as_json: bool) -> None:
+def list_command(state: State, index_dir: Path | None, as_json: bool, as_lines: bool) -> None:
     """The documents in the index: name, format, size, passages, sha256, when added."""
     from dataclasses import asdict
 
@@ -107,6 +121,9 @@ def list_command(state: State, index_dir: Path | None, as_json: bool) -> None:
     settings = state.settings(index_dir=index_dir or state.index_dir)
     manifest = service.status(settings).manifest
     if as_json:
+        echo_json(json.dumps([asdict(i) for i in manifest.sources], ensure_ascii=False, indent=2))
+        return
+    if as_lines:  # for a stream reader (jq -c, a shell loop)
         for info in manifest.sources:
             echo_json(json.dumps(asdict(info), ensure_ascii=False))
         return

@@ -15,6 +15,7 @@ import click
 
 from bot import __version__
 from bot.cli.common import (
+    DEMO_HINT,
     State,
     index_dir_option,
     notice,
@@ -63,6 +64,7 @@ def cli(
     "--timings", is_flag=True, help="Show where the time went (stderr): load, encode, search…"
 )
 @click.option("--doc", "document", help="Search only this document (a name from index list).")
+@index_dir_option
 @click.pass_obj
 def ask(
     state: State,
@@ -72,6 +74,7 @@ def ask(
     explain: bool,
     timings: bool,
     document: str | None,
+    index_dir: Path | None,
 ) -> None:
     """Answer one QUESTION and exit."""
     import time
@@ -79,7 +82,7 @@ def ask(
     from bot.cli.render import answer_json, render_answer, render_explain
 
     started = time.perf_counter()
-    service = open_service(state.settings(top_k=top_k))
+    service = open_service(state.settings(top_k=top_k, index_dir=index_dir or state.index_dir))
     loaded = time.perf_counter()
     answer = service.ask(question, document=document)
     spent = {"load": (loaded - started) * 1000, **answer.timings_ms}
@@ -92,6 +95,8 @@ def ask(
         if explain:
             console.print()
             render_explain(console, answer)
+        if service.demo_only:  # asked before adding anything: say where the answer is from
+            notice(stderr_console())(f"Answered from {DEMO_HINT}")
     spent["render"] = (time.perf_counter() - rendering) * 1000
     if timings or explain:
         names = {"load": "load", "embed": "encode", "search": "search", "select": "select"}
@@ -103,8 +108,9 @@ def ask(
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Piped input only: one JSON object a line.")
 @click.option("--top-k", type=click.IntRange(1, 100), help="Passages to retrieve.")
+@index_dir_option
 @click.pass_obj
-def repl(state: State, as_json: bool, top_k: int | None) -> None:
+def repl(state: State, as_json: bool, top_k: int | None, index_dir: Path | None) -> None:
     """Ask questions in a loop; follow-up questions use the conversation so far.
 
     On a terminal: a prompt with line editing and history (:help lists the commands).
@@ -112,7 +118,7 @@ def repl(state: State, as_json: bool, top_k: int | None) -> None:
     """
     from bot.cli import repl as repl_module
 
-    service = open_service(state.settings(top_k=top_k))
+    service = open_service(state.settings(top_k=top_k, index_dir=index_dir or state.index_dir))
     if sys.stdin.isatty() and not as_json:
         repl_module.interactive(service, stdout_console())
     else:

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bot.cli.common import DEMO_HINT
 from bot.cli.render import answer_json, render_answer, render_explain, render_passage
 from bot.cli.safe import json_safe, styled
 from bot.core.errors import QuestionError
@@ -82,7 +83,7 @@ def interactive(service: QAService, console: Console) -> None:
     readline.set_history_length(1000)
 
     conversation = service.conversation()
-    names = ", ".join(s.name or s.doc_id for s in service.manifest.sources)
+    names = banner_names([s.name or s.doc_id for s in service.manifest.sources])
     console.print(
         styled(
             ("qabot", "bold"),
@@ -91,13 +92,15 @@ def interactive(service: QAService, console: Console) -> None:
             f" ({service.manifest.chunk_count} passages). :help for commands, Ctrl-D to leave.",
         )
     )
+    if service.demo_only:
+        console.print(styled(f"This is {DEMO_HINT}", style="dim"))
     try:
         while True:
             try:
                 line = input("? ").strip()
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # as in Python's and psql's prompts: the line goes
                 console.print()
-                break
+                continue
             except EOFError:
                 console.print()
                 break
@@ -115,6 +118,18 @@ def interactive(service: QAService, console: Console) -> None:
     finally:
         with contextlib.suppress(OSError):
             readline.write_history_file(history)
+
+
+# The banner names this many documents at most; :docs lists them all.
+BANNER_DOCUMENTS = 5
+
+
+def banner_names(names: list[str]) -> str:
+    """The documents a session answers from, as the banner says it: a few by name, then how
+    many more (a hundred names would push the prompt off the screen)."""
+    shown = ", ".join(names[:BANNER_DOCUMENTS])
+    more = len(names) - BANNER_DOCUMENTS
+    return f"{shown} and {more} more (:docs)" if more > 0 else shown
 
 
 def _command(line: str, conversation: Conversation, console: Console) -> bool:

@@ -101,13 +101,20 @@ def remove(
     progress: Progress | None = None,
     notify: Notify = quiet,
 ) -> Manifest:
-    """Take documents out of the index, by name (as `index list` shows it), id, path or URL."""
+    """Take documents out of the index, by name (as `index list` shows it), id, path (as
+    typed, relative or not) or URL."""
+    from bot.core.documents.sources import source_key
+
     _refuse_configured(settings)
 
     def plan(before: Manifest | None) -> list[str | Path]:
         if before is None:
             raise IndexStoreError(f"no index in {settings.index_dir} yet; add documents first")
-        gone = {n: [s for s in before.sources if n in (s.name, s.doc_id, s.path)] for n in names}
+        keys = {n: (n, source_key(n)) for n in names}
+        gone = {
+            n: [s for s in before.sources if {s.name, s.doc_id, s.path} & set(keys[n])]
+            for n in names
+        }
         unknown = [n for n, found in gone.items() if not found]
         if unknown:
             held = ", ".join(s.name or s.doc_id for s in before.sources)

@@ -44,7 +44,7 @@ def folder(tmp_path) -> Path:
     return docs
 
 
-def test_add_a_folder_list_ask_and_remove(capsys, tmp_path, folder):
+def test_add_a_folder_list_ask_and_remove(capsys, tmp_path, folder, monkeypatch):
     index = ["--index-dir", str(tmp_path / "index")]
     code, out, err = run_cli(capsys, *index, "index", "add", str(folder))
     assert code == 0, err
@@ -57,7 +57,7 @@ def test_add_a_folder_list_ask_and_remove(capsys, tmp_path, folder):
     assert "latin1.txt: not UTF-8 text" in err and "left out" in err
 
     code, out, err = run_cli(capsys, *index, "index", "list", "--json")
-    listed = {d["name"]: d for d in map(json.loads, out.splitlines())}
+    listed = {d["name"]: d for d in json.loads(out)}
     assert set(listed) == {"two-pages.pdf", "guide.docx", "notes.md", "b/notes.md"}
     assert listed["two-pages.pdf"]["format"] == "pdf" and listed["two-pages.pdf"]["pages"] == 2
     assert listed["guide.docx"]["format"] == "docx" and listed["notes.md"]["chunks"] >= 1
@@ -80,11 +80,15 @@ def test_add_a_folder_list_ask_and_remove(capsys, tmp_path, folder):
     code, out, err = run_cli(capsys, *index, "ask", "--doc", "nope.pdf", "Anything?")
     assert code == 1 and len(err.strip().splitlines()) == 1 and "nope.pdf" in err
 
-    code, out, err = run_cli(capsys, *index, "index", "remove", "two-pages.pdf", "b/notes.md")
+    # a document may be named by its path too, as typed (here relative to where qabot runs)
+    monkeypatch.chdir(folder)
+    code, out, err = run_cli(capsys, *index, "index", "remove", "two-pages.pdf", "./b/notes.md")
     assert code == 0, err
     assert "holds 2 documents" in out
+    code, out, err = run_cli(capsys, *index, "index", "list", "--jsonl")
+    assert [json.loads(line)["name"] for line in out.splitlines()] == ["guide.docx", "notes.md"]
     code, out, err = run_cli(capsys, *index, "index", "list", "--json")
-    assert {json.loads(line)["name"] for line in out.splitlines()} == {"guide.docx", "notes.md"}
+    assert {d["name"] for d in json.loads(out)} == {"guide.docx", "notes.md"}
     code, out, err = run_cli(capsys, *index, "index", "remove", "guide.docx", "notes.md")
     assert code == 1 and "empty" in err
     code, out, err = run_cli(capsys, *index, "index", "remove", "nope.md")
@@ -119,7 +123,7 @@ def test_a_url_is_fetched_once_and_kept(capsys, tmp_path, web):
     code, out, err = run_cli(capsys, *index, "index", "add", f"{base}/two-pages.pdf", str(ARTICLE))
     assert code == 0, err
     code, out, err = run_cli(capsys, *index, "index", "list", "--json")
-    [pdf] = [d for d in map(json.loads, out.splitlines()) if d["format"] == "pdf"]
+    [pdf] = [d for d in json.loads(out) if d["format"] == "pdf"]
     assert pdf["path"] == f"{base}/two-pages.pdf" and pdf["name"] == "127.0.0.1/two-pages.pdf"
     server.shutdown()  # offline from here: the page is not fetched again
     code, out, err = run_cli(capsys, *index, "index", "remove", "article.txt")
@@ -245,7 +249,7 @@ def test_a_file_whose_reader_cannot_load_is_left_out_not_the_whole_add(
         text=True,
         timeout=120,
     )
-    names = [json.loads(line)["name"] for line in listing.stdout.splitlines() if line.strip()]
+    names = [d["name"] for d in json.loads(listing.stdout)]
     assert names == ["notes.txt"], listing.stdout + listing.stderr
 
 
@@ -292,7 +296,7 @@ def test_a_file_name_that_is_not_utf8_is_refused_or_skipped_in_one_line(tmp_path
     assert added.returncode == 0, err
     assert "caf\\xe9.txt: skipped, its name is not UTF-8 text" in err and "Traceback" not in err
     listing = _qabot(*index, b"index", b"list", b"--json")
-    assert [json.loads(x)["name"] for x in listing.stdout.splitlines()] == ["notes.txt"]
+    assert [d["name"] for d in json.loads(listing.stdout)] == ["notes.txt"]
 
 
 def test_an_index_folder_whose_name_is_not_utf8_is_refused_in_one_line(tmp_path):
@@ -320,7 +324,7 @@ def test_one_file_named_twice_or_through_its_folder_or_a_link_is_one_document(ca
     code, out, err = run_cli(capsys, *index, "index", "add", *args)
     assert code == 0 and "holds 1 document," in out, err
     code, out, err = run_cli(capsys, *index, "index", "list", "--json")
-    [only] = map(json.loads, out.splitlines())
+    [only] = json.loads(out)
     assert (only["name"], only["path"]) == ("notes.txt", str(notes))
 
 
@@ -332,12 +336,12 @@ def test_a_kept_document_keeps_its_name_when_another_is_removed(capsys, tmp_path
     code, out, err = run_cli(capsys, *index, "index", "remove", "notes.md")
     assert code == 0, err
     code, out, err = run_cli(capsys, *index, "index", "list", "--json")
-    names = {json.loads(line)["name"]: json.loads(line)["path"] for line in out.splitlines()}
+    names = {d["name"]: d["path"] for d in json.loads(out)}
     assert names["b/notes.md"] == str(folder / "b" / "notes.md") and "notes.md" not in names
     # Added back, the removed one is told apart from the one that stayed.
     assert run_cli(capsys, *index, "index", "add", str(folder / "a" / "notes.md"))[0] == 0
     code, out, err = run_cli(capsys, *index, "index", "list", "--json")
-    names = {json.loads(line)["name"]: json.loads(line)["path"] for line in out.splitlines()}
+    names = {d["name"]: d["path"] for d in json.loads(out)}
     assert names["b/notes.md"] == str(folder / "b" / "notes.md")
     assert names["notes.md"] == str(folder / "a" / "notes.md")
 
@@ -383,7 +387,7 @@ def test_a_password_in_a_url_is_never_stored_and_its_charset_is_read(capsys, tmp
         for args in (["index", "list"], ["index", "list", "--json"], ["index", "status"]):
             code, out, err = run_cli(capsys, *index, *args)
             outputs.append(out + err)
-        [doc] = map(json.loads, outputs[2].splitlines())
+        [doc] = json.loads(outputs[2])
         assert doc["path"] == f"http://{host}/notes.txt"
         code, out, err = run_cli(capsys, *index, "ask", "What does the café serve?")
         assert "crème brûlée" in out, out + err
@@ -423,7 +427,7 @@ def test_a_deleted_source_is_named_on_ask_and_status_and_dropped_by_a_rebuild(ca
     code, out, err = run_cli(capsys, *index, "index", "rebuild")
     assert code == 0 and f"{garden}: no such file; left out" in err
     code, out, err = run_cli(capsys, *index, "index", "list", "--json")
-    assert [json.loads(line)["name"] for line in out.splitlines()] == ["bread.md"]
+    assert [d["name"] for d in json.loads(out)] == ["bread.md"]
     code, out, err = run_cli(capsys, *index, "ask", "--json", "When should I water the tomatoes?")
     assert code == 0 and "no longer exists" not in err
     assert {c["document"] for c in json.loads(out)["citations"]} <= {"bread.md"}
@@ -478,3 +482,42 @@ def test_a_failed_first_add_leaves_no_index_folder(capsys, tmp_path, content):
     kept.mkdir()
     code, _, err = run_cli(capsys, "--index-dir", str(kept), "index", "add", str(bad))
     assert code == 1 and kept.is_dir()
+
+
+def test_the_demo_article_says_so_until_the_users_documents_replace_it(
+    capsys, tmp_path, article_index_dir
+):
+    index = tmp_path / "index"
+    shutil.copytree(article_index_dir, index)
+    ambassador = "Who is China's ambassador to Japan?"
+    code, out, err = run_cli(capsys, "ask", "--index-dir", str(index), ambassador)
+    assert code == 0 and "Cheng Yonghua" in out
+    assert "Answered from the bundled demo article" in err and "qabot index add FILE" in err
+    code, out, err = run_cli(capsys, "ask", "--index-dir", str(index), "--json", ambassador)
+    assert code == 0 and json.loads(out)["answer"] and err == ""  # scripts get data alone
+
+    kept = tmp_path / "kept"
+    shutil.copytree(article_index_dir, kept)
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The lighthouse keeper lit the lamp at dusk every evening.\n")
+    code, out, err = run_cli(
+        capsys, "index", "add", "--index-dir", str(kept), "--keep-demo", str(notes)
+    )
+    assert code == 0 and "holds 2 documents" in out and "demo" not in err
+
+    code, out, err = run_cli(capsys, "--index-dir", str(index), "index", "add", str(notes))
+    assert code == 0 and "holds 1 document," in out
+    assert "The demo article is replaced by your documents" in err and "--keep-demo" in err
+    code, out, err = run_cli(capsys, "ask", "--index-dir", str(index), "Who lit the lamp?")
+    assert code == 0 and "lighthouse keeper" in out and "demo" not in err
+
+
+def test_the_repl_banner_names_a_few_documents_then_how_many_more():
+    from bot.cli.repl import banner_names
+
+    assert banner_names(["a.md"]) == "a.md"
+    five = [f"{c}.md" for c in "abcde"]
+    assert banner_names(five) == "a.md, b.md, c.md, d.md, e.md"
+    assert (
+        banner_names([*five, "f.md", "g.md"]) == "a.md, b.md, c.md, d.md, e.md and 2 more (:docs)"
+    )
