@@ -183,7 +183,7 @@ def _settings():
 
 
 def _shown(default) -> str:
-    """A default as the README's table writes it."""
+    """A default as docs/settings.md's table writes it."""
     if isinstance(default, bool):
         return str(default).lower()
     if isinstance(default, int | float):
@@ -191,10 +191,10 @@ def _shown(default) -> str:
     return f"`{default}`"
 
 
-def test_the_readme_table_names_every_setting_with_its_default():
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
-    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| `")]
+def test_the_settings_table_names_every_setting_with_its_default():
+    page = (REPO / "docs" / "settings.md").read_text(encoding="utf-8")
+    lines = page.split("\n| setting | default | meaning |\n", 1)[1].split("\n\n", 1)[0]
+    rows = [line.split(" | ") for line in lines.splitlines() if line.startswith("| `")]
     table: dict[str, str] = {}
     for names, defaults, _meaning in rows:
         names = re.findall(r"`([^`]+)`", names)

@@ -59,7 +59,7 @@ def eval_command(
     among: Path | None,
     index_dir: Path | None,
 ) -> None:
-    """Measure answer quality on a QA set or a corpus of them (YAML; formats in the README).
+    """Measure answer quality on a QA set or a corpus of them (YAML; formats in docs/quality.md).
 
     A QA set names its document; its index is built on first use and kept in
     ~/.cache/qabot/eval unless --index-dir says otherwise. A corpus (eval/corpus.yaml) lists

@@ -7,7 +7,7 @@ core stays free of pydantic; `bot.config.Settings` builds one validated field fr
 from a `Settings` field by field, by name. A field added here with `setting(...)` (in a
 class of SETTINGS_CLASSES) is thereby a setting: in the config file, as a `QABOT_*` variable,
 validated, with nothing repeated elsewhere in the code; the tests then ask for its line in
-config.example.yaml and the README. Fields without the mark are the core's own tuning,
+config.example.yaml and docs/settings.md. Fields without the mark are the core's own tuning,
 which no user setting reaches.
 """
 
@@ -90,7 +90,7 @@ class AnswerSettings:
     # (QAEngine.threshold_for): the best unrelated sentence scores higher among more of them.
     # 0.025: the largest rise at which the train and dev QA sets, asked of one index of their
     # documents and 989 others (40,000 passages), abstain on no more answerable questions
-    # than in their own indexes (README, "A folder of 1,000 documents").
+    # than in their own indexes (docs/quality.md, "Abstention in a large, varied index").
     abstain_calibrated: int = 200
     abstain_rise: float = setting(0.025, ge=0.0, le=1.0)
     max_sentences: int = setting(3, "max_answer_sentences", ge=1, le=10)

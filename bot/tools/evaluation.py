@@ -1,6 +1,6 @@
 """Measuring answer quality on a QA set, through the same `QAService.ask` every front end uses.
 
-A QA set is a YAML file (format in the README): a document, answerable questions with
+A QA set is a YAML file (format in docs/quality.md): a document, answerable questions with
 accepted answers and the evidence text that settles them, unanswerable questions, and
 multi-turn conversations.
 """

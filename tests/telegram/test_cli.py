@@ -202,10 +202,10 @@ def test_every_telegram_setting_is_documented():
 
     example = REPO / "config.example.yaml"
     assert load_settings(example).telegram == TelegramSettings()  # it shows the defaults
-    text, readme = example.read_text(), (REPO / "README.md").read_text()
+    text, page = example.read_text(), (REPO / "docs" / "settings.md").read_text()
     for name in TelegramSettings.model_fields:
         assert f"{name}:" in text, name
-        assert f"telegram.{name}`" in readme, name
+        assert f"telegram.{name}`" in page, name
 
 
 def test_a_busy_webhook_port_is_named(index_env):

@@ -1,5 +1,5 @@
 """No silent regressions: both QA sets run through the real pipeline, with floors a little
-under what the bot reaches (see README, "Answer quality"). Lower a floor only on purpose."""
+under what the bot reaches (see docs/quality.md). Lower a floor only on purpose."""
 
 from __future__ import annotations
 

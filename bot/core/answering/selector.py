@@ -11,7 +11,7 @@ small (a JSON file), fast (microseconds), and its probability is calibrated, so 
 is one threshold on it, chosen on the dev split.
 
 A cross-encoder fine-tuned from MiniLM was tried first: on this CPU, within a training budget
-of minutes, it stayed at chance (README, "Answer quality").
+of minutes, it stayed at chance; docs/reader.md has the cross-encoder trained since.
 """
 
 from __future__ import annotations
