@@ -9,6 +9,9 @@ if TYPE_CHECKING:
     from rich.progress import Progress as RichProgressBar
 
 
+ESTIMATE_SECONDS = 10.0
+
+
 class BuildProgress:
     """A progress bar on a terminal; on a pipe, nothing (the caller prints a summary)."""
 
@@ -27,6 +30,7 @@ class BuildProgress:
             MofNCompleteColumn,
             Progress,
             TextColumn,
+            TimeElapsedColumn,
             TimeRemainingColumn,
         )
 
@@ -35,9 +39,16 @@ class BuildProgress:
             TextColumn("{task.description}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
+            # Both times say what they are: a bare 0:01:05 reads as either.
+            TimeElapsedColumn(),
+            TextColumn("elapsed,"),
             TimeRemainingColumn(),
+            TextColumn("left"),
             console=self.console,
             transient=True,
+            # The estimate follows the last few seconds' pace (embedding speeds up once the
+            # model is warm), not the whole phase's.
+            speed_estimate_period=ESTIMATE_SECONDS,
         )
         self.bar.start()
         self.task = self.bar.add_task(description, total=total)

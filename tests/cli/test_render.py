@@ -230,3 +230,25 @@ def test_text_is_made_printable_however_it_was_made(renderable):
     shown = printed(out)
     assert "\x1b]0;" not in shown and "\x1b[2J" not in shown and "\u202e" not in shown
     assert "abcd" in shown
+
+
+def test_the_build_progress_bar_labels_its_times():
+    import io
+
+    from rich.console import Console
+
+    from bot.cli.progress import BuildProgress
+
+    out = io.StringIO()
+    progress = BuildProgress(Console(file=out, force_terminal=True, width=120))
+    progress.start(10, "embedding passages")
+    for _ in range(10):
+        progress.advance(1)
+    progress.bar.refresh()
+    shown = out.getvalue()
+    progress.close()
+    assert "embedding passages" in shown and "10/10" in shown
+    assert "elapsed," in shown and "left" in shown
+    quiet = io.StringIO()  # on a pipe, no bar at all
+    BuildProgress(Console(file=quiet, force_terminal=False)).start(10, "embedding passages")
+    assert quiet.getvalue() == ""
