@@ -52,6 +52,9 @@ def test_add_a_folder_list_ask_and_remove(capsys, tmp_path, folder, monkeypatch)
     assert "budget.csv: skipped, a .csv file, not a format qabot reads (.txt, .md, " in err
     # the same way out as when the .doc is named on its own
     assert "minutes.doc: skipped, an old Word .doc file; qabot reads .docx: open it in" in err
+    code, _, alone = run_cli(capsys, *index, "index", "add", str(folder / "minutes.doc"))
+    assert code == 1 and "minutes.doc: an old Word .doc file" in alone
+    assert "save it as .docx" in alone and "binary" not in alone
     assert "save it as .docx" in err
     assert ".git: skipped, a hidden folder" in err
     assert "latin1.txt: not UTF-8 text" in err and "left out" in err

@@ -10,7 +10,13 @@ extracted text is what a citation quotes, so the index keeps it (not the origina
 
 from __future__ import annotations
 
-from bot.core.documents.formats.extracted import MAX_UNPACKED_BYTES, SAVE_AS_DOCX, Extracted
+from bot.core.documents.formats.extracted import (
+    LEGACY_OFFICE,
+    MAX_UNPACKED_BYTES,
+    OLE2_MAGIC,
+    SAVE_AS_DOCX,
+    Extracted,
+)
 from bot.core.errors import SourceError
 
 __all__ = ["MAX_UNPACKED_BYTES", "Extracted", "extract", "format_of"]
@@ -60,6 +66,8 @@ def extract(data: bytes, fmt: str, url: str | None = None) -> Extracted:
     imported, is left out of a build like any unreadable file, not the end of the build."""
     if data.startswith(b"%PDF-"):
         fmt = "pdf"  # whatever its name says: a PDF's bytes are never text
+    if data.startswith(OLE2_MAGIC):  # an old .doc named on its own: the way out, not "binary"
+        raise SourceError(LEGACY_OFFICE)
     try:
         return _extract(data, fmt, url)
     except SourceError:

@@ -11,10 +11,14 @@ from __future__ import annotations
 import io
 import re
 
-from bot.core.documents.formats.extracted import MAX_UNPACKED_BYTES, SAVE_AS_DOCX, Extracted
+from bot.core.documents.formats.extracted import (
+    LEGACY_OFFICE,
+    MAX_UNPACKED_BYTES,
+    OLE2_MAGIC,
+    Extracted,
+)
 from bot.core.errors import SourceError
 
-_OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 # C0 and C1 controls; tab, line feed, NEL etc. are white space, folded to spaces below.
 _CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
 _WHITE = re.compile(r"\s+")
@@ -28,10 +32,8 @@ _STYLE_DEPTH = 10  # basedOn chains are short; the bound guards against a cycle 
 
 def extract_docx(data: bytes) -> Extracted:
     """Read a .docx file's bytes, or raise SourceError with a one-line reason."""
-    if data.startswith(_OLE2_MAGIC):
-        raise SourceError(
-            f"an old Word .doc file or a password-protected Office file; {SAVE_AS_DOCX}"
-        )
+    if data.startswith(OLE2_MAGIC):
+        raise SourceError(LEGACY_OFFICE)
     blocks, title = _read(data)
     if not blocks:
         raise SourceError("no text in this Word document")

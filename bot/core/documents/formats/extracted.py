@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 # The way out for a legacy Word file, named on its own or met in a folder.
 SAVE_AS_DOCX = "qabot reads .docx: open it in Word or LibreOffice and save it as .docx"
+# An OLE2 compound file: legacy .doc/.xls/.ppt, or any Office file with a password.
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+LEGACY_OFFICE = f"an old Word .doc file or a password-protected Office file; {SAVE_AS_DOCX}"
 
 
 @dataclass(frozen=True)
