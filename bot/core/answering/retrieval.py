@@ -69,7 +69,7 @@ class Retriever:
         for row in top:
             score = dense.get(row)
             if score is None:
-                score = float(self.index.vectors.reconstruct(row) @ vector[0])
+                score = float(self.index.passage_vectors[row] @ vector[0])
             hits.append(Hit(row, fused[row], score, float(bm25[row])))
         return hits
 

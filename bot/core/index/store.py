@@ -94,13 +94,17 @@ ALWAYS_HASHED = frozenset({ROWS_FILE, SUMS_FILE})
 
 @dataclass
 class Index:
-    """A loaded index: passages, their vectors, and the vectors of their sentences."""
+    """A loaded index: passages, their vectors, and the vectors of their sentences, all
+    memory-mapped: opening an index reads none of them."""
 
     directory: Path
     manifest: Manifest
     chunks: Passages
     vectors: Any  # faiss.Index over chunk vectors, inner product of unit vectors
     sentence_vectors: np.ndarray
+    # The same passage vectors as a matrix, a row each: one passage's vector without asking
+    # the FAISS index to reconstruct it (an IVF index would need a map of every row first).
+    passage_vectors: np.ndarray
 
     def sentence_text(self, chunk_row: int, k: int) -> str:
         return self.chunks[chunk_row].sentence_text(k)
@@ -295,11 +299,19 @@ def data_damage(index_dir: Path, manifest: Manifest) -> str | None:
     return None
 
 
-def _checked_tables(
-    index_dir: Path, manifest: Manifest, full: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class _Tables:
+    """What loading reads of a build's data besides the FAISS index, checked."""
+
+    rows: np.ndarray  # where each passage's line starts, and its first sentence row
+    sums: np.ndarray  # each passage's checksum
+    sentence_vectors: np.ndarray  # mapped
+    passage_vectors: np.ndarray  # mapped
+
+
+def _checked_tables(index_dir: Path, manifest: Manifest, full: bool) -> _Tables:
     """The data files against their checksums (`full`: all hashed), then the passages' table,
-    their checksums and the sentence vectors (mapped) against the manifest; IndexDamaged."""
+    their checksums and the vectors (mapped) against the manifest; IndexDamaged."""
     import numpy as np
 
     data = index_dir / manifest.data_dir
@@ -311,9 +323,10 @@ def _checked_tables(
     try:
         table = np.load(data / ROWS_FILE, allow_pickle=False)
         sums = np.load(data / SUMS_FILE, allow_pickle=False)
-        # Mapped, not read: an answer touches the sentences of a few passages, and a large
-        # corpus's sentence vectors need not all sit in memory.
+        # Mapped, not read: an answer touches the vectors of a few passages and their
+        # sentences, and a large corpus's vectors need not all sit in memory.
         sentence_vectors = np.load(data / SENTENCES_FILE, allow_pickle=False, mmap_mode="r")
+        passage_vectors = np.load(data / PASSAGES_FILE, allow_pickle=False, mmap_mode="r")
         chunks_size = (data / CHUNKS_FILE).stat().st_size
     except (OSError, ValueError, EOFError) as exc:
         raise damaged(index_dir, _reason(exc)) from None
@@ -338,11 +351,15 @@ def _checked_tables(
             f"sentence vectors of shape {sentence_vectors.shape}, manifest says "
             f"({manifest.sentence_count}, {dimension})",
         ),
+        (
+            passage_vectors.shape != (n, dimension) or passage_vectors.dtype != np.float32,
+            f"passage vectors of shape {passage_vectors.shape}, manifest says ({n}, {dimension})",
+        ),
     ]
     for bad, what in problems:
         if bad:
             raise damaged(index_dir, what)
-    return table, sums, sentence_vectors
+    return _Tables(table, sums, sentence_vectors, passage_vectors)
 
 
 def _reason(exc: BaseException) -> str:
@@ -353,13 +370,11 @@ def _reason(exc: BaseException) -> str:
 def load_index(index_dir: Path, manifest: Manifest) -> Index:
     """The index `manifest` describes, its data checked first (sizes, and hashes as
     integrity.verify does at load); each passage is checked again when it is read."""
-    import faiss
-
-    table, sums, sentence_vectors = _checked_tables(index_dir, manifest, full=False)
+    tables = _checked_tables(index_dir, manifest, full=False)
     data = index_dir / manifest.data_dir
     try:
-        chunks = CheckedPassages(data / CHUNKS_FILE, table, sums, index_dir)
-        vectors = vector_index.prepare(faiss.read_index(str(data / VECTORS_FILE)))
+        chunks = CheckedPassages(data / CHUNKS_FILE, tables.rows, tables.sums, index_dir)
+        vectors = vector_index.read(data / VECTORS_FILE)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise damaged(index_dir, _reason(exc)) from None
     problems = [
@@ -372,7 +387,9 @@ def load_index(index_dir: Path, manifest: Manifest) -> Index:
     for bad, what in problems:
         if bad:
             raise damaged(index_dir, what)
-    return Index(index_dir, manifest, chunks, vectors, sentence_vectors)
+    return Index(
+        index_dir, manifest, chunks, vectors, tables.sentence_vectors, tables.passage_vectors
+    )
 
 
 def staleness(
