@@ -39,7 +39,7 @@ from bot.core.index.integrity import (
     verify,
 )
 from bot.core.index.integrity import manifest_text as _manifest_text
-from bot.core.index.lexical import BM25_FILES
+from bot.core.index.lexical import LEXICAL_FILES
 from bot.core.index.passages import Passages
 from bot.core.settings import ChunkerSettings
 from bot.core.types import SCHEMA_VERSION, Chunk, Manifest
@@ -83,11 +83,11 @@ DATA_FILES = frozenset(
         EMBED_KEYS_FILE,
         DOCUMENTS_FILE,
     }
-    | set(BM25_FILES.values())
+    | LEXICAL_FILES
 )
 # What every build writes and every manifest must hold the checksum of (BM25's files vary
 # with its method, and a missing one is built again from the passages).
-REQUIRED_FILES = DATA_FILES - set(BM25_FILES.values())
+REQUIRED_FILES = DATA_FILES - LEXICAL_FILES
 # Read whole at every load, so hashed at every load whatever the index's size.
 ALWAYS_HASHED = frozenset({ROWS_FILE, SUMS_FILE})
 
