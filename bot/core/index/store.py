@@ -22,13 +22,11 @@ from __future__ import annotations
 import json
 import re
 import stat
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.core.documents.sources import is_url, source_digest, source_keys
-from bot.core.errors import IndexStoreError, SourceError
+from bot.core.errors import IndexStoreError
 from bot.core.index import vectors as vector_index
 from bot.core.index.integrity import (
     PASSAGE_DIGEST_BYTES,
@@ -41,8 +39,7 @@ from bot.core.index.integrity import (
 from bot.core.index.integrity import manifest_text as _manifest_text
 from bot.core.index.lexical import LEXICAL_FILES
 from bot.core.index.passages import Passages
-from bot.core.settings import ChunkerSettings
-from bot.core.types import SCHEMA_VERSION, Chunk, Manifest
+from bot.core.types import Chunk, Manifest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -390,48 +387,6 @@ def load_index(index_dir: Path, manifest: Manifest) -> Index:
     return Index(
         index_dir, manifest, chunks, vectors, tables.sentence_vectors, tables.passage_vectors
     )
-
-
-def staleness(
-    manifest: Manifest,
-    sources: Sequence[str | Path],
-    model: str,
-    chunker: ChunkerSettings,
-    index_type: str = "auto",
-) -> list[str]:
-    """Why the index no longer matches its sources or settings; empty when it does."""
-    reasons = []
-    if manifest.schema != SCHEMA_VERSION:
-        reasons.append("it was built by an older qabot, without checksums for every passage")
-    built = {s.path: s for s in manifest.sources}
-    wanted = [key for key in source_keys(sources) if key not in manifest.skipped]
-    if sorted(wanted) != sorted(built):
-        reasons.append("the configured sources differ from the indexed ones")
-    else:
-        for path in wanted:
-            if is_url(path):
-                continue  # a web page is read when added; checking it would need the network
-            try:
-                digest = source_digest(path)
-            except SourceError:
-                # Configured sources: a rebuild leaves it out (and records why), so nothing
-                # is answered from a file that is gone. Otherwise open_index says so.
-                reasons.append(f"{path} can no longer be read")
-                continue
-            if digest != built[path].sha256:
-                reasons.append(f"{path} changed since the index was built")
-    if manifest.model != model:
-        reasons.append(f"the model changed ({manifest.model} -> {model})")
-    if manifest.chunker != chunker.as_dict():
-        reasons.append("the chunking settings changed")
-    wanted_type = vector_index.choose(index_type, manifest.chunk_count)
-    if manifest.index_type != wanted_type:
-        reasons.append(f"the index type changed ({manifest.index_type} -> {wanted_type})")
-    return reasons
-
-
-def missing_sources(manifest: Manifest) -> list[str]:
-    return [s.path for s in manifest.sources if not is_url(s.path) and not Path(s.path).is_file()]
 
 
 def disk_size(index_dir: Path, manifest: Manifest) -> int:
