@@ -153,7 +153,8 @@ def _build_id(value: Any, where: str) -> None:
 
 
 def _index_type(value: Any, where: str) -> None:
-    _expect(value in INDEX_TYPES and type(value) is str, where, "flat, hnsw or ivf")
+    # The type first: a list or an object is unhashable, and cannot be looked up in a set.
+    _expect(type(value) is str and value in INDEX_TYPES, where, "flat, hnsw or ivf")
 
 
 def _key(where: str, key: str) -> str:
