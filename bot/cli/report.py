@@ -158,6 +158,15 @@ def _targets_table(r: dict) -> Table:
         "≤ 0.25× torch floor, < 1 s",
         c["ratio"] <= 0.25 and c["ask_s"] < 1.0,
     )
+    if "import_floor_s" in c:
+        row(
+            "  against importing its libraries",
+            f"{c['ask_s']:.2f} s",
+            f"{c['import_floor_s']:.2f} s",
+            f"{c['import_ratio']:.2f}",
+            "≤ 2.5× import",
+            c["import_ratio"] <= 2.5,
+        )
     row(
         "warm answer p50",
         f"{w['p50_ms']:.1f} ms",
@@ -215,8 +224,8 @@ def _corpus_rows(k: dict, row: Callable[..., None]) -> None:
         f"{k['cold_ask_s']:.2f} s",
         f"{k['cold_ask_one_document_s']:.2f} s one document",
         f"{k['cold_ratio']:.2f}",
-        "< 2 s",
-        k["cold_ask_s"] < 2,
+        "≤ 1.15× one document, < 2 s",
+        k["cold_ratio"] <= 1.15 and k["cold_ask_s"] < 2,
     )
     row(
         "  warm answer p50 over it",

@@ -141,9 +141,11 @@ def citation_label(document: str, locator: str, paragraphs: tuple[int, ...]) -> 
 
 # --- the index -----------------------------------------------------------------------------
 
-# 2: the manifest carries its own checksum and every passage one (chunks.sums.npy). An index
-# of schema 1 (before them) is read only to be rebuilt: it counts as out of date.
-SCHEMA_VERSION = 2
+# 2: the manifest carries its own checksum and every passage one (chunks.sums.npy).
+# 3: each file source's size and times as it was read (SourceInfo.file_size, mtime_ns,
+# ctime_ns), and each BM25 term's document frequency (bm25.df.npy).
+# An index of an older schema is read only to be rebuilt: it counts as out of date.
+SCHEMA_VERSION = 3
 OLDEST_SCHEMA = 1
 Notify = Callable[[str], None]
 # The sources of a build, decided from the index as it is once the build holds the lock
@@ -170,6 +172,12 @@ class SourceInfo:
     paragraphs: int = 0
     pages: int = 0
     added_at: str = ""  # when this document (these bytes) entered the index
+    # What stat said of a file before it was read (bot.core.index.freshness): while it says
+    # the same, the file is not read again to tell whether it changed. 0: not known (a URL,
+    # or a file changed too recently for its times to be trusted), so it is always hashed.
+    file_size: int = 0
+    mtime_ns: int = 0
+    ctime_ns: int = 0
 
 
 @dataclass(frozen=True)

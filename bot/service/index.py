@@ -193,14 +193,8 @@ def status(settings: Settings) -> IndexStatus:
     file hashed), without loading the model. A damaged manifest is a status too (`recorded`
     None); IndexStoreError when there is no index, or the folder is not qabot's."""
     from bot.core.index.embedding import model_identity
-    from bot.core.index.store import (
-        IndexDamaged,
-        data_damage,
-        disk_size,
-        missing_sources,
-        read_manifest,
-        staleness,
-    )
+    from bot.core.index.freshness import missing_sources, staleness
+    from bot.core.index.store import IndexDamaged, data_damage, disk_size, read_manifest
 
     target = Path(settings.index_dir)
     try:

@@ -54,11 +54,7 @@ class Retriever:
         if settings.retrieval == "dense":
             return [Hit(row, score, score, 0.0) for row, score in dense.items()]
 
-        bm25 = self.lexical.scores(query_terms)
-        if within is not None:
-            outside = np.ones(len(bm25), dtype=bool)
-            outside[within.start : within.stop] = False
-            bm25 = np.where(outside, 0.0, bm25)
+        bm25 = self.lexical.scores(query_terms, within)
         lexical_rows = [int(r) for r in np.argsort(-bm25)[:depth] if bm25[r] > 0]
         fused: dict[int, float] = {}
         for ranking in (list(dense), lexical_rows):
@@ -69,7 +65,7 @@ class Retriever:
         for row in top:
             score = dense.get(row)
             if score is None:
-                score = float(self.index.vectors.reconstruct(row) @ vector[0])
+                score = float(self.index.passage_vectors[row] @ vector[0])
             hits.append(Hit(row, fused[row], score, float(bm25[row])))
         return hits
 

@@ -20,13 +20,14 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.core.documents.sources import MAX_SOURCE_BYTES, is_url
 from bot.core.errors import IndexStoreError, SourceError
 from bot.core.index.embedcache import previous_vectors
+from bot.core.index.freshness import Seen, with_seen
 from bot.core.index.integrity import checksums
 from bot.core.index.reading import read_documents, stored_documents
 from bot.core.index.store import (
@@ -113,6 +114,33 @@ def build_lock(index_dir: Path, notify: Notify) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def record_seen(index_dir: Path, manifest: Manifest, confirmed: Mapping[str, Seen]) -> Manifest:
+    """`manifest` recording what `stat` now says of the sources `confirmed` unchanged (hashed,
+    found the same), written so the next opening need not hash them again. Only when no
+    build runs (one would rewrite the manifest anyway), and only into the build `manifest`
+    is; when the folder cannot be written (a read-only index) they are hashed again next
+    time, and the manifest is returned as it was."""
+    if not confirmed:
+        return manifest
+    try:
+        with open(index_dir / ".lock", "w") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return manifest
+            try:
+                current = read_manifest(index_dir)
+                if current is None or current.build_id != manifest.build_id:
+                    return manifest
+                updated = with_seen(current, confirmed)
+                _atomic_write(index_dir / MANIFEST, manifest_text(updated))
+                return updated
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+    except (OSError, IndexStoreError):
+        return manifest
 
 
 def build_index(

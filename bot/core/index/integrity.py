@@ -153,7 +153,8 @@ def _build_id(value: Any, where: str) -> None:
 
 
 def _index_type(value: Any, where: str) -> None:
-    _expect(value in INDEX_TYPES and type(value) is str, where, "flat, hnsw or ivf")
+    # The type first: a list or an object is unhashable, and cannot be looked up in a set.
+    _expect(type(value) is str and value in INDEX_TYPES, where, "flat, hnsw or ivf")
 
 
 def _key(where: str, key: str) -> str:
@@ -224,7 +225,13 @@ SOURCE_FIELDS: dict[str, Check] = {
     "paragraphs": _count,
     "pages": _count,
     "added_at": _text,
+    "file_size": _count,
+    "mtime_ns": _count,
+    "ctime_ns": _count,
 }
+# Source fields a schema added, by the schema that added them: a manifest of an older schema
+# is read without them (each as SourceInfo's default, "not known"), to be rebuilt.
+ADDED_SOURCE_FIELDS = {3: ("file_size", "mtime_ns", "ctime_ns")}
 FILE_FIELDS: dict[str, Check] = {"bytes": _count, "sha256": _sha256}
 QUERY_ENCODER_FIELDS: dict[str, Check] = {"runtime": _name, "file": _name, "sha256": _sha256}
 MANIFEST_FIELDS: dict[str, Check] = {
@@ -281,11 +288,15 @@ def parse_manifest(raw: str, required_files: Iterable[str], sealed: bool = True)
         raise ManifestError(
             f"it has index schema {schema}; this qabot reads schema {SCHEMA_VERSION}"
         )
-    if schema != SCHEMA_VERSION:
-        # Built by an older qabot, before manifests and passages had checksums: read only so
-        # that it can be rebuilt from its sources (store.staleness calls it out of date).
-        sealed, required_files = False, set(required_files) & set(data.get("files") or {})
     seal = data.pop(SEAL, None)
+    sealed_as_written = manifest_sha256(data)
+    if schema != SCHEMA_VERSION:
+        # Built by an older qabot: read only so that it can be rebuilt from its sources
+        # (freshness.staleness calls it out of date). Schema 1 had no checksums for the
+        # manifest and some data files; what later schemas added is "not known".
+        sealed = sealed and type(schema) is int and schema >= 2
+        required_files = set(required_files) & set(data.get("files") or {})
+        _add_missing_source_fields(data, schema)
     _record(MANIFEST_FIELDS)(data, "")
     if data["data_dir"] != f"data-{data['build_id']}":
         raise ManifestError("data_dir must be data-<build_id>")
@@ -299,10 +310,25 @@ def parse_manifest(raw: str, required_files: Iterable[str], sealed: bool = True)
         if seal is None:
             raise ManifestError(f"{SEAL}, its own checksum, is missing")
         _sha256(seal, SEAL)
-        if seal != manifest_sha256(data):
+        if seal != sealed_as_written:
             raise ManifestError("it does not match its checksum")
     sources = [SourceInfo(**source) for source in data.pop("sources")]
     return Manifest(sources=sources, **data)
+
+
+def _add_missing_source_fields(data: dict[str, Any], schema: Any) -> None:
+    """The fields of each source that schemas after `schema` added, as "not known" (0)."""
+    added = [
+        name
+        for since, names in ADDED_SOURCE_FIELDS.items()
+        if type(schema) is not int or schema < since
+        for name in names
+    ]
+    sources = data.get("sources")
+    for source in sources if type(sources) is list else []:
+        if type(source) is dict:
+            for name in added:
+                source.setdefault(name, 0)
 
 
 def looks_like_a_manifest(raw: str) -> bool:

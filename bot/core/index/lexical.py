@@ -8,7 +8,7 @@ import functools
 import math
 import re
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +60,9 @@ def terms(text: str) -> list[str]:
     return _stemmer().stemWords([american(w) for w in words(text)])
 
 
-# The BM25 index's files in a build's data folder (bm25s's own format, memory-mapped when
-# loaded): built once with the index, so start-up does not grow with the corpus.
+# The BM25 index's files in a build's data folder (bm25s's own format, its arrays
+# memory-mapped when loaded): built once with the index, so start-up does not grow with the
+# corpus.
 BM25_FILES = {
     "data_name": "bm25.data.npy",
     "indices_name": "bm25.indices.npy",
@@ -70,6 +71,10 @@ BM25_FILES = {
     "params_name": "bm25.params.json",
     "nnoc_name": "bm25.nonoccurrence.npy",
 }
+# Each term's document frequency, by its id (memory-mapped when loaded): coverage weighs a
+# question's terms by IDF, and bm25s has no public way to give a term's document frequency.
+DF_FILE = "bm25.df.npy"
+LEXICAL_FILES = frozenset(BM25_FILES.values()) | {DF_FILE}
 
 
 class Lexicon:
@@ -79,35 +84,59 @@ class Lexicon:
     def __init__(self) -> None:
         self.vocab: dict[str, int] = {}
         self.passages: list[array] = []
+        self.df = array("q")  # passages holding each term, by its id
 
     def add(self, passage: str) -> None:
         # An empty passage still needs a term, so BM25's rows line up with chunk rows.
         found = terms(passage) or ["\x00"]
         vocab = self.vocab
-        self.passages.append(array("i", [vocab.setdefault(t, len(vocab)) for t in found]))
+        ids = array("i", [vocab.setdefault(t, len(vocab)) for t in found])
+        self.df.extend([0] * (len(vocab) - len(self.df)))
+        for term in set(ids):
+            self.df[term] += 1
+        self.passages.append(ids)
 
     def build(self) -> LexicalIndex:
         import bm25s
+        import numpy as np
 
         bm25 = bm25s.BM25()
+        # bm25s takes the passages as term ids with the vocabulary that names them, so its
+        # ids are the Lexicon's (it adds an empty term of its own, after them).
         bm25.index((self.passages, self.vocab), show_progress=False)
-        return LexicalIndex(bm25, len(self.passages))
+        return LexicalIndex(bm25, len(self.passages), np.array(self.df, dtype=np.int64))
+
+
+class TermCounts(Mapping[str, int]):
+    """How many passages hold each term (its document frequency), a term at a time: looked
+    up in bm25s's vocabulary, counted in an array by term id (memory-mapped when loaded), so
+    nothing is read for the terms no question asks about."""
+
+    def __init__(self, bm25: Any, counts: Any):
+        self.bm25 = bm25
+        self.counts = counts  # by term id
+
+    def __getitem__(self, term: str) -> int:
+        ids = self.bm25.get_tokens_ids([term])
+        # (bm25s adds an empty term to its vocabulary, after the passages' terms: no count.)
+        if not ids or ids[0] >= len(self.counts):
+            raise KeyError(term)
+        return int(self.counts[ids[0]])
+
+    def __iter__(self) -> Iterator[str]:
+        return (t for t, i in self.bm25.vocab_dict.items() if i < len(self.counts))
+
+    def __len__(self) -> int:
+        return len(self.counts)
 
 
 class LexicalIndex:
     """BM25 over passages (bm25s), plus document frequencies for coverage scores."""
 
-    def __init__(self, bm25: Any, size: int):
-        import numpy as np
-
+    def __init__(self, bm25: Any, size: int, counts: Any):
         self.bm25 = bm25
         self.size = size
-        # A term's document frequency is its column's length in BM25's sparse matrix.
-        counts = np.diff(np.asarray(bm25.scores["indptr"]))
-        # (bm25s adds an empty term to its vocabulary, with no column.)
-        self.df: dict[str, int] = {
-            t: int(counts[i]) for t, i in bm25.vocab_dict.items() if i < len(counts)
-        }
+        self.df = TermCounts(bm25, counts)
 
     @classmethod
     def build(cls, passages: Iterable[str]) -> LexicalIndex:
@@ -117,26 +146,39 @@ class LexicalIndex:
         return lexicon.build()
 
     def save(self, folder: Path) -> None:
+        import numpy as np
+
         self.bm25.save(str(folder), show_progress=False, **BM25_FILES)
+        np.save(folder / DF_FILE, self.df.counts, allow_pickle=False)
 
     @classmethod
     def load(cls, folder: Path, size: int) -> LexicalIndex:
-        """The index a build saved in `folder`, its arrays memory-mapped."""
+        """The index a build saved in `folder`, its arrays memory-mapped (OSError when a file
+        is missing: an index built before bm25.df.npy)."""
         import bm25s
+        import numpy as np
 
         bm25 = bm25s.BM25.load(str(folder), mmap=True, show_progress=False, **BM25_FILES)
-        return cls(bm25, size)
+        counts = np.load(folder / DF_FILE, mmap_mode="r", allow_pickle=False)
+        if counts.dtype != np.int64 or counts.ndim != 1:
+            raise ValueError(f"{DF_FILE} is not a list of counts")
+        return cls(bm25, size, counts)
 
     def idf(self, term: str) -> float:
         return math.log(1 + (self.size + 1) / (self.df.get(term, 0) + 0.5))
 
-    def scores(self, query_terms: Sequence[str]) -> Any:
+    def scores(self, query_terms: Sequence[str], within: range | None = None) -> Any:
+        """Each passage's BM25 score for the query; 0 outside `within` when given."""
         import numpy as np
 
         known = [t for t in query_terms if t in self.df]
         if not known:
             return np.zeros(self.size, dtype=np.float32)
-        return self.bm25.get_scores(known)
+        mask = None
+        if within is not None:
+            mask = np.zeros(self.size, dtype=np.float32)
+            mask[within.start : within.stop] = 1
+        return self.bm25.get_scores(known, weight_mask=mask)
 
     def coverage(self, query_terms: Sequence[str], text_terms: Iterable[str]) -> float:
         """Share of the question's IDF weight whose terms the text contains (0..1)."""
@@ -144,5 +186,6 @@ class LexicalIndex:
         if not unique:
             return 0.0
         present = set(text_terms)
-        total = sum(self.idf(t) for t in unique)
-        return sum(self.idf(t) for t in unique if t in present) / total
+        weights = {t: self.idf(t) for t in unique}
+        total = sum(weights.values())
+        return sum(w for t, w in weights.items() if t in present) / total

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +16,7 @@ from bot.core.documents.chunking import chunk_document
 from bot.core.documents.paragraphs import slug
 from bot.core.documents.sources import expand, is_url, load_document, shown, source_key
 from bot.core.errors import IndexStoreError, SourceError
+from bot.core.index import freshness
 from bot.core.index.store import DOCUMENTS_FILE, read_manifest
 from bot.core.settings import ChunkerSettings
 from bot.core.types import Chunk, Document, Kind, Notify, Progress, SourceInfo
@@ -57,6 +59,9 @@ def read_documents(
     for key, source in files.items():
         if progress and len(files) > 1:
             progress.advance(1)
+        # What stat says of a file before it is read: a change while it is read shows later.
+        stat_at = time.time_ns()
+        before = None if is_url(source) else freshness.seen(source)
         try:
             doc = _load(source, key, previous, names, max_bytes)
         except SourceError as exc:
@@ -78,6 +83,7 @@ def read_documents(
                 paragraphs=sum(p.kind is Kind.CONTENT for p in doc.paragraphs),
                 pages=len(doc.pages),
                 added_at=added_at.get(f"{key}\0{doc.sha256}", now),
+                **freshness.recorded_fields(freshness.settled(before, stat_at)),
             ),
         )
     if read:

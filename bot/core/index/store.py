@@ -22,13 +22,11 @@ from __future__ import annotations
 import json
 import re
 import stat
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.core.documents.sources import is_url, source_digest, source_keys
-from bot.core.errors import IndexStoreError, SourceError
+from bot.core.errors import IndexStoreError
 from bot.core.index import vectors as vector_index
 from bot.core.index.integrity import (
     PASSAGE_DIGEST_BYTES,
@@ -39,10 +37,9 @@ from bot.core.index.integrity import (
     verify,
 )
 from bot.core.index.integrity import manifest_text as _manifest_text
-from bot.core.index.lexical import BM25_FILES
+from bot.core.index.lexical import LEXICAL_FILES
 from bot.core.index.passages import Passages
-from bot.core.settings import ChunkerSettings
-from bot.core.types import SCHEMA_VERSION, Chunk, Manifest
+from bot.core.types import Chunk, Manifest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -83,24 +80,28 @@ DATA_FILES = frozenset(
         EMBED_KEYS_FILE,
         DOCUMENTS_FILE,
     }
-    | set(BM25_FILES.values())
+    | LEXICAL_FILES
 )
 # What every build writes and every manifest must hold the checksum of (BM25's files vary
 # with its method, and a missing one is built again from the passages).
-REQUIRED_FILES = DATA_FILES - set(BM25_FILES.values())
+REQUIRED_FILES = DATA_FILES - LEXICAL_FILES
 # Read whole at every load, so hashed at every load whatever the index's size.
 ALWAYS_HASHED = frozenset({ROWS_FILE, SUMS_FILE})
 
 
 @dataclass
 class Index:
-    """A loaded index: passages, their vectors, and the vectors of their sentences."""
+    """A loaded index: passages, their vectors, and the vectors of their sentences, all
+    memory-mapped: opening an index reads none of them."""
 
     directory: Path
     manifest: Manifest
     chunks: Passages
     vectors: Any  # faiss.Index over chunk vectors, inner product of unit vectors
     sentence_vectors: np.ndarray
+    # The same passage vectors as a matrix, a row each: one passage's vector without asking
+    # the FAISS index to reconstruct it (an IVF index would need a map of every row first).
+    passage_vectors: np.ndarray
 
     def sentence_text(self, chunk_row: int, k: int) -> str:
         return self.chunks[chunk_row].sentence_text(k)
@@ -295,11 +296,19 @@ def data_damage(index_dir: Path, manifest: Manifest) -> str | None:
     return None
 
 
-def _checked_tables(
-    index_dir: Path, manifest: Manifest, full: bool
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class _Tables:
+    """What loading reads of a build's data besides the FAISS index, checked."""
+
+    rows: np.ndarray  # where each passage's line starts, and its first sentence row
+    sums: np.ndarray  # each passage's checksum
+    sentence_vectors: np.ndarray  # mapped
+    passage_vectors: np.ndarray  # mapped
+
+
+def _checked_tables(index_dir: Path, manifest: Manifest, full: bool) -> _Tables:
     """The data files against their checksums (`full`: all hashed), then the passages' table,
-    their checksums and the sentence vectors (mapped) against the manifest; IndexDamaged."""
+    their checksums and the vectors (mapped) against the manifest; IndexDamaged."""
     import numpy as np
 
     data = index_dir / manifest.data_dir
@@ -311,9 +320,10 @@ def _checked_tables(
     try:
         table = np.load(data / ROWS_FILE, allow_pickle=False)
         sums = np.load(data / SUMS_FILE, allow_pickle=False)
-        # Mapped, not read: an answer touches the sentences of a few passages, and a large
-        # corpus's sentence vectors need not all sit in memory.
+        # Mapped, not read: an answer touches the vectors of a few passages and their
+        # sentences, and a large corpus's vectors need not all sit in memory.
         sentence_vectors = np.load(data / SENTENCES_FILE, allow_pickle=False, mmap_mode="r")
+        passage_vectors = np.load(data / PASSAGES_FILE, allow_pickle=False, mmap_mode="r")
         chunks_size = (data / CHUNKS_FILE).stat().st_size
     except (OSError, ValueError, EOFError) as exc:
         raise damaged(index_dir, _reason(exc)) from None
@@ -338,11 +348,15 @@ def _checked_tables(
             f"sentence vectors of shape {sentence_vectors.shape}, manifest says "
             f"({manifest.sentence_count}, {dimension})",
         ),
+        (
+            passage_vectors.shape != (n, dimension) or passage_vectors.dtype != np.float32,
+            f"passage vectors of shape {passage_vectors.shape}, manifest says ({n}, {dimension})",
+        ),
     ]
     for bad, what in problems:
         if bad:
             raise damaged(index_dir, what)
-    return table, sums, sentence_vectors
+    return _Tables(table, sums, sentence_vectors, passage_vectors)
 
 
 def _reason(exc: BaseException) -> str:
@@ -353,13 +367,11 @@ def _reason(exc: BaseException) -> str:
 def load_index(index_dir: Path, manifest: Manifest) -> Index:
     """The index `manifest` describes, its data checked first (sizes, and hashes as
     integrity.verify does at load); each passage is checked again when it is read."""
-    import faiss
-
-    table, sums, sentence_vectors = _checked_tables(index_dir, manifest, full=False)
+    tables = _checked_tables(index_dir, manifest, full=False)
     data = index_dir / manifest.data_dir
     try:
-        chunks = CheckedPassages(data / CHUNKS_FILE, table, sums, index_dir)
-        vectors = vector_index.prepare(faiss.read_index(str(data / VECTORS_FILE)))
+        chunks = CheckedPassages(data / CHUNKS_FILE, tables.rows, tables.sums, index_dir)
+        vectors = vector_index.read(data / VECTORS_FILE)
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise damaged(index_dir, _reason(exc)) from None
     problems = [
@@ -372,49 +384,9 @@ def load_index(index_dir: Path, manifest: Manifest) -> Index:
     for bad, what in problems:
         if bad:
             raise damaged(index_dir, what)
-    return Index(index_dir, manifest, chunks, vectors, sentence_vectors)
-
-
-def staleness(
-    manifest: Manifest,
-    sources: Sequence[str | Path],
-    model: str,
-    chunker: ChunkerSettings,
-    index_type: str = "auto",
-) -> list[str]:
-    """Why the index no longer matches its sources or settings; empty when it does."""
-    reasons = []
-    if manifest.schema != SCHEMA_VERSION:
-        reasons.append("it was built by an older qabot, without checksums for every passage")
-    built = {s.path: s for s in manifest.sources}
-    wanted = [key for key in source_keys(sources) if key not in manifest.skipped]
-    if sorted(wanted) != sorted(built):
-        reasons.append("the configured sources differ from the indexed ones")
-    else:
-        for path in wanted:
-            if is_url(path):
-                continue  # a web page is read when added; checking it would need the network
-            try:
-                digest = source_digest(path)
-            except SourceError:
-                # Configured sources: a rebuild leaves it out (and records why), so nothing
-                # is answered from a file that is gone. Otherwise open_index says so.
-                reasons.append(f"{path} can no longer be read")
-                continue
-            if digest != built[path].sha256:
-                reasons.append(f"{path} changed since the index was built")
-    if manifest.model != model:
-        reasons.append(f"the model changed ({manifest.model} -> {model})")
-    if manifest.chunker != chunker.as_dict():
-        reasons.append("the chunking settings changed")
-    wanted_type = vector_index.choose(index_type, manifest.chunk_count)
-    if manifest.index_type != wanted_type:
-        reasons.append(f"the index type changed ({manifest.index_type} -> {wanted_type})")
-    return reasons
-
-
-def missing_sources(manifest: Manifest) -> list[str]:
-    return [s.path for s in manifest.sources if not is_url(s.path) and not Path(s.path).is_file()]
+    return Index(
+        index_dir, manifest, chunks, vectors, tables.sentence_vectors, tables.passage_vectors
+    )
 
 
 def disk_size(index_dir: Path, manifest: Manifest) -> int:

@@ -9,15 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.core.errors import IndexStoreError
-from bot.core.index.build import build_index
-from bot.core.index.store import (
-    MANIFEST,
-    Index,
-    load_index,
-    missing_sources,
-    read_manifest,
-    staleness,
-)
+from bot.core.index.build import build_index, record_seen
+from bot.core.index.freshness import check, missing_sources
+from bot.core.index.store import MANIFEST, Index, load_index, read_manifest
 from bot.core.settings import ChunkerSettings, IndexSettings
 from bot.core.types import Notify, Progress
 
@@ -68,7 +62,12 @@ def open_index(
         )
         reasons = []
     else:
-        reasons = staleness(manifest, wanted, embedder.name, chunker, index_type)
+        fresh = check(manifest, wanted, embedder.name, chunker, index_type)
+        reasons = fresh.reasons
+        if not reasons:
+            # Sources hashed only because stat said something new of them (touched, copied
+            # over with the same bytes): recorded, so the next opening does not hash them.
+            manifest = record_seen(index_dir, manifest, fresh.confirmed)
     if reasons:
         if not settings.auto_rebuild:
             raise IndexStoreError(

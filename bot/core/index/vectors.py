@@ -9,6 +9,7 @@ against exact search stays at or above 0.95 (`qabot bench` measures it).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -32,6 +33,18 @@ def choose(kind: str, count: int) -> str:
     return "flat" if count < AUTO_FLAT_LIMIT else "hnsw"
 
 
+def factory_string(kind: str, count: int) -> str:
+    """FAISS's index_factory description of index type `kind` over `count` vectors: every
+    type stores the vectors themselves ("Flat"), so scores are exact inner products."""
+    if kind == "flat" or count == 0:
+        return "Flat"
+    if kind == "hnsw":
+        return f"HNSW{HNSW_M},Flat"
+    if kind == "ivf":
+        return f"IVF{_ivf_lists(count)},Flat"
+    raise ValueError(f"unknown index type {kind!r}")
+
+
 def build(kind: str, vectors: Any, block: int = ADD_BLOCK) -> Any:
     """A FAISS inner-product index of type `kind` ("flat", "hnsw" or "ivf") over `vectors`:
     an array, or rows on disk (bot.core.index.rowfile.RowReader). They are added a block at a time,
@@ -40,40 +53,44 @@ def build(kind: str, vectors: Any, block: int = ADD_BLOCK) -> Any:
     import numpy as np
 
     n, dim = vectors.shape
-    if kind == "flat" or n == 0:
-        index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.index_factory(dim, factory_string(kind, n), faiss.METRIC_INNER_PRODUCT)
+    if isinstance(index, faiss.IndexHNSW):
         index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
         index.hnsw.efSearch = HNSW_EF_SEARCH
-    elif kind == "ivf":
-        lists = _ivf_lists(n)
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFFlat(quantizer, dim, lists, faiss.METRIC_INNER_PRODUCT)
-        if n > lists * 256:
-            rows = np.random.default_rng(0).choice(n, lists * 256, replace=False)
-            rows = np.sort(rows)
-            sample = (
-                vectors[rows]
-                if isinstance(vectors, np.ndarray)
-                else np.stack([vectors[int(r)] for r in rows])
-            )
-        else:
-            sample = vectors[0:n]
-        index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        index.nprobe = max(1, math.ceil(lists * IVF_PROBE_SHARE))
-    else:
-        raise ValueError(f"unknown index type {kind!r}")
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        index.train(_training_sample(vectors, ivf.nlist))
+        ivf.nprobe = max(1, math.ceil(ivf.nlist * IVF_PROBE_SHARE))
     for start in range(0, n, block):
         index.add(np.ascontiguousarray(vectors[start : start + block], dtype=np.float32))
     return index
 
 
-def prepare(index: Any) -> Any:
-    """Make a loaded index ready for the engine, which reconstructs vectors by row."""
+def read(path: Path) -> Any:
+    """The index a build wrote to `path`, memory-mapped: opening it costs the same whatever
+    its size, and only the pages a search touches are read (and shared between processes
+    answering from the same index).
+
+    IO_FLAG_MMAP_IFC (FAISS 1.11 and later) maps what all three types keep per vector: the
+    flat index's vectors, HNSW's flat storage and neighbour lists (it still reads each
+    node's level and offset, 12 bytes a vector), IVF-flat's inverted lists. The older
+    IO_FLAG_MMAP maps only IVF lists (as OnDiskInvertedLists) and copies the rest into
+    memory. READ_ONLY: nothing is ever added to a loaded index; an older FAISS reads it
+    whole, as before."""
     import faiss
 
-    ivf = faiss.try_extract_index_ivf(index) if hasattr(faiss, "try_extract_index_ivf") else None
+    mapped = getattr(faiss, "IO_FLAG_MMAP_IFC", 0)
+    flags = mapped | faiss.IO_FLAG_READ_ONLY if mapped else 0
+    return faiss.read_index(str(path), flags)
+
+
+def prepare(index: Any) -> Any:
+    """`index`, able to give back any row's vector (reconstruct): an IVF index first maps
+    every row to its list, which reads every list's ids. Opening an index for answering
+    does not: the engine reads a passage's vector from its own matrix (chunks.vectors.npy)."""
+    import faiss
+
+    ivf = faiss.try_extract_index_ivf(index)
     if ivf is not None:
         ivf.make_direct_map()
     return index
@@ -84,12 +101,50 @@ def search(index: Any, vector: np.ndarray, k: int, rows: range | None = None) ->
     document's passages, which a build stores side by side), searched exactly there."""
     if rows is None:
         return index.search(vector, k)
+    import faiss
     import numpy as np
 
-    block = index.reconstruct_n(rows.start, len(rows))
-    sims = block @ vector[0]
-    top = np.argsort(-sims, kind="stable")[:k]
-    return sims[top][None, :], (top + rows.start)[None, :]
+    # Kept referenced while FAISS searches: SearchParameters does not own its selector.
+    selector = faiss.IDSelectorRange(rows.start, rows.stop, True)  # ids sorted in IVF lists
+    target, params = _exact_within(index, selector)
+    scores, found = target.search(vector, k, params=params)
+    # Equal scores in row order, as a stable sort of the document's scores would give.
+    order = np.lexsort((found[0], -scores[0]))
+    return scores[:, order], found[:, order]
+
+
+def _exact_within(index: Any, selector: Any) -> tuple[Any, Any]:
+    """The index and parameters that search the selected rows exhaustively. A flat index
+    restricted to a range of ids scans only that range; an IVF index probes every list
+    (the selected ids, sorted in each list, are found by bisection); an HNSW graph searched
+    with a selector walks the whole graph and still misses rows, so its flat storage,
+    holding the same vectors, is searched instead."""
+    import faiss
+
+    ivf = faiss.try_extract_index_ivf(index)
+    if ivf is not None:
+        return index, faiss.SearchParametersIVF(sel=selector, nprobe=ivf.nlist)
+    if isinstance(index, faiss.IndexHNSW):
+        return faiss.downcast_index(index.storage), faiss.SearchParameters(sel=selector)
+    return index, faiss.SearchParameters(sel=selector)
+
+
+def _training_sample(vectors: Any, lists: int) -> Any:
+    """What IVF's k-means trains on: every vector, or 256 a list drawn at random (seeded, so
+    a rebuild trains on the same sample) when there are more."""
+    import numpy as np
+
+    n = vectors.shape[0]
+    if n > lists * 256:
+        rows = np.sort(np.random.default_rng(0).choice(n, lists * 256, replace=False))
+        sample = (
+            vectors[rows]
+            if isinstance(vectors, np.ndarray)
+            else np.stack([vectors[int(r)] for r in rows])
+        )
+    else:
+        sample = vectors[0:n]
+    return np.ascontiguousarray(sample, dtype=np.float32)
 
 
 def _ivf_lists(n: int) -> int:

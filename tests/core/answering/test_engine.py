@@ -195,3 +195,34 @@ def test_asking_one_document_uses_the_threshold_of_its_own_size(two_documents):
     assert everywhere.threshold == pytest.approx(
         alone.threshold + 0.2 * math.log10(len(index.chunks) / article)
     )
+
+
+def test_asking_one_document_finds_only_its_passages_ranked_as_a_full_search(two_documents):
+    """Within one document, FAISS searches only its rows (an ID selector) and BM25 scores
+    only its passages (a weight mask): the passages found are that document's, in the order
+    a search of every passage gives them once the other documents' are left out."""
+    import numpy as np
+
+    from bot.core.index import vectors
+    from bot.core.index.lexical import terms
+
+    engine, index = two_documents, two_documents.index
+    question = "Who may modify this licence and distribute it?"
+    for document in ("article.txt", "MPL-2.0.txt"):
+        rows = index.rows_of(document)
+        vector = engine.embedder.encode_query(question)
+        _, _, hits, _, _ = engine.search(question, (), None, rows)
+        assert hits and all(hit.row in rows for hit in hits)
+
+        depth = min(20, len(rows))
+        scores, found = vectors.search(index.vectors, vector, depth, rows)
+        all_scores, all_rows = index.vectors.search(vector, index.vectors.ntotal)
+        inside = [(s, r) for s, r in zip(all_scores[0], all_rows[0], strict=True) if r in rows]
+        assert found[0].tolist() == [r for _, r in inside[:depth]]
+        assert scores[0].tolist() == [s for s, _ in inside[:depth]]
+
+        lexical = engine.retriever.lexical
+        everywhere = lexical.scores(terms(question))
+        outside = np.ones(len(everywhere), dtype=bool)
+        outside[rows.start : rows.stop] = False
+        assert (lexical.scores(terms(question), rows) == np.where(outside, 0, everywhere)).all()

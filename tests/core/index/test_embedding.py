@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.index.embedding import Embedder
-from bot.core.index.store import load_index, read_manifest, staleness
+from bot.core.index.freshness import staleness
+from bot.core.index.store import load_index, read_manifest
 from bot.core.index.upkeep import open_index
 from bot.core.settings import DEFAULT_MODEL, ChunkerSettings, EmbedderSettings
 from tests.conftest import ARTICLE

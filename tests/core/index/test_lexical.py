@@ -65,6 +65,20 @@ def test_a_saved_index_scores_as_the_built_one(tmp_path):
         assert (loaded.scores(q) == built.scores(q)).all()
 
 
+def test_a_saved_index_opens_memory_mapped_through_bm25s(tmp_path):
+    """Opening reads no array whole, whatever the corpus: bm25s maps its own, and the
+    document frequencies are looked up a term at a time in a mapped array."""
+    import numpy as np
+
+    passages = ["The ferry leaves the harbour at noon.", "The harbour closes at six."]
+    LexicalIndex.build(passages).save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path, len(passages))
+    assert isinstance(loaded.df.counts, np.memmap)
+    [harbour], [ferry], [zebra] = terms("harbour"), terms("ferry"), terms("zebra")
+    assert loaded.df[harbour] == 2 and loaded.df[ferry] == 1 and zebra not in loaded.df
+    assert len(loaded.df) == len(dict(loaded.df))
+
+
 _WORDS = st.sampled_from(
     [
         "trade",

@@ -16,13 +16,8 @@ import pytest
 
 from bot.core.errors import IndexStoreError
 from bot.core.index.build import build_index
-from bot.core.index.store import (
-    MANIFEST,
-    VECTORS_FILE,
-    load_index,
-    read_manifest,
-    staleness,
-)
+from bot.core.index.freshness import staleness
+from bot.core.index.store import MANIFEST, VECTORS_FILE, load_index, read_manifest
 from bot.core.index.upkeep import open_index
 from bot.core.settings import CHUNKING_RULES, ChunkerSettings, IndexSettings
 from bot.core.types import SCHEMA_VERSION
@@ -38,7 +33,7 @@ def index_copy(tmp_path, article_index_dir):
 
 def test_manifest_describes_the_build(article_index_dir):
     manifest = read_manifest(article_index_dir)
-    assert manifest.schema == SCHEMA_VERSION == 2
+    assert manifest.schema == SCHEMA_VERSION == 3
     assert manifest.model == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest.dimension == 384
     assert manifest.chunker == {"max_tokens": 200, "min_tokens": 24, "rules": CHUNKING_RULES}
