@@ -15,7 +15,7 @@ from bot.cli.safe import echo, echo_json
 
 if TYPE_CHECKING:
     from bot.config import Settings
-    from bot.core.types import Manifest
+    from bot.core.types import Manifest, SourceInfo
 
 
 @click.group()
@@ -198,7 +198,7 @@ def status(state: State, index_dir: Path | None, as_json: bool) -> None:
         rows.append(
             (
                 "Source",
-                f"{s.path} ({s.bytes:,} bytes, {s.chunks} passages, sha256 {s.sha256[:12]}…)",
+                f"{s.path} ({_sizes(s)}, {s.chunks} passages, sha256 {s.sha256[:12]}…)",
             )
         )
     width = max(len(k) for k, _ in rows)
@@ -224,3 +224,10 @@ def _query_encoder(recorded: dict[str, str] | None) -> str:
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
+def _sizes(s: SourceInfo) -> str:
+    """The file's size and its text's apart: a 39 KB .docx may hold 7 KB of text, and
+    either alone would read as the other."""
+    text = f"{s.bytes:,} bytes of text"
+    return f"a {s.file_size:,}-byte file, {text}" if s.file_size else text

@@ -61,6 +61,10 @@ def test_add_a_folder_list_ask_and_remove(capsys, tmp_path, folder, monkeypatch)
 
     code, out, err = run_cli(capsys, *index, "index", "list", "--json")
     listed = {d["name"]: d for d in json.loads(out)}
+    code, out, err = run_cli(capsys, *index, "index", "status")
+    docx_size = (folder / "guide.docx").stat().st_size  # the file and its text, apart
+    text_size = listed["guide.docx"]["bytes"]
+    assert f"guide.docx (a {docx_size:,}-byte file, {text_size:,} bytes of text," in out
     assert set(listed) == {"two-pages.pdf", "guide.docx", "notes.md", "b/notes.md"}
     assert listed["two-pages.pdf"]["format"] == "pdf" and listed["two-pages.pdf"]["pages"] == 2
     assert listed["guide.docx"]["format"] == "docx" and listed["notes.md"]["chunks"] >= 1

@@ -75,10 +75,11 @@ def settled(now: Seen | None, at_ns: int) -> Seen | None:
     return now
 
 
-def recorded_fields(now: Seen | None) -> dict[str, int]:
-    """SourceInfo's fields for what `stat` said (zeros: not known)."""
+def recorded_fields(now: Seen | None, size: int = 0) -> dict[str, int]:
+    """SourceInfo's fields for what `stat` said (times zero: not known; the size, which
+    `index status` shows, is kept whenever stat gave one)."""
     if now is None:
-        return {"file_size": 0, "mtime_ns": 0, "ctime_ns": 0}
+        return {"file_size": size, "mtime_ns": 0, "ctime_ns": 0}
     return {"file_size": now.size, "mtime_ns": now.mtime_ns, "ctime_ns": now.ctime_ns}
 
 

@@ -83,7 +83,9 @@ def read_documents(
                 paragraphs=sum(p.kind is Kind.CONTENT for p in doc.paragraphs),
                 pages=len(doc.pages),
                 added_at=added_at.get(f"{key}\0{doc.sha256}", now),
-                **freshness.recorded_fields(freshness.settled(before, stat_at)),
+                **freshness.recorded_fields(
+                    freshness.settled(before, stat_at), before.size if before else 0
+                ),
             ),
         )
     if read:
