@@ -163,7 +163,9 @@ def test_real_process_cold_ask_and_fast_paths(index_dir):
     result = qabot("ask", "What did Trump tweet about Japan in April?")
     assert result.returncode == 0, result.stderr
     assert "hit us hard on trade" in result.stdout
-    assert result.stderr == ""  # no weight-loading bars or warnings
+    # no weight-loading bars or warnings: only the line saying the demo article answered
+    assert result.stderr.startswith("Answered from the bundled demo article;")
+    assert len(result.stderr.splitlines()) == 1
 
     # --help and index status never import torch, faiss or sentence-transformers.
     for args in (["--help"], ["index", "status"]):
@@ -332,7 +334,8 @@ def test_bench_quick_writes_every_figure(capsys, index_dir, tmp_path):
 def test_timings_say_where_the_time_went(capsys, index_dir):
     code, out, err = run(capsys, "ask", "--timings", "Who is Lu Kang?")
     assert code == 0 and "Lu Kang" in out
-    [line] = err.splitlines()
+    [demo, line] = err.splitlines()
+    assert demo.startswith("Answered from the bundled demo article;")
     assert line.startswith("timings: load ")
     for part in ("encode", "search", "select", "render"):
         assert f", {part} " in line and line.count(" ms") == 5
