@@ -9,6 +9,7 @@ import os
 import re
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import termios
@@ -19,6 +20,14 @@ import pytest
 from tests.cli.test_cli import MARKUP_LINES
 
 AMBASSADOR = "Who is China's ambassador to Japan?"
+
+
+def _as_on_a_real_terminal() -> None:
+    """In the child: the pty as its controlling terminal, so Ctrl-C is a SIGINT as on a real
+    one, and SIGINT handled (a job a non-interactive shell puts in the background, as CI may
+    run the tests, starts with it ignored, and Python then leaves it ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 class Terminal:
@@ -34,8 +43,7 @@ class Terminal:
             stderr=slave,
             env=env,
             start_new_session=True,
-            # the pty as its controlling terminal, so Ctrl-C is a SIGINT as on a real one
-            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+            preexec_fn=_as_on_a_real_terminal,
         )
         os.close(slave)
         self.master, self.seen = master, bytearray()
