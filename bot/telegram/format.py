@@ -128,6 +128,7 @@ def help_html(username: str | None, max_question_chars: int) -> str:
             "",
             "/ask QUESTION — ask (the way to ask in a group)",
             "/sources — what I have read",
+            "/doc NAME — search one document (/doc alone: all of them again)",
             "/reset — forget the conversation",
             "/help — this help",
             "",

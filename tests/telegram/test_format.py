@@ -146,3 +146,15 @@ def test_split_without_spaces_cuts_between_characters_not_inside_entities():
 def test_split_never_sends_an_empty_piece():
     pieces = _check_pieces("<b>" + "\n\n" * 50 + "x</b>" + " " * 100 + "y", 10)
     assert [parse_html(p).strip() for p in pieces] == ["x", "y"]
+
+
+def test_help_names_every_command_the_bot_registers():
+    """/help and the command menu (setMyCommands) list the same commands: one added to the
+    bot is one a user can find in /help."""
+    from bot.telegram.format import help_html
+    from bot.telegram.handlers import COMMANDS
+
+    shown = parse_html(help_html("qabot_bot", 1000))
+    for name, _ in COMMANDS:
+        if name != "start":  # what a user already did to see the bot at all
+            assert f"/{name}" in shown, name
