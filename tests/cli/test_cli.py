@@ -24,14 +24,6 @@ def run(capsys, *args, stdin: str | None = None, monkeypatch=None):
     return run_cli(capsys, *args)
 
 
-@pytest.fixture
-def index_dir(tmp_path, article_index_dir, monkeypatch):
-    target = tmp_path / "index"
-    shutil.copytree(article_index_dir, target)
-    monkeypatch.setenv("QABOT_INDEX_DIR", str(target))
-    return target
-
-
 def test_ask_json(capsys, index_dir):
     code, out, _ = run(capsys, "ask", "--json", "Who is China's ambassador to Japan?")
     assert code == 0

@@ -8,7 +8,6 @@ import fcntl
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -92,7 +91,8 @@ def interrupt(repl: Terminal) -> None:
 
 
 @pytest.fixture
-def terminal(index_dir):
+def terminal(index_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # the REPL's history file
     opened: list[Terminal] = []
 
     def start(*args: str) -> Terminal:
@@ -102,15 +102,6 @@ def terminal(index_dir):
     yield start
     for t in opened:
         t.close()
-
-
-@pytest.fixture
-def index_dir(tmp_path, article_index_dir, monkeypatch):
-    target = tmp_path / "index"
-    shutil.copytree(article_index_dir, target)
-    monkeypatch.setenv("QABOT_INDEX_DIR", str(target))
-    monkeypatch.setenv("HOME", str(tmp_path))  # the REPL's history file
-    return target
 
 
 def test_what_is_typed_prints_as_typed_never_markup(terminal):
