@@ -196,9 +196,15 @@ def telegram(state: State, mode: str | None, verbose: bool, check: bool, health:
     show_default=True,
     help="Train on this share of the train questions (the learning curve).",
 )
-@click.option("--epochs", type=click.FloatRange(0.01, 20), help="Passes over the pairs [2].")
+@click.option("--epochs", type=click.FloatRange(0.01, 20), help="Passes over the pairs [1].")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--no-eval", is_flag=True, help="Skip evaluating dev and held-out afterwards.")
+@click.option(
+    "--reuse-model",
+    is_flag=True,
+    help="Keep the model already trained in --out: choose its threshold and fit its "
+    "selector again.",
+)
 @click.option(
     "--selector",
     "selector_file",
@@ -215,6 +221,7 @@ def train(
     epochs: float | None,
     seed: int,
     no_eval: bool,
+    reuse_model: bool,
     selector_file: Path | None,
 ) -> None:
     """Train the reader on the QA corpora, then report dev and held-out figures.
@@ -240,7 +247,14 @@ def train(
     if epochs is not None:
         settings = dataclasses.replace(settings, epochs=epochs)
     train_reader.run(
-        state, chosen, out or SHIPPED_READER, settings, fraction, quick, evaluate=not no_eval
+        state,
+        chosen,
+        out or SHIPPED_READER,
+        settings,
+        fraction,
+        quick,
+        evaluate=not no_eval,
+        reuse_model=reuse_model,
     )
 
 

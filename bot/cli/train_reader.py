@@ -32,6 +32,7 @@ def run(
     fraction: float = 1.0,
     quick: bool = False,
     evaluate: bool = True,
+    reuse_model: bool = False,
 ) -> dict[str, Any]:
     import os
 
@@ -54,8 +55,14 @@ def run(
     if quick:
         pairs = pairs[:48]
     questions = len({p["qid"] for p in pairs})
-    log(f"training on {len(pairs)} pairs of {questions} questions")
-    reader_train.train(pairs, out, settings, log=log)
+    if reuse_model and (out / "reader.onnx").is_file():
+        log(f"keeping the model trained in {out}")
+    else:
+        log(f"training on {len(pairs)} pairs of {questions} questions")
+        reader_train.train(pairs, out, settings, log=log)
+    config = json.loads((out / "reader.json").read_text(encoding="utf-8"))
+    config.pop("selector", None)  # fitted again below, on what this model reads
+    _write_config(out, config)
     threshold, on_dev = choose_threshold(splits["dev"], out, open_for)
     card = {
         "threshold": threshold,
@@ -67,18 +74,36 @@ def run(
         "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
         "corpora": [str(c) for c in corpora],
     }
-    config = json.loads((out / "reader.json").read_text(encoding="utf-8"))
     config.update(threshold=threshold, training=card)
+    _write_config(out, config)
+    log("fitting the reader's selector on dev (the reader's and the rules' features)")
+    selector, on_dev = fit_stack(splits["dev"], out, open_for)
+    config.update(selector=selector.as_dict())
+    card["selector_on_dev"] = on_dev
+    _write_config(out, config)
     if evaluate and not quick:
-        config["figures"] = figures(corpora, out, threshold, open_for)
-    (out / "reader.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        config["figures"] = figures(corpora, out, open_for)
+        _write_config(out, config)
     if not quick:
         (out / "MODEL_CARD.md").write_text(model_card(config, out), encoding="utf-8")
     echo(
         f"Reader written to {out} ({len(pairs)} pairs of {questions} train questions; "
-        f"threshold {threshold:.2f} chosen on dev)"
+        f"threshold {selector.threshold:.2f} chosen on dev)"
     )
     return config
+
+
+def _write_config(out: Path, config: dict[str, Any]) -> None:
+    (out / "reader.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+
+def fit_stack(dev: list[corpus.Entry], reader: Path, open_for: Any) -> tuple[Any, dict]:
+    """The reader's own selector (train.fit_reader_selector), fitted on the dev questions as
+    the reader in `reader` reads them."""
+    from bot.tools import train
+
+    data = train.examples(dev, lambda doc: open_for(doc, reader=str(reader)))
+    return train.fit_reader_selector(data)
 
 
 def _size(entry: corpus.Entry) -> int:
@@ -116,15 +141,15 @@ def choose_threshold(
     return chosen, {"false_abstention": false_abstention, "abstention": abstention}
 
 
-def figures(corpora: list[Path], reader: Path, threshold: float, open_for: Any) -> dict[str, Any]:
-    """Dev and held-out, with the reader (at its new threshold) and without it (the rules),
-    as a table and as data."""
+def figures(corpora: list[Path], reader: Path, open_for: Any) -> dict[str, Any]:
+    """Dev and held-out, with the reader (its selector and threshold as reader.json now
+    says) and without it (the rules), as a table and as data."""
     from bot.cli.report import render_table
 
     entries = [e for c in corpora for e in corpus.load_corpus(c, ["dev", "held-out"])]
     rows = []
     for label, path in (("rules", "none"), ("reader", str(reader))):
-        flags = {"reader": path} | ({"reader_threshold": threshold} if label == "reader" else {})
+        flags = {"reader": path}
         results = corpus.evaluate_corpus(entries, lambda doc, f=flags: open_for(doc, **f))
         for name, report in corpus.summary_rows(results):
             if name.startswith(("dev (", "held-out (")):

@@ -80,18 +80,30 @@ def examples(entries: list[Entry], open_for: Callable[[Path], QAService]) -> Exa
     return out
 
 
-def fit_selector(train: Examples) -> Selector:
-    """The logistic selector over every candidate of every train question. An answerable
-    question none of whose candidates answers (retrieval missed it) teaches nothing true
-    about choosing, and is left out."""
+def fit_selector(train: Examples, features: tuple[str, ...] | None = None) -> Selector:
+    """The logistic selector over every candidate of every train question (reading
+    `features`, by default selector.FEATURES). An answerable question none of whose
+    candidates answers (retrieval missed it) teaches nothing true about choosing, and is
+    left out."""
     import numpy as np
 
-    from bot.core.answering.selector import fit
+    from bot.core.answering.selector import FEATURES, fit
 
     keep = [i for i, y in enumerate(train.labels) if y.any() or not train.answerable[i]]
     x = np.vstack([train.features[i] for i in keep])
     y = np.concatenate([train.labels[i] for i in keep])
-    return fit(x, y, l2=L2)
+    return fit(x, y, l2=L2, features=features or FEATURES)
+
+
+def fit_reader_selector(dev: Examples) -> tuple[Selector, dict[str, float]]:
+    """A reader's own selector: the rules' features and the reader's (selector.READER_
+    FEATURES) of every sentence it reads, fitted on dev questions, which the reader was not
+    trained on; with its threshold chosen there, as choose_threshold does."""
+    from bot.core.answering.selector import FEATURES, READER_FEATURES
+
+    selector = fit_selector(dev, FEATURES + READER_FEATURES)
+    chosen, on_dev = choose_threshold(selector, dev)
+    return dataclasses.replace(selector, threshold=chosen), on_dev
 
 
 def decisions(selector: Selector, data: Examples) -> list[tuple[float, bool, bool]]:

@@ -10,6 +10,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.core.answering.selector import FEATURES, READER_FEATURES
 from bot.tools.reader_data import answer_span
 from tests.conftest import REPO, run_cli
 
@@ -28,6 +29,22 @@ def test_quick_training_writes_a_reader_the_bot_answers_with(capfd, tmp_path, mo
     assert 0.0 <= config["threshold"] <= 1.0 and config["layers"] == 1
     assert config["training"]["train_pairs"] == 48
     assert "Traceback" not in err and "UNEXPECTED" not in err
+    # Its own selector, fitted on dev: the rules' features and the reader's.
+    selector = config["selector"]
+    assert selector["features"] == list(FEATURES + READER_FEATURES)
+    assert len(selector["weights"]) == len(FEATURES + READER_FEATURES)
+    assert 0.0 <= selector["threshold"] <= 1.0
+    assert stdout.rstrip().endswith(f"threshold {selector['threshold']:.2f} chosen on dev)")
+
+    # --reuse-model: the same model, its threshold and selector chosen again.
+    model = (out / "reader.onnx").read_bytes()
+    code, stdout, err = run_cli(
+        capfd, "train", "--quick", "--reuse-model", "--out", str(out), *CORPORA
+    )
+    assert code == 0, err
+    assert "keeping the model trained in" in err and "training on" not in err
+    assert (out / "reader.onnx").read_bytes() == model
+    assert json.loads((out / "reader.json").read_text())["selector"] == selector
 
     monkeypatch.setenv("QABOT_READER", str(out))
     monkeypatch.setenv("QABOT_READER_THRESHOLD", "0")  # a tiny model: always answer

@@ -160,6 +160,15 @@ class QAEngine:
     ) -> tuple[list[SentenceCandidate], np.ndarray]:
         """The sentences the selector would read for this question (or the best `depth`),
         best first by similarity, and its features for each (to train a selector)."""
+        if self.reader is not None:
+            # The sentences the reader reads, and the features its selector weighs: the
+            # rules' and the reader's own (to fit that selector: `qabot train`).
+            from bot.core.answering.read import gather, stacked_features
+
+            g = gather(self, question, history)
+            chances = [r.probability for r in g.readings]
+            x = stacked_features(self.features(g.question, g.query, g.hits, g.top), chances)
+            return [self._sentence_candidate(g.question, c) for c in g.top], x
         question, query, hits, candidates, _ = self.search(question, history, None)
         top, x = self._features(question, query, hits, candidates, depth)
         return [self._sentence_candidate(question, c) for c in top], x
@@ -229,10 +238,15 @@ class QAEngine:
         features of each."""
         top = sorted(candidates, key=lambda c: c.score, reverse=True)
         top = top[: depth or self.settings.selector_depth]
-        x = candidate_features(
+        return top, self.features(question, query, hits, top)
+
+    def features(
+        self, question: str, query: str, hits: list[Hit], top: list[Candidate]
+    ) -> np.ndarray:
+        """The selector's features of each sentence of `top` (answering.features)."""
+        return candidate_features(
             self.retriever, top, hits, terms(query), expectation(question), query != question
         )
-        return top, x
 
     def _answer_probability(
         self, question: str, query: str, hits: list[Hit], candidates: list[Candidate]

@@ -15,6 +15,7 @@ import dataclasses
 import re
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from bot.core.answering.compose import ABSTAIN_TEXT, compose
@@ -22,6 +23,8 @@ from bot.core.answering.reader import Reader, ReaderInput, Reading
 from bot.core.types import NO_EXPECTATION, Answer, Span, Turn
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from bot.core.answering.retrieval import Candidate, Hit
     from bot.core.index.store import Index
     from bot.core.settings import AnswerSettings
@@ -47,6 +50,10 @@ class Engine(Protocol):
 
     def same_meaning(self, a: Candidate, b: Candidate) -> bool: ...
 
+    def features(
+        self, question: str, query: str, hits: list[Hit], top: list[Candidate]
+    ) -> np.ndarray: ...
+
     def retrieved(
         self, hits: list[Hit], candidates: list[Candidate], top_k: int | None
     ) -> tuple[Retrieved, ...]: ...
@@ -57,16 +64,31 @@ MAX_READ_SENTENCES = 2  # the answer and, if the reader says it also answers, on
 EXTRA_AFTER_A_TURN = 4
 
 
-def read_answer(
+@dataclass
+class Gathered:
+    """What retrieval found for a question and what the reader read of it."""
+
+    question: str
+    query: str
+    hits: list[Hit]
+    candidates: list[Candidate]
+    top: list[Candidate]  # the sentences read, best first by similarity
+    readings: list[Reading]
+    chances: list[float]  # per sentence of `top`: the probability that it answers
+    timings: dict[str, float]
+
+
+def gather(
     engine: Engine,
     question: str,
     history: Sequence[Turn] = (),
     top_k: int | None = None,
     document: str | None = None,
-) -> Answer:
+) -> Gathered:
+    """Retrieve, then read the best sentences: the reader's probability of each, weighed by
+    the reader's selector with what retrieval knows of them when the reader has one."""
     assert engine.reader is not None
     settings = engine.settings
-    started = time.perf_counter()
     within = engine.index.rows_of(document) if document else None
     window = history[-settings.history_turns :] if settings.history_turns else ()
     # After a previous turn, the question is searched with its context and alone, and the
@@ -85,13 +107,43 @@ def read_answer(
         candidates += alone
     searched = time.perf_counter()
     readings = engine.reader.read([_input(engine, question, previous, c) for c in top])
-    read = time.perf_counter()
-    threshold = settings.reader_threshold
+    chances = [r.probability for r in readings]
+    selector = engine.reader.selector
+    if selector is not None and top:
+        x = stacked_features(engine.features(question, query, hits, top), chances)
+        chances = [float(p) for p in selector.probabilities(x)]
+    timings["read"] = (time.perf_counter() - searched) * 1000
+    return Gathered(question, query, hits, candidates, top, readings, chances, timings)
+
+
+def stacked_features(rules: np.ndarray, chances: Sequence[float]) -> np.ndarray:
+    """The selector's features of each sentence read and the reader's three beside them
+    (selector.READER_FEATURES): its log-odds, their gap to the best, whether it is the best."""
+    import numpy as np
+
+    p = np.clip(np.asarray(chances, dtype=np.float64), 1e-4, 1 - 1e-4)
+    logit = np.log(p / (1 - p))
+    first = (np.arange(len(p)) == int(np.argmax(p))).astype(np.float64)
+    return np.hstack([rules, np.stack([logit, logit - logit.max(), first], axis=1)])
+
+
+def read_answer(
+    engine: Engine,
+    question: str,
+    history: Sequence[Turn] = (),
+    top_k: int | None = None,
+    document: str | None = None,
+) -> Answer:
+    assert engine.reader is not None
+    started = time.perf_counter()
+    g = gather(engine, question, history, top_k, document)
+    top, readings, chances = g.top, g.readings, g.chances
+    threshold = engine.settings.reader_threshold
     if threshold is None:
         threshold = engine.reader.threshold
-    order = sorted(range(len(top)), key=lambda i: readings[i].probability, reverse=True)
+    order = sorted(range(len(top)), key=lambda i: chances[i], reverse=True)
     best = order[0] if order else None
-    chance = readings[best].probability if best is not None else 0.0
+    chance = chances[best] if best is not None else 0.0
     span, closest = None, ()
     abstained = best is None or chance < threshold
     if abstained:
@@ -107,29 +159,24 @@ def read_answer(
             f"answering, under the threshold {threshold:.2f}"
         )
     else:
-        chosen = _chosen(engine, top, readings, order, threshold)
+        chosen = _chosen(engine, top, chances, order, threshold)
         text, citations = compose(engine.index, chosen)
         span = _span(engine, top[best], readings[best], text)
         reason = (
             f"the reader gives the answer a probability of {chance:.2f} (threshold {threshold:.2f})"
         )
-    done = time.perf_counter()
     return Answer(
-        question=question,
+        question=g.question,
         text=text,
         citations=citations,
         abstained=abstained,
-        timings_ms={
-            **timings,
-            "read": (read - searched) * 1000,
-            "total": (done - started) * 1000,
-        },
-        query=query,
+        timings_ms={**g.timings, "total": (time.perf_counter() - started) * 1000},
+        query=g.query,
         expected=NO_EXPECTATION,
         score=top[best].score if best is not None else 0.0,
         threshold=threshold,
         reason=reason,
-        retrieved=engine.retrieved(hits, candidates, top_k),
+        retrieved=engine.retrieved(g.hits, g.candidates, top_k),
         span=span,
         probability=chance,
         closest=closest,
@@ -154,7 +201,7 @@ def _input(engine: Engine, question: str, previous: str, c: Candidate) -> Reader
 def _chosen(
     engine: Engine,
     top: list[Candidate],
-    readings: list[Reading],
+    chances: list[float],
     order: list[int],
     threshold: float,
 ) -> list[Candidate]:
@@ -163,7 +210,7 @@ def _chosen(
     limit = min(MAX_READ_SENTENCES, engine.settings.max_sentences)
     chosen = [top[order[0]]]
     for i in order[1:]:
-        if len(chosen) >= limit or readings[i].probability < threshold:
+        if len(chosen) >= limit or chances[i] < threshold:
             break
         texts = {engine.index.sentence_text(c.row, c.k) for c in chosen}
         if engine.index.sentence_text(top[i].row, top[i].k) in texts:

@@ -17,7 +17,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.core.answering.selector import Selector
 
 READER_FILES = ("reader.onnx", "tokenizer.json", "reader.json")
 MAX_SPAN_TOKENS = 24  # an answer span is a name, a number, a phrase: never a paragraph
@@ -113,10 +116,14 @@ class Reader:
             str(self.folder / "reader.onnx"), options, providers=["CPUExecutionProvider"]
         )
         self.inputs = {i.name for i in self.session.get_inputs()}
+        self.selector = _selector(self.config, self.folder)
 
     @property
     def threshold(self) -> float:
-        """The probability an answer needs, chosen on dev when the reader was trained."""
+        """The probability an answer needs, chosen on dev when the reader was trained: its
+        selector's when it has one, else the reader's own."""
+        if self.selector is not None:
+            return self.selector.threshold
         return float(self.config.get("threshold", 0.5))
 
     def read(self, items: list[ReaderInput]) -> list[Reading]:
@@ -132,3 +139,14 @@ class Reader:
             Reading(float(p), best_span(starts[n], ends[n], batch["sentence_tokens"][n]))
             for n, p in enumerate(chances)
         ]
+
+
+def _selector(config: dict, folder: Path) -> Selector | None:
+    """The reader's own selector (reader.json's "selector"), if it was fitted: it weighs the
+    reader's probability with what retrieval knows of each sentence (answering.read)."""
+    from bot.core.answering.selector import FEATURES, READER_FEATURES, Selector
+
+    data = config.get("selector")
+    if data is None:
+        return None
+    return Selector.from_dict(data, str(folder / "reader.json"), FEATURES + READER_FEATURES)

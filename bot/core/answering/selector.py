@@ -44,6 +44,10 @@ FEATURES = (
     "first_in_passage",
     "sentence_words",
 )
+# What a reader's own selector reads besides FEATURES (answering.read.stacked_features): the
+# reader's log-odds that the sentence answers, their gap to the best sentence's, and whether
+# it is the reader's first choice. Fitted on dev, which the reader was not trained on.
+READER_FEATURES = ("reader_logit", "reader_gap", "reader_first")
 
 
 @dataclass(frozen=True)
@@ -74,31 +78,49 @@ class Selector:
         }
         return json.dumps(data, indent=2) + "\n"
 
+    def as_dict(self) -> dict:
+        return json.loads(self.to_json())
+
     @classmethod
-    def load(cls, path: Path) -> Selector:
+    def load(cls, path: Path, features: tuple[str, ...] = FEATURES) -> Selector:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"no answer selector at {path}") from None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path} is not an answer selector ({exc})") from None
+        return cls.from_dict(data, str(path), features)
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str, features: tuple[str, ...] = FEATURES) -> Selector:
+        """The selector `data` describes (as to_json writes it), reading `features`."""
+        try:
             selector = cls(
-                weights=tuple(data["weights"]),
+                weights=tuple(float(w) for w in data["weights"]),
                 bias=float(data["bias"]),
-                mean=tuple(data["mean"]),
-                scale=tuple(data["scale"]),
+                mean=tuple(float(m) for m in data["mean"]),
+                scale=tuple(float(s) for s in data["scale"]),
                 threshold=float(data["threshold"]),
                 features=tuple(data["features"]),
             )
-        except FileNotFoundError:
-            raise ConfigError(f"no answer selector at {path}") from None
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{path} is not an answer selector ({exc})") from None
-        if selector.features != FEATURES:
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{where} is not an answer selector ({exc})") from None
+        sizes = {len(selector.weights), len(selector.mean), len(selector.scale)}
+        if selector.features != features or sizes != {len(features)}:
             raise ConfigError(
-                f"the answer selector {path} reads other features than this qabot computes; "
+                f"the answer selector {where} reads other features than this qabot computes; "
                 "train it again: qabot train"
             )
         return selector
 
 
-def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, rounds: int = 50) -> Selector:
+def fit(
+    x: np.ndarray,
+    y: np.ndarray,
+    l2: float = 1.0,
+    rounds: int = 50,
+    features: tuple[str, ...] = FEATURES,
+) -> Selector:
     """L2-regularised logistic regression by Newton's method (a 15-weight model needs no
     library); the threshold is left at 0.5 for the caller to choose."""
     import numpy as np
@@ -123,4 +145,5 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = 1.0, rounds: int = 50) -> Sele
         mean=tuple(float(v) for v in mean),
         scale=tuple(float(v) for v in scale),
         threshold=0.5,
+        features=features,
     )

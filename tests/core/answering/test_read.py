@@ -6,6 +6,7 @@ threshold."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -71,3 +72,73 @@ def test_a_follow_up_is_read_with_the_previous_question(reading):
             answer = reading.answer(item.question, history)
             assert "read" in answer.timings_ms
             history.append(Turn(item.question, answer))
+
+
+def _with_selector(tiny_reader, tmp_path, weights: dict[str, float]) -> Reader:
+    """The tiny reader with a selector of its own that reads only the features `weights`
+    names, unscaled, threshold 0 (always answers)."""
+    import json
+    import shutil
+
+    from bot.core.answering.selector import FEATURES, READER_FEATURES
+
+    folder = tmp_path / "reader"
+    shutil.copytree(tiny_reader, folder)
+    names = FEATURES + READER_FEATURES
+    config = json.loads((folder / "reader.json").read_text())
+    config["selector"] = {
+        "features": list(names),
+        "weights": [weights.get(n, 0.0) for n in names],
+        "bias": 0.0,
+        "mean": [0.0] * len(names),
+        "scale": [1.0] * len(names),
+        "threshold": 0.0,
+    }
+    (folder / "reader.json").write_text(json.dumps(config))
+    return Reader(folder)
+
+
+def test_a_readers_selector_weighs_the_reader_with_what_retrieval_knows(
+    engine, tiny_reader, tmp_path
+):
+    settings = AnswerSettings(reader_threshold=0.0)
+    alone = QAEngine(engine.index, engine.embedder, settings, reader=Reader(tiny_reader))
+    # A selector that reads only the reader's log-odds says what the reader says.
+    logit_only = _with_selector(tiny_reader, tmp_path / "a", {"reader_logit": 1.0})
+    same = QAEngine(engine.index, engine.embedder, settings, reader=logit_only)
+    # One that reads only similarity answers with the most similar sentence it read,
+    # whatever the reader thinks of it.
+    similar_only = _with_selector(tiny_reader, tmp_path / "b", {"sentence_similarity": 1.0})
+    similar = QAEngine(engine.index, engine.embedder, settings, reader=similar_only)
+    for item in QUESTIONS.questions[:15]:
+        a, b = alone.answer(item.question), same.answer(item.question)
+        assert (a.text, a.citations) == (b.text, b.citations)
+        assert b.probability == pytest.approx(a.probability, abs=1e-3)
+        candidates, x = similar.candidates(item.question)
+        best = int(x[:, 0].argmax())
+        answer = similar.answer(item.question)
+        assert answer.probability == pytest.approx(1 / (1 + math.exp(-x[best, 0])), abs=1e-6)
+        assert candidates[best].sentence in answer.text
+        assert x.shape[1] == 18  # the rules' features and the reader's three
+
+
+def test_a_reader_whose_selector_reads_other_features_is_refused(tiny_reader, tmp_path):
+    import json
+    import shutil
+
+    from bot.core.errors import ConfigError
+
+    folder = tmp_path / "reader"
+    shutil.copytree(tiny_reader, folder)
+    config = json.loads((folder / "reader.json").read_text())
+    config["selector"] = {
+        "features": ["bm25"],
+        "weights": [1.0],
+        "bias": 0.0,
+        "mean": [0.0],
+        "scale": [1.0],
+        "threshold": 0.5,
+    }
+    (folder / "reader.json").write_text(json.dumps(config))
+    with pytest.raises(ConfigError, match=r"reads other features .* qabot train"):
+        Reader(folder)
