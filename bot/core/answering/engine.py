@@ -67,13 +67,22 @@ class QAEngine:
         self.retriever = Retriever(index)
 
     def warm_up(self) -> None:
-        """Load the models and lexical index now, so the first answer is as fast as the rest."""
-        self.embedder.encode_query("warm up")
-        _ = self.retriever.lexical
-        if self.reader is not None:
-            from bot.core.answering.reader import ReaderInput
+        """Load the models and lexical index now, so the first answer is as fast as the rest.
 
-            self.reader.read([ReaderInput("warm up?", "The reader's first run is its slowest.")])
+        The lexical index loads in a thread meanwhile: importing bm25s (and SciPy under it)
+        is Python work, building the ONNX sessions is C++ work that lets go of the GIL, so on
+        two cores the two overlap and a cold `qabot ask` waits for the longer, not the sum."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1, thread_name_prefix="qabot-warm-up") as pool:
+            lexical = pool.submit(lambda: self.retriever.lexical)
+            self.embedder.encode_query("warm up")
+            if self.reader is not None:
+                from bot.core.answering.reader import ReaderInput
+
+                warm = ReaderInput("warm up?", "The reader's first run is its slowest.")
+                self.reader.read([warm])
+            lexical.result()
 
     def answer(
         self,
