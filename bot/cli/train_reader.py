@@ -184,6 +184,10 @@ def model_card(config: dict[str, Any], out: Path) -> str:
         f"- **Threshold**: {config['threshold']:.2f}, the highest at which at most "
         f"{MAX_FALSE_ABSTENTION:.0%} of the answerable dev questions are abstained on "
         f"(dev: {t['threshold_on_dev']}).",
+        "- **Selector**: a logistic model over the rules' features and the reader's of each "
+        'sentence read (docs/reader.md, "The reader\'s selector"), fitted on the dev '
+        f"questions; it answers at a probability of {config['selector']['threshold']:.2f} "
+        f"or more (dev: {t.get('selector_on_dev')}).",
         "- **Reproduce**: `qabot train` (the command that wrote this folder).",
         "",
     ]
