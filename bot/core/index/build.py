@@ -1,9 +1,13 @@
 """Building an index: into a folder qabot owns, under a lock, written aside and swapped in.
 
-A build writes a new data folder under a temporary name, renames it, then replaces
-manifest.json in one atomic rename (the layout is in bot.core.index.store). Until that last step
-the previous manifest and its data stay untouched, so an interrupted build (Ctrl-C, a crash, a
-full disk) never leaves a broken index and never loses the last good one.
+A build adds its documents and passages to the database under its own build id (one
+transaction), writes its vectors into a new data folder under a temporary name and renames
+it, then makes itself the current build in one transaction (the layout is in
+bot.core.index.store): that commit is the swap. Until then the previous build and its data
+stay untouched, so an interrupted build (Ctrl-C, a crash, a full disk) never leaves a broken
+index and never loses the last good one; what it left is removed when the next build takes
+the lock. The previous build's passages stay in the database until the build after: a process
+still answering from it reads them until it reloads.
 
 qabot writes only into a folder it created or that carries its marker, and removes only the
 data and staging folders of its own builds (named by build id, holding only its own files): an
@@ -18,6 +22,7 @@ import fcntl
 import os
 import re
 import shutil
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,52 +31,50 @@ from typing import TYPE_CHECKING
 
 from bot.core.documents.sources import MAX_SOURCE_BYTES, is_url
 from bot.core.errors import IndexStoreError, SourceError
+from bot.core.index import legacy, schema
 from bot.core.index.embedcache import previous_vectors
 from bot.core.index.freshness import Seen, with_seen
 from bot.core.index.integrity import checksums
 from bot.core.index.reading import read_documents, stored_documents
+from bot.core.index.schema import DB_FILE, transaction
 from bot.core.index.store import (
     DATA_FILES,
     MANIFEST,
     MARKER,
-    SENTENCE_KEYS_TEMP,
     adoptable,
     check_folder_name,
+    current_record,
+    foreign,
     foreign_manifest,
     manifest_text,
-    read_manifest,
-    write_passage_sums,
 )
-from bot.core.index.writing import DataWriter
+from bot.core.index.writing import DataWriter, commit, forget
 from bot.core.settings import ChunkerSettings
-from bot.core.types import (
-    SCHEMA_VERSION,
-    Manifest,
-    Notify,
-    Plan,
-    Progress,
-)
+from bot.core.types import SCHEMA_VERSION, Manifest, Notify, Plan, Progress
 
 if TYPE_CHECKING:
     from bot.core.index.embedding import Embedder
 
 _MARKER_TEXT = (
     "This folder holds a qabot index. qabot replaces the data-<build id> folders and\n"
-    "manifest.json here when it rebuilds; it leaves everything else alone.\n"
+    "index.db here when it rebuilds; it leaves everything else alone.\n"
 )
 # What a build names its folders: data-20261203T093110-1a2b3c, .build-<same>.
 _BUILD_FOLDER = re.compile(r"(data|\.build)-\d{8}T\d{6}-[0-9a-f]{6}")
-# What a build writes in its folders: an interrupted one leaves some of them.
-BUILD_FILES = DATA_FILES | {SENTENCE_KEYS_TEMP}
-# What an interrupted write of the manifest leaves: .manifest.json.1a2b3c.tmp
+# What a build writes in its folders (an interrupted one leaves some of them), and what an
+# index built before index.db held there.
+BUILD_FILES = DATA_FILES | legacy.DATA_FILES
+# What an interrupted write of an older qabot's manifest leaves: .manifest.json.1a2b3c.tmp
 _TEMP_MANIFEST = re.compile(r"\.manifest\.json\.[0-9a-f]{6}\.tmp")
+_DB_FILES = (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm")
 
 
 def claim_folder(index_dir: Path) -> None:
     """Make sure qabot may write in `index_dir`: create it (with the marker), or accept it
-    when it carries the marker, holds an index built before markers existed (a manifest.json
-    that is qabot's, its data folder beside it: store.adoptable), or is empty. A folder with
-    anything else in it, a manifest.json of someone else's included, is refused untouched;
+    when it carries the marker, holds qabot's index.db (by its application_id) or an index
+    built before markers existed (a manifest.json that is qabot's, its data folder beside it:
+    store.adoptable), or is empty. A folder with anything else in it, an index.db or a
+    manifest.json of someone else's included, is refused untouched;
     so is a path that is not UTF-8 (FAISS takes file names as UTF-8 text: it could not
     write there)."""
     check_folder_name(index_dir)
@@ -80,8 +83,11 @@ def claim_folder(index_dir: Path) -> None:
     marker = index_dir / MARKER
     if marker.is_file():
         return
-    manifest = index_dir / MANIFEST
-    if index_dir.is_dir() and (manifest.exists() or manifest.is_symlink()):
+    manifest, db = index_dir / MANIFEST, index_dir / DB_FILE
+    if index_dir.is_dir() and (db.exists() or db.is_symlink()):
+        if not schema.is_ours(index_dir):
+            raise foreign(index_dir, DB_FILE)
+    elif index_dir.is_dir() and (manifest.exists() or manifest.is_symlink()):
         if not adoptable(index_dir):
             raise foreign_manifest(index_dir)
     elif index_dir.is_dir() and any(index_dir.iterdir()):
@@ -131,16 +137,40 @@ def record_seen(index_dir: Path, manifest: Manifest, confirmed: Mapping[str, See
             except BlockingIOError:
                 return manifest
             try:
-                current = read_manifest(index_dir)
-                if current is None or current.build_id != manifest.build_id:
-                    return manifest
-                updated = with_seen(current, confirmed)
-                _atomic_write(index_dir / MANIFEST, manifest_text(updated))
-                return updated
+                return _record_seen(index_dir, manifest, confirmed)
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
-    except (OSError, IndexStoreError):
+    except (OSError, IndexStoreError, sqlite3.Error, schema.NotOurs):
         return manifest
+
+
+def _record_seen(index_dir: Path, manifest: Manifest, confirmed: Mapping[str, Seen]) -> Manifest:
+    if not schema.is_ours(index_dir):
+        return manifest
+    db = schema.connect(index_dir, write=True)
+    try:
+        current = current_record(db, index_dir)
+        if current is None or current.build_id != manifest.build_id:
+            return manifest
+        updated = with_seen(current, confirmed)
+        with transaction(db):
+            db.execute(
+                "UPDATE builds SET record = ? WHERE id = ?",
+                (manifest_text(updated), updated.build_id),
+            )
+        return updated
+    finally:
+        db.close()
+
+
+def migrate_older(index_dir: Path, notify: Notify) -> None:
+    """Bring an index built before index.db up to date (bot.core.index.legacy), under the
+    build lock; nothing when there is none (or the folder cannot be written: reading it then
+    says so)."""
+    if not legacy.older(index_dir) or not os.access(index_dir, os.W_OK):
+        return
+    with build_lock(index_dir, notify):
+        legacy.migrate(index_dir, notify)
 
 
 def build_index(
@@ -173,10 +203,14 @@ def build_index(
 
 
 def _remove_if_unused(index_dir: Path) -> None:
-    """Remove a folder holding only what claiming it wrote (the marker, the lock file). A
-    build that claimed it at the same moment has its staging folder there: left alone."""
+    """Remove a folder holding only what claiming it wrote (the marker, the lock file, a
+    database without a finished build). A build that claimed it at the same moment has its
+    staging folder there: left alone."""
+    from bot.core.index.store import current_build
+
     with contextlib.suppress(OSError):
-        if {p.name for p in index_dir.iterdir()} <= {MARKER, ".lock"}:
+        names = {p.name for p in index_dir.iterdir()}
+        if names <= {MARKER, ".lock", *_DB_FILES} and current_build(index_dir) is None:
             shutil.rmtree(index_dir)
 
 
@@ -200,24 +234,64 @@ def _build(
     # The whole build holds the lock: a second build waits and then starts from this one's
     # result, instead of both embedding the same text and the last to finish winning.
     with build_lock(index_dir, notify):
+        legacy.migrate(index_dir, notify)
+        db = _writable_db(index_dir)
         try:
-            before = read_manifest(index_dir)
-        except IndexStoreError:
-            before = None  # a damaged index is replaced; its dates are lost with it
-        if callable(sources):
-            sources = sources(before)
-        if not sources:
-            raise SourceError("no documents to index")
-        added_at = {f"{s.path}\0{s.sha256}": s.added_at for s in before.sources} if before else {}
-        kept = {s.path: s for s in before.sources} if before else {}  # their names stay
-        # Web pages come from the previous build (files are read again, cheaply and fresh).
-        stored = stored_documents(index_dir, lambda src: is_url(src) and src not in refetch)
-        build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
-        staging = index_dir / f".build-{build_id}"
-        staging.mkdir()
-        writer = DataWriter(staging, embedder, previous_vectors(index_dir, embedder.name))
-        try:
-            skipped: dict[str, str] = {}
+            manifest = _build_in(
+                db,
+                sources,
+                index_dir,
+                embedder,
+                chunker,
+                progress,
+                notify,
+                index_type,
+                max_bytes,
+                refetch,
+                started,
+            )
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the database whole in one file
+        finally:
+            db.close()
+        _remove_unused(index_dir, keep=manifest.data_dir)
+    return manifest
+
+
+def _build_in(
+    db: sqlite3.Connection,
+    sources: Sequence[str | Path] | Plan,
+    index_dir: Path,
+    embedder: Embedder,
+    chunker: ChunkerSettings,
+    progress: Progress | None,
+    notify: Notify,
+    index_type: str,
+    max_bytes: int,
+    refetch: frozenset[str],
+    started: float,
+) -> Manifest:
+    try:
+        before = current_record(db, index_dir)
+    except IndexStoreError:
+        before = None  # a damaged index is replaced; its dates are lost with it
+    if callable(sources):
+        sources = sources(before)
+    if not sources:
+        raise SourceError("no documents to index")
+    added_at = {f"{s.path}\0{s.sha256}": s.added_at for s in before.sources} if before else {}
+    kept = {s.path: s for s in before.sources} if before else {}  # their names stay
+    # Web pages come from the previous build (files are read again, cheaply and fresh).
+    previous = before.build_id if before else None
+    stored = stored_documents(db, previous, lambda src: is_url(src) and src not in refetch)
+    build_id = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    staging = index_dir / f".build-{build_id}"
+    staging.mkdir()
+    cache = previous_vectors(index_dir, db, before, embedder.name)
+    writer = DataWriter(staging, db, build_id, embedder, cache)
+    try:
+        skipped: dict[str, str] = {}
+        with transaction(db):  # the documents and passages: one step
+            db.execute("INSERT INTO builds (id, state) VALUES (?, 'building')", (build_id,))
             infos = writer.add_all(
                 read_documents(
                     sources,
@@ -232,38 +306,55 @@ def _build(
                     kept,
                 )
             )
-            del stored  # web pages reused: written again by now
-            written = writer.finish(progress, index_type)
-            write_passage_sums(staging)  # each passage's checksum, checked when it is read
-            query_encoder = embedder.prepare_queries()  # the export answering runs on
-            _fsync_all(staging)
-            files = checksums(staging)
-            data_dir = f"data-{build_id}"
-            os.replace(staging, index_dir / data_dir)
-        except BaseException:
-            writer.close()
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
-        manifest = Manifest(
-            schema=SCHEMA_VERSION,
-            build_id=build_id,
-            data_dir=data_dir,
-            model=embedder.name,
-            dimension=written.dimension,
-            chunker=chunker.as_dict(),
-            sources=infos,
-            chunk_count=written.passages,
-            sentence_count=written.sentences,
-            index_type=written.index_type,
-            built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            build_seconds=round(time.perf_counter() - started, 3),
-            query_encoder=query_encoder,
-            skipped=skipped,
-            files=files,
-        )
-        _atomic_write(index_dir / MANIFEST, manifest_text(manifest))
-        _remove_unused(index_dir, keep=data_dir)
+        del stored  # web pages reused: written again by now
+        written = writer.finish(progress, index_type)
+        query_encoder = embedder.prepare_queries()  # the export answering runs on
+        _fsync_all(staging)
+        files = checksums(staging)
+        data_dir = f"data-{build_id}"
+        os.replace(staging, index_dir / data_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(sqlite3.Error):
+            forget(db, [build_id])
+        raise
+    manifest = Manifest(
+        schema=SCHEMA_VERSION,
+        build_id=build_id,
+        data_dir=data_dir,
+        model=embedder.name,
+        dimension=written.dimension,
+        chunker=chunker.as_dict(),
+        sources=infos,
+        chunk_count=written.passages,
+        sentence_count=written.sentences,
+        index_type=written.index_type,
+        built_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        build_seconds=round(time.perf_counter() - started, 3),
+        query_encoder=query_encoder,
+        skipped=skipped,
+        files=files,
+    )
+    commit(db, manifest)
     return manifest
+
+
+def _writable_db(index_dir: Path) -> sqlite3.Connection:
+    """The index's database, created when missing. The folder is qabot's (claim_folder), so
+    a database of its own that cannot be read is damage, and replaced; one of another
+    program (SQLite with another application_id) is refused untouched."""
+    try:
+        return schema.connect(index_dir, write=True)
+    except (schema.NotOurs, sqlite3.DatabaseError):
+        path = index_dir / DB_FILE
+        with open(path, "rb") as fh:
+            header = fh.read(100)
+        other = int.from_bytes(header[68:72], "big") if len(header) == 100 else 0
+        if header.startswith(b"SQLite format 3\0") and other not in (0, schema.APPLICATION_ID):
+            raise foreign(index_dir, DB_FILE) from None
+    for name in _DB_FILES:
+        (index_dir / name).unlink(missing_ok=True)
+    return schema.connect(index_dir, write=True)
 
 
 def _fsync_all(folder: Path) -> None:
@@ -280,23 +371,11 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, content: str) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:6]}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(content)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync(path.parent)
-
-
 def _remove_unused(index_dir: Path, keep: str) -> None:
     """Old data folders and leftovers of interrupted builds; called while holding the lock.
     Only what a build made: folders named by a build id holding nothing but a build's files,
-    and the temporary manifests an interrupted write leaves."""
+    and the temporary manifests an older qabot's interrupted write leaves. (A process still
+    answering from the previous build has its files mapped; its passages are in index.db.)"""
     for item in index_dir.iterdir():
         if _TEMP_MANIFEST.fullmatch(item.name) and item.is_file() and not item.is_symlink():
             item.unlink(missing_ok=True)
@@ -308,13 +387,22 @@ def _remove_unused(index_dir: Path, keep: str) -> None:
 
 
 def _remove_leftovers(index_dir: Path) -> None:
-    """What killed builds left: staging folders (.build-<build id>, holding only a build's
-    files) and temporary manifests; called as the build lock is taken, when no build runs.
-    The data folders stay: a process answering from an older build may still read one."""
+    """What killed builds left: their rows in the database, staging folders (.build-<build
+    id>, holding only a build's files) and temporary manifests; called as the build lock is
+    taken, when no build runs. The data folders stay: a process answering from an older
+    build may still read one."""
     try:
         items = list(index_dir.iterdir())
     except OSError:
         return
+    if schema.is_ours(index_dir):
+        with contextlib.suppress(sqlite3.Error, schema.NotOurs):
+            db = schema.connect(index_dir, write=True)
+            try:
+                unfinished = db.execute("SELECT id FROM builds WHERE state = 'building'")
+                forget(db, [build for (build,) in unfinished.fetchall()])
+            finally:
+                db.close()
     for item in items:
         if _TEMP_MANIFEST.fullmatch(item.name) and item.is_file() and not item.is_symlink():
             item.unlink(missing_ok=True)
