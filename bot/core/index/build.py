@@ -341,16 +341,15 @@ def _build_in(
 
 def _writable_db(index_dir: Path) -> sqlite3.Connection:
     """The index's database, created when missing. The folder is qabot's (claim_folder), so
-    a database of its own that cannot be read is damage, and replaced; one of another
-    program (SQLite with another application_id) is refused untouched."""
+    a database of its own that cannot be read is damage, and replaced; a SQLite database
+    without qabot's application_id is another program's, refused untouched."""
     try:
         return schema.connect(index_dir, write=True)
     except (schema.NotOurs, sqlite3.DatabaseError):
         path = index_dir / DB_FILE
         with open(path, "rb") as fh:
             header = fh.read(100)
-        other = int.from_bytes(header[68:72], "big") if len(header) == 100 else 0
-        if header.startswith(b"SQLite format 3\0") and other not in (0, schema.APPLICATION_ID):
+        if header.startswith(b"SQLite format 3\0") and not schema.is_ours(index_dir):
             raise foreign(index_dir, DB_FILE) from None
     for name in _DB_FILES:
         (index_dir / name).unlink(missing_ok=True)

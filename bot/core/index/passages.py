@@ -86,12 +86,12 @@ class Passages(Sequence[Chunk]):
         if not self.count:
             return
         last = self._query(
-            "SELECT max(row) FROM passages WHERE build = ? AND row >= ?",
+            "SELECT row, first_sentence + sentences FROM passages WHERE build = ? AND row >= ?",
             (self.build, self.count - 1),
-        )[0][0]
-        if last != self.count - 1:
+        )
+        if [row for row, _ in last] != [self.count - 1]:
             raise self._damaged(f"the database does not hold the {self.count} passages")
-        if self.sentence_rows(self.count - 1).stop != sentences:
+        if last[0][1] != sentences:
             raise self._damaged(f"its passages do not end at sentence {sentences}")
 
     def _query(self, sql: str, args: tuple) -> list[tuple]:

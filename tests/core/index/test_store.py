@@ -356,7 +356,7 @@ def test_passages_are_read_from_the_database_when_asked_for(index_copy):
     older = dataclasses.replace(
         manifest, files={k: v for k, v in manifest.files.items() if k != "sentences.npy"}
     )
-    with pytest.raises(IndexStoreError, match="no checksum recorded for sentences.npy"):
+    with pytest.raises(IndexStoreError, match=r"no checksum recorded for sentences\.npy"):
         load_index(index_copy, older)
 
 
@@ -374,7 +374,7 @@ def test_passages_that_do_not_fit_the_record_are_damage(index_copy):
             "UPDATE passages SET sentences = ?, digest = ? WHERE build = ? AND row = ?",
             (count + 1, passage_digest(last, first, count + 1, body), manifest.build_id, last),
         )
-    with pytest.raises(IndexStoreError, match="damaged.*do not end at sentence"):
+    with pytest.raises(IndexStoreError, match=r"damaged.*do not end at sentence"):
         load_index(index_copy, manifest)
 
 
@@ -421,7 +421,7 @@ def test_an_index_built_before_the_database_is_brought_into_it(
     data = write_schema_3(article_index_dir, older)
     assert not (older / "index.db").exists() and (older / "manifest.json").is_file()
     vectors = (older / data["data_dir"] / VECTORS_FILE).read_bytes()
-    with pytest.raises(IndexStoreError, match="built by an older qabot"):
+    with pytest.raises(IndexStoreError, match=r"built by an older qabot"):
         read_manifest(older)  # reading never writes: opening does
     messages = []
     index = open_index(older, embedder, ChunkerSettings(), None, [], notify=messages.append)
