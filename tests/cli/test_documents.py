@@ -321,7 +321,7 @@ def test_an_index_folder_whose_name_is_not_utf8_is_refused_in_one_line(tmp_path)
         _qabot(b"--index-dir", index, b"index", b"add", b"notes.txt", cwd=tmp_path)
     )
     assert "index-\\xff has a name that is not UTF-8 text" in line and "--index-dir" in line
-    assert not os.path.exists(index + b"/manifest.json")
+    assert not os.path.exists(index + b"/index.db")
 
 
 def test_one_file_named_twice_or_through_its_folder_or_a_link_is_one_document(capsys, tmp_path):

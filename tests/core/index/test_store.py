@@ -518,3 +518,56 @@ def test_an_index_of_the_older_schema_is_rebuilt_with_one_line(
     assert staleness(old, [s.path for s in old.sources], embedder.name, ChunkerSettings()) == [
         "it was built by an older qabot, without checksums for every passage"
     ]
+
+
+def test_a_read_only_index_folder_still_answers(tmp_path, article_index_dir, embedder, monkeypatch):
+    """A folder qabot cannot write (a read-only mount, another user's index): WAL would need
+    its -shm file there, so the database is opened immutable; nothing is written."""
+    from bot.core.answering.engine import QAEngine
+    from bot.core.index import schema
+    from bot.core.settings import AnswerSettings
+
+    folder = tmp_path / "ro"
+    shutil.copytree(article_index_dir, folder)
+    for name in ("index.db-wal", "index.db-shm"):
+        (folder / name).unlink(missing_ok=True)
+    before = sorted(p.name for p in folder.iterdir())
+    # Tests may run as root, for whom every folder is writable: the check is what decides.
+    monkeypatch.setattr(schema.os, "access", lambda path, mode: False)
+    folder.chmod(0o555)
+    try:
+        manifest = read_manifest(folder)
+        index = open_index(folder, embedder, ChunkerSettings(), None, [])
+        assert index.manifest == manifest
+        answer = QAEngine(index, embedder, AnswerSettings()).answer(
+            "Who is China's ambassador to Japan?"
+        )
+        assert "Cheng Yonghua" in answer.text
+    finally:
+        folder.chmod(0o755)
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_process_on_the_previous_build_reads_its_passages_until_the_next(tmp_path, embedder):
+    """A build keeps the passages of the build it replaces (a process answering from it
+    reads them until it reloads); the build after removes them."""
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The lighthouse keeper lit the lamp at dusk every evening.\n")
+    directory = tmp_path / "idx"
+    first = build_index([doc], directory, embedder, ChunkerSettings())
+    old, again = load_index(directory, first), load_index(directory, first)
+    doc.write_text("The ferry leaves the harbour at noon.\n")
+    build_index([doc], directory, embedder, ChunkerSettings())
+    assert "lighthouse" in old.chunks[0].text  # not read before: read from the database now
+    build_index([ARTICLE], directory, embedder, ChunkerSettings())
+    with pytest.raises(IndexStoreError, match="passage 0 is missing"):
+        again.chunks[0]
+
+
+def test_the_current_build_is_one_query_away(tmp_path, embedder):
+    from bot.core.index.store import current_build
+
+    directory = tmp_path / "idx"
+    assert current_build(directory) is None
+    manifest = build_index([ARTICLE], directory, embedder, ChunkerSettings())
+    assert current_build(directory) == manifest.build_id
