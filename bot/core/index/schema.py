@@ -17,8 +17,9 @@ Tables (migration 1):
 
 `PRAGMA application_id` marks the file as qabot's (a foreign file of the same name is never
 taken for an index, nor touched); `PRAGMA user_version` is the number of migrations applied.
-A migration is appended to MIGRATIONS, never edited: an index of an older schema is brought
-up to date when it is next opened for writing, one transaction per migration.
+A migration is appended to MIGRATIONS, never edited (its statements are split at ";"): an
+index of an older schema is brought up to date when it is next opened for writing (upkeep and
+every build do that under the build lock), one transaction per migration.
 """
 
 from __future__ import annotations
@@ -153,6 +154,21 @@ def is_ours(index_dir: Path) -> bool:
         and header.startswith(b"SQLite format 3\0")
         and int.from_bytes(header[68:72], "big") == APPLICATION_ID
     )
+
+
+def outdated(index_dir: Path) -> bool:
+    """Whether qabot's database in `index_dir` lacks a migration (False when there is none,
+    or it is not qabot's or cannot be read: opening it says so)."""
+    if not is_ours(index_dir):
+        return False
+    try:
+        db = sqlite3.connect(f"file:{quote(str(db_path(index_dir)))}?mode=ro", uri=True)
+        try:
+            return db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return False
 
 
 def migrate(db: sqlite3.Connection) -> None:

@@ -175,24 +175,22 @@ def open_db(index_dir: Path) -> sqlite3.Connection | None:
     folder is a file or the database is not qabot's (no marker); IndexDamaged when it cannot
     be read; OlderIndex when the folder holds an index built before index.db."""
     check_folder_name(index_dir)
-    path = index_dir / DB_FILE
-    marked = (index_dir / MARKER).is_file()
-    try:
-        exists = path.exists() or path.is_symlink()
-    except NotADirectoryError:
-        raise IndexStoreError(f"{index_dir} is a file, not an index folder") from None
     if index_dir.exists() and not index_dir.is_dir():
         raise IndexStoreError(f"{index_dir} is a file, not an index folder")
-    if not exists:
-        manifest = index_dir / MANIFEST
-        if manifest.exists() or manifest.is_symlink():
-            if not marked and not adoptable(index_dir):
-                raise foreign_manifest(index_dir)
-            raise OlderIndex(
-                f"the index in {index_dir} was built by an older qabot; it is brought up to "
-                "date when opened with write access: qabot index status"
-            )
-        return None
+    path, manifest, marked = (
+        index_dir / DB_FILE,
+        index_dir / MANIFEST,
+        (index_dir / MARKER).is_file(),
+    )
+    if not (path.exists() or path.is_symlink()):
+        if not (manifest.exists() or manifest.is_symlink()):
+            return None
+        if not marked and not adoptable(index_dir):
+            raise foreign_manifest(index_dir)
+        raise OlderIndex(
+            f"the index in {index_dir} was built by an older qabot; it is brought up to date "
+            "when opened with write access: qabot index status"
+        )
     if not marked and not schema.is_ours(index_dir):
         raise foreign(index_dir, DB_FILE)
     try:

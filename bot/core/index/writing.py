@@ -111,7 +111,7 @@ class DataWriter:
             self.lexicon.add(chunk.embed_text)
 
     def finish(self, progress: Progress | None, index_type: str) -> Written:
-        """Embed what the cache lacks, then write the vector index, BM25 and the keys."""
+        """Embed what the cache lacks, then write the vectors, the vector index and BM25."""
         import faiss
 
         count = self.sentences

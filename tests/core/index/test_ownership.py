@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.errors import IndexStoreError
-from bot.core.index.build import _remove_unused, build_index, claim_folder
+from bot.core.index.build import build_index
+from bot.core.index.folder import claim_folder, remove_unused
 from bot.core.index.store import MARKER, read_manifest
 from bot.core.settings import ChunkerSettings
 from tests.conftest import ARTICLE, REPO
@@ -61,7 +62,7 @@ def test_a_rebuild_never_removes_what_a_user_put_in_the_folder(tmp_path_factory,
         else:
             item.write_text("keep me too\n")
     before = _tree(index_dir)
-    _remove_unused(index_dir, keep="data-20261203T000000-000000")
+    remove_unused(index_dir, keep="data-20261203T000000-000000")
     assert _tree(index_dir) == before
 
 
@@ -73,7 +74,7 @@ def test_only_the_leftovers_of_its_own_builds_are_removed(tmp_path):
     for folder in (old, staging):
         folder.mkdir()
         (folder / "chunks.jsonl").write_text("{}\n")
-    _remove_unused(index_dir, keep="data-20261203T000000-000000")
+    remove_unused(index_dir, keep="data-20261203T000000-000000")
     assert not old.exists() and not staging.exists()
 
 
