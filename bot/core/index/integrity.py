@@ -108,6 +108,12 @@ def passage_digest(row: int, first: int, count: int, body: str) -> bytes:
     return hashlib.sha256(head + body.encode("utf-8")).digest()[:PASSAGE_DIGEST_BYTES]
 
 
+def document_digest(fields: tuple[str, ...]) -> bytes:
+    """The checksum of one document's row in the database (its source, names, format, sha256,
+    pages and text), as the build records it."""
+    return hashlib.sha256("\0".join(fields).encode("utf-8")).digest()[:PASSAGE_DIGEST_BYTES]
+
+
 # --- the manifest --------------------------------------------------------------------------
 
 

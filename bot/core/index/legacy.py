@@ -110,27 +110,25 @@ def migrate(index_dir: Path, notify: Notify) -> None:
 
 
 def _import_documents(db: sqlite3.Connection, build: str, data: Path) -> None:
+    from bot.core.index.writing import insert_document
+
     path = data / DOCUMENTS_FILE
     if not path.is_file():
         return  # schema 1: the sources are read again at the rebuild
     with open(path, encoding="utf-8") as fh:
         for seq, line in enumerate(fh):
             r = json.loads(line)
-            db.execute(
-                "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    build,
-                    seq,
-                    r["source"],
-                    r["doc_id"],
-                    r.get("name", ""),
-                    r.get("format", "text"),
-                    r["sha256"],
-                    json.dumps(list(r.get("pages", []))),
-                    r.get("title", ""),
-                    r["text"],
-                ),
+            fields = (
+                r["source"],
+                r["doc_id"],
+                r.get("name", ""),
+                r.get("format", "text"),
+                r["sha256"],
+                json.dumps(list(r.get("pages", []))),
+                r.get("title", ""),
+                r["text"],
             )
+            insert_document(db, build, seq, fields)
 
 
 def _import_passages(

@@ -39,7 +39,7 @@ class Passages(Sequence[Chunk]):
         count: int,
         damaged: Callable[[str], Exception],
     ):
-        self._db = db
+        self.db = db
         self._lock = threading.Lock()
         self.build = build
         self.count = count
@@ -97,7 +97,7 @@ class Passages(Sequence[Chunk]):
     def _query(self, sql: str, args: tuple) -> list[tuple]:
         try:
             with self._lock:
-                return self._db.execute(sql, args).fetchall()
+                return self.db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
             raise self._damaged(f"the database: {str(exc)[:200]}") from None
 

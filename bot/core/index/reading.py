@@ -18,6 +18,7 @@ from bot.core.documents.paragraphs import slug
 from bot.core.documents.sources import expand, is_url, load_document, shown, source_key
 from bot.core.errors import SourceError
 from bot.core.index import freshness
+from bot.core.index.integrity import document_digest
 from bot.core.settings import ChunkerSettings
 from bot.core.types import Chunk, Document, Kind, Notify, Progress, SourceInfo
 
@@ -178,8 +179,8 @@ def stored_documents(
     db: sqlite3.Connection, build: str | None, keep: Callable[[str], bool]
 ) -> dict[str, Document]:
     """The documents of `build` whose source `keep` accepts, by source; empty when there is
-    no build (or it is damaged: the sources are read again then). Only those are read into
-    paragraphs: that costs time."""
+    no build (or it is damaged: the sources are read again then; so is a document that does
+    not match its checksum). Only those are read into paragraphs: that costs time."""
     from bot.core.documents.paragraphs import parse_paragraphs
 
     if build is None:
@@ -188,11 +189,14 @@ def stored_documents(
     try:
         sources = db.execute("SELECT seq, source FROM documents WHERE build = ?", (build,))
         for seq in [seq for seq, source in sources.fetchall() if keep(source)]:
-            source, doc_id, name, form, sha256, pages, title, text = db.execute(
-                "SELECT source, doc_id, name, format, sha256, pages, title, text FROM documents "
-                "WHERE build = ? AND seq = ?",
+            *fields, digest = db.execute(
+                "SELECT source, doc_id, name, format, sha256, pages, title, text, digest "
+                "FROM documents WHERE build = ? AND seq = ?",
                 (build, seq),
             ).fetchone()
+            if document_digest(tuple(fields)) != digest:
+                continue  # not what its build wrote: read (fetched) again
+            source, doc_id, name, form, sha256, pages, title, text = fields
             kept[source] = Document(
                 source=source,
                 doc_id=doc_id,

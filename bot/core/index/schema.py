@@ -9,7 +9,7 @@ Tables (migration 1):
                   checked whole by integrity.parse_manifest)
     current       one row: the build that answers. Setting it is a build's commit point.
     documents     (build, seq): each document's text and metadata as qabot read it, so a web
-                  page is rebuilt without fetching it again
+                  page is rebuilt without fetching it again, and its checksum
     passages      (build, row): each passage (Chunk as JSON), its first sentence row and
                   sentence count (rows of sentences.npy), its checksum (integrity.
                   passage_digest over all of these: an edited passage is never quoted), and
@@ -56,6 +56,7 @@ MIGRATIONS: list[str] = [
         pages TEXT NOT NULL,
         title TEXT NOT NULL,
         text TEXT NOT NULL,
+        digest BLOB NOT NULL,
         PRIMARY KEY (build, seq)
     ) WITHOUT ROWID;
     CREATE TABLE passages (

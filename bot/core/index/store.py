@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 from bot.core.errors import IndexStoreError
 from bot.core.index import schema
 from bot.core.index import vectors as vector_index
-from bot.core.index.integrity import ManifestError, looks_like_a_manifest, parse_manifest, verify
+from bot.core.index.integrity import (
+    ManifestError,
+    document_digest,
+    looks_like_a_manifest,
+    parse_manifest,
+    verify,
+)
 from bot.core.index.integrity import manifest_text as _manifest_text
 from bot.core.index.lexical import LEXICAL_FILES
 from bot.core.index.passages import Passages
@@ -274,8 +280,23 @@ def data_damage(index_dir: Path, manifest: Manifest) -> str | None:
         index = _load(index_dir, manifest, full=True)
         for _ in index.chunks:  # each passage checked against its checksum
             pass
+        return _document_damage(index.chunks.db, manifest.build_id)
     except IndexDamaged as exc:
         return exc.what
+
+
+def _document_damage(db: sqlite3.Connection, build: str) -> str | None:
+    try:
+        rows = db.execute(
+            "SELECT seq, source, doc_id, name, format, sha256, pages, title, text, digest "
+            "FROM documents WHERE build = ? ORDER BY seq",
+            (build,),
+        )
+        for seq, *fields, digest in rows:
+            if document_digest(tuple(fields)) != digest:
+                return f"document {seq} does not match its checksum"
+    except (sqlite3.Error, TypeError, AttributeError) as exc:
+        return f"{DB_FILE}: {_reason(exc)}"
     return None
 
 

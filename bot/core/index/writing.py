@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.core.index import vectors as vector_index
 from bot.core.index.embedcache import KEY_CHARS, VectorCache, embed_key, passage_key
-from bot.core.index.integrity import passage_digest
+from bot.core.index.integrity import document_digest, passage_digest
 from bot.core.index.lexical import Lexicon
 from bot.core.index.passages import chunk_body
 from bot.core.index.rowfile import RowReader, RowWriter
@@ -79,10 +79,7 @@ class DataWriter:
         return infos
 
     def add(self, doc: Document, chunks: list[Chunk]) -> None:
-        self.db.execute(
-            "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (self.build, self._documents, *document_row(doc)),
-        )
+        insert_document(self.db, self.build, self._documents, document_row(doc))
         self._documents += 1
         model = self.embedder.name
         for chunk in chunks:
@@ -177,11 +174,18 @@ class DataWriter:
             sentences_out[first : first + len(chunk.sentences)] = part_vectors[j][skip:]
 
 
-def document_row(doc: Document) -> tuple[Any, ...]:
+def document_row(doc: Document) -> tuple[str, ...]:
     """What the database keeps of a document (its paragraphs are read again from the text),
     in the order of the `documents` table's columns after (build, seq)."""
     pages = json.dumps(list(doc.pages))
     return (doc.source, doc.doc_id, doc.name, doc.format, doc.sha256, pages, doc.title, doc.text)
+
+
+def insert_document(db: sqlite3.Connection, build: str, seq: int, fields: tuple[str, ...]) -> None:
+    db.execute(
+        "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (build, seq, *fields, document_digest(fields)),
+    )
 
 
 def commit(db: sqlite3.Connection, manifest: Manifest) -> None:

@@ -426,3 +426,20 @@ def test_damaged_checksums_of_passages_are_damage_too(large, tmp_path, article_i
         index.chunks[3]
     with pytest.raises(IndexStoreError, match=r"passage 3 does not match its checksum"):
         load_index(copy, recorded).chunks.sentence_rows(3)
+
+
+def test_an_edited_document_is_damage_and_never_reused(capsys, tmp_path, article_index_dir):
+    """A document's stored text (what citations' offsets and rebuilds of web pages read)
+    edited in the database: `index status` says so, and a build does not reuse it."""
+    from bot.core.index.reading import stored_documents
+
+    copy = tmp_path / "index"
+    shutil.copytree(article_index_dir, copy)
+    build = read_manifest(copy).build_id
+    with _db(copy) as db:
+        assert stored_documents(db, build, lambda _source: True)
+    _edit_passages(copy, "UPDATE documents SET text = replace(text, 'Japan', 'Spain')")
+    code, out, _ = run_cli(capsys, "--index-dir", str(copy), "index", "status")
+    assert code == 1 and "DAMAGED: document 0 does not match its checksum" in out
+    with _db(copy) as db:
+        assert stored_documents(db, build, lambda _source: True) == {}
