@@ -23,7 +23,7 @@ from bot.core.types import NO_EXPECTATION, Answer, Span, Turn
 
 if TYPE_CHECKING:
     from bot.core.answering.retrieval import Candidate, Hit
-    from bot.core.index.store import Index
+    from bot.core.index.passages import Index
     from bot.core.settings import AnswerSettings
     from bot.core.types import Retrieved
 

@@ -1,4 +1,5 @@
-"""The passages of a loaded index, read from its database by row when asked for.
+"""A loaded index (`Index`, opened by bot.core.index.store), and its passages, read from its
+database by row when asked for.
 
 An answer reads the few passages its search found, so start-up reads none: each is fetched
 by (build, row), checked against the checksum its build recorded, parsed, and kept in a
@@ -9,13 +10,19 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from typing import overload
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, overload
 
 from bot.core.index.integrity import passage_digest
-from bot.core.types import Chunk
+from bot.core.types import Chunk, Manifest
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # Parsed passages kept: an answer touches a few dozen; a Telegram bot under load, a few
 # hundred a second, mostly the same ones.
@@ -120,3 +127,59 @@ class Passages(Sequence[Chunk]):
             return first, count, Chunk.from_dict(json.loads(body))
         except (ValueError, KeyError, TypeError):
             raise self._damaged(f"passage {row} cannot be read") from None
+
+
+@dataclass
+class Index:
+    """A loaded index: passages (read from the database by row when asked for), their
+    vectors, and the vectors of their sentences, memory-mapped: opening reads none of them."""
+
+    directory: Path
+    manifest: Manifest
+    chunks: Passages
+    vectors: Any  # faiss.Index over chunk vectors, inner product of unit vectors
+    sentence_vectors: np.ndarray
+    # The same passage vectors as a matrix, a row each: one passage's vector without asking
+    # the FAISS index to reconstruct it (an IVF index would need a map of every row first).
+    passage_vectors: np.ndarray
+
+    def sentence_text(self, chunk_row: int, k: int) -> str:
+        return self.chunks[chunk_row].sentence_text(k)
+
+    def rows_of(self, document: str) -> range:
+        """The rows of one document's passages (a build stores them side by side), found by
+        its name, its id, or its path or URL; QuestionError naming the documents if none."""
+        from bot.core.errors import QuestionError
+
+        sources = self.manifest.sources
+        wanted = [i for i, s in enumerate(sources) if document in (s.name, s.doc_id, s.path)]
+        if len(wanted) != 1 or not sources[wanted[0]].chunks:
+            names = ", ".join(s.name or s.doc_id for s in sources)
+            raise QuestionError(f"no document called {document!r} in the index; it holds {names}")
+        # A build writes the documents' passages side by side, in the record's order.
+        first = sum(s.chunks for s in sources[: wanted[0]])
+        return range(first, first + sources[wanted[0]].chunks)
+
+    def row_of(self, chunk_id: str) -> int | None:
+        """The row of passage `chunk_id` ("<doc>#p<first>..."), or None: found by bisection,
+        as a document's passages are stored in the order of their first paragraph, so a
+        large index parses a few passages, not all of them."""
+        import bisect
+
+        from bot.core.errors import QuestionError
+
+        doc, _, rest = chunk_id.partition("#p")
+        digits = re.match(r"\d+", rest)
+        if not digits:
+            return None
+        try:
+            rows = self.rows_of(doc)
+        except QuestionError:
+            return None
+        first = int(digits.group())
+        i = bisect.bisect_left(rows, first, key=lambda row: self.chunks[row].paragraphs[0])
+        while i < len(rows) and self.chunks[rows[i]].paragraphs[0] == first:
+            if self.chunks[rows[i]].id == chunk_id:
+                return rows[i]
+            i += 1
+        return None

@@ -18,11 +18,9 @@ an index, and a passage is quoted only when it matches the checksum its build re
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.core.errors import IndexStoreError
 from bot.core.index import schema
@@ -36,12 +34,9 @@ from bot.core.index.integrity import (
 )
 from bot.core.index.integrity import manifest_text as _manifest_text
 from bot.core.index.lexical import LEXICAL_FILES
-from bot.core.index.passages import Passages
+from bot.core.index.passages import Index, Passages
 from bot.core.index.schema import DB_FILE
 from bot.core.types import Manifest
-
-if TYPE_CHECKING:
-    import numpy as np
 
 # What an index built before index.db kept its build record in (bot.core.index.legacy).
 MANIFEST = "manifest.json"
@@ -57,62 +52,6 @@ DATA_FILES = frozenset({VECTORS_FILE, PASSAGES_FILE, SENTENCES_FILE}) | LEXICAL_
 REQUIRED_FILES = DATA_FILES - LEXICAL_FILES
 # What the build record is called in messages.
 RECORD = "build record"
-
-
-@dataclass
-class Index:
-    """A loaded index: passages (read from the database by row when asked for), their
-    vectors, and the vectors of their sentences, memory-mapped: opening reads none of them."""
-
-    directory: Path
-    manifest: Manifest
-    chunks: Passages
-    vectors: Any  # faiss.Index over chunk vectors, inner product of unit vectors
-    sentence_vectors: np.ndarray
-    # The same passage vectors as a matrix, a row each: one passage's vector without asking
-    # the FAISS index to reconstruct it (an IVF index would need a map of every row first).
-    passage_vectors: np.ndarray
-
-    def sentence_text(self, chunk_row: int, k: int) -> str:
-        return self.chunks[chunk_row].sentence_text(k)
-
-    def rows_of(self, document: str) -> range:
-        """The rows of one document's passages (a build stores them side by side), found by
-        its name, its id, or its path or URL; QuestionError naming the documents if none."""
-        from bot.core.errors import QuestionError
-
-        sources = self.manifest.sources
-        wanted = [i for i, s in enumerate(sources) if document in (s.name, s.doc_id, s.path)]
-        if len(wanted) != 1 or not sources[wanted[0]].chunks:
-            names = ", ".join(s.name or s.doc_id for s in sources)
-            raise QuestionError(f"no document called {document!r} in the index; it holds {names}")
-        # A build writes the documents' passages side by side, in the record's order.
-        first = sum(s.chunks for s in sources[: wanted[0]])
-        return range(first, first + sources[wanted[0]].chunks)
-
-    def row_of(self, chunk_id: str) -> int | None:
-        """The row of passage `chunk_id` ("<doc>#p<first>..."), or None: found by bisection,
-        as a document's passages are stored in the order of their first paragraph, so a
-        large index parses a few passages, not all of them."""
-        import bisect
-
-        from bot.core.errors import QuestionError
-
-        doc, _, rest = chunk_id.partition("#p")
-        digits = re.match(r"\d+", rest)
-        if not digits:
-            return None
-        try:
-            rows = self.rows_of(doc)
-        except QuestionError:
-            return None
-        first = int(digits.group())
-        i = bisect.bisect_left(rows, first, key=lambda row: self.chunks[row].paragraphs[0])
-        while i < len(rows) and self.chunks[rows[i]].paragraphs[0] == first:
-            if self.chunks[rows[i]].id == chunk_id:
-                return rows[i]
-            i += 1
-        return None
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -274,13 +213,16 @@ def adoptable(index_dir: Path) -> bool:
 
 
 def data_damage(index_dir: Path, manifest: Manifest) -> str | None:
-    """What is wrong with the index's data, every file and every passage hashed (None:
-    nothing): what `index status` reports."""
+    """What is wrong with the index's data, every file, passage and document hashed (None:
+    nothing): what `index status` reports (without reading the FAISS index)."""
     try:
-        index = _load(index_dir, manifest, full=True)
-        for _ in index.chunks:  # each passage checked against its checksum
-            pass
-        return _document_damage(index.chunks.db, manifest.build_id)
+        chunks, _, _ = _checked(index_dir, manifest, full=True)
+        try:
+            for _ in chunks:  # each passage checked against its checksum
+                pass
+            return _document_damage(chunks.db, manifest.build_id)
+        finally:
+            chunks.db.close()
     except IndexDamaged as exc:
         return exc.what
 
@@ -308,10 +250,28 @@ def _reason(exc: BaseException) -> str:
 def load_index(index_dir: Path, manifest: Manifest) -> Index:
     """The index `manifest` describes, its data checked first (sizes, and hashes as
     integrity.verify does at load); each passage is checked when it is read."""
-    return _load(index_dir, manifest, full=False)
+    chunks, sentence_vectors, passage_vectors = _checked(index_dir, manifest, full=False)
+    try:
+        try:
+            vectors = vector_index.read(index_dir / manifest.data_dir / VECTORS_FILE)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise damaged(index_dir, _reason(exc)) from None
+        n, dimension = manifest.chunk_count, manifest.dimension
+        if vectors.ntotal != n:
+            raise damaged(index_dir, f"{vectors.ntotal} vectors for {n} chunks")
+        if vectors.d != dimension:
+            raise damaged(
+                index_dir, f"vectors of dimension {vectors.d}, its record says {dimension}"
+            )
+    except BaseException:
+        chunks.db.close()
+        raise
+    return Index(index_dir, manifest, chunks, vectors, sentence_vectors, passage_vectors)
 
 
-def _load(index_dir: Path, manifest: Manifest, full: bool) -> Index:
+def _checked(index_dir: Path, manifest: Manifest, full: bool) -> tuple[Passages, Any, Any]:
+    """The build's passages and its sentence and passage vectors (mapped), after checking
+    its data files (`full`: every one hashed) and their shapes against its record."""
     import numpy as np
 
     data = index_dir / manifest.data_dir
@@ -325,26 +285,20 @@ def _load(index_dir: Path, manifest: Manifest, full: bool) -> Index:
         # sentences, and a large corpus's vectors need not all sit in memory.
         sentence_vectors = np.load(data / SENTENCES_FILE, allow_pickle=False, mmap_mode="r")
         passage_vectors = np.load(data / PASSAGES_FILE, allow_pickle=False, mmap_mode="r")
-        vectors = vector_index.read(data / VECTORS_FILE)
-    except (OSError, ValueError, EOFError, KeyError, TypeError, RuntimeError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise damaged(index_dir, _reason(exc)) from None
     n, dimension = manifest.chunk_count, manifest.dimension
-    problems = [
-        (
-            sentence_vectors.shape != (manifest.sentence_count, dimension),
+    if sentence_vectors.shape != (manifest.sentence_count, dimension):
+        raise damaged(
+            index_dir,
             f"sentence vectors of shape {sentence_vectors.shape}, its record says "
             f"({manifest.sentence_count}, {dimension})",
-        ),
-        (
-            passage_vectors.shape != (n, dimension) or passage_vectors.dtype != np.float32,
+        )
+    if passage_vectors.shape != (n, dimension) or passage_vectors.dtype != np.float32:
+        raise damaged(
+            index_dir,
             f"passage vectors of shape {passage_vectors.shape}, its record says ({n}, {dimension})",
-        ),
-        (vectors.ntotal != n, f"{vectors.ntotal} vectors for {n} chunks"),
-        (vectors.d != dimension, f"vectors of dimension {vectors.d}, its record says {dimension}"),
-    ]
-    for bad, what in problems:
-        if bad:
-            raise damaged(index_dir, what)
+        )
     db = open_db(index_dir)
     if db is None:
         raise damaged(index_dir, f"{DB_FILE} is missing")
@@ -354,7 +308,7 @@ def _load(index_dir: Path, manifest: Manifest, full: bool) -> Index:
     except BaseException:
         db.close()
         raise
-    return Index(index_dir, manifest, chunks, vectors, sentence_vectors, passage_vectors)
+    return chunks, sentence_vectors, passage_vectors
 
 
 def disk_size(index_dir: Path, manifest: Manifest) -> int:

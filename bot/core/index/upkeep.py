@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 from bot.core.errors import IndexStoreError
 from bot.core.index.build import build_index, migrate_older, record_seen
 from bot.core.index.freshness import check, missing_sources
+from bot.core.index.passages import Index
 from bot.core.index.schema import DB_FILE
-from bot.core.index.store import Index, load_index, read_manifest
+from bot.core.index.store import load_index, read_manifest
 from bot.core.settings import ChunkerSettings, IndexSettings
 from bot.core.types import Notify, Progress
 
