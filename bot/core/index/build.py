@@ -156,7 +156,8 @@ def _build(
     # The whole build holds the lock: a second build waits and then starts from this one's
     # result, instead of both embedding the same text and the last to finish winning.
     with build_lock(index_dir, notify):
-        legacy.migrate(index_dir, notify)
+        with contextlib.suppress(IndexStoreError):  # a damaged older index is replaced
+            legacy.migrate(index_dir, notify)
         db = writable_db(index_dir)
         try:
             manifest = _build_in(
@@ -176,6 +177,7 @@ def _build(
         finally:
             db.close()
         remove_unused(index_dir, keep=manifest.data_dir)
+        legacy.remove_leftover(index_dir)  # an older index this build replaced
     return manifest
 
 

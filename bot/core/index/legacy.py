@@ -66,9 +66,7 @@ def migrate(index_dir: Path, notify: Notify) -> None:
     there is none. IndexDamaged when it is damaged; a leftover manifest.json of an import that
     committed is removed."""
     if not older(index_dir):
-        left = (index_dir / MANIFEST).is_file() and (index_dir / MARKER).is_file()
-        if left and current_build(index_dir) is not None:
-            _remove_old_files(index_dir)
+        remove_leftover(index_dir)
         return
     raw = (index_dir / MANIFEST).read_text(encoding="utf-8", errors="replace")
     try:
@@ -89,7 +87,10 @@ def migrate(index_dir: Path, notify: Notify) -> None:
     files = {k: v for k, v in manifest.files.items() if k not in DATA_FILES}
     schema_number = SCHEMA_VERSION if manifest.schema == 3 else manifest.schema
     record = dataclasses.replace(manifest, files=files, schema=schema_number)
-    db = schema.connect(index_dir, write=True)
+    try:
+        db = schema.connect(index_dir, write=True)
+    except (sqlite3.Error, schema.NotOurs) as exc:
+        raise damaged(index_dir, f"{schema.DB_FILE}: {str(exc)[:200]}") from None
     try:
         forget(db, [manifest.build_id])
         with schema.transaction(db):
@@ -134,50 +135,63 @@ def _import_documents(db: sqlite3.Connection, build: str, data: Path) -> None:
 def _import_passages(
     db: sqlite3.Connection, build: str, data: Path, index_dir: Path, sentences: int
 ) -> None:
+    """chunks.jsonl a line at a time (each checked against chunks.sums.npy when there is
+    one), with each passage's keys from embedded.keys (mapped, not read whole)."""
     import numpy as np
 
     from bot.core.index.integrity import passage_digest
 
-    lines = (data / CHUNKS_FILE).read_bytes().splitlines(keepends=True)
-    counts = [len(json.loads(line)["sentences"]) for line in lines]
+    with open(data / CHUNKS_FILE, "rb") as fh:
+        passages = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
     sums: Any = None
     if (data / SUMS_FILE).is_file():
-        sums = np.load(data / SUMS_FILE, allow_pickle=False)
-        if sums.shape != (len(lines), 8):
+        sums = np.load(data / SUMS_FILE, allow_pickle=False, mmap_mode="r")
+        if sums.shape != (passages, 8):
             raise damaged(index_dir, f"{SUMS_FILE} does not match {CHUNKS_FILE}")
-    keys = _read_keys(data / EMBED_KEYS_FILE, len(lines) + sum(counts))
-    if sum(counts) != sentences:
-        raise damaged(index_dir, f"{CHUNKS_FILE} does not match its manifest")
+    keys = _keys(data / EMBED_KEYS_FILE, passages + sentences)
     first = 0
-    for row, (line, count) in enumerate(zip(lines, counts, strict=True)):
-        if sums is not None and hashlib.sha256(line).digest()[:8] != sums[row].tobytes():
-            raise damaged(index_dir, f"passage {row} does not match its checksum")
-        body = line.decode("utf-8").rstrip("\n")
-        at = len(lines) + first
-        own = [keys[row], *keys[at : at + count]] if keys else [_NO_KEY] * (count + 1)
-        db.execute(
-            "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (
-                build,
-                row,
-                first,
-                count,
-                body,
-                passage_digest(row, first, count, body),
-                b"".join(own),
-            ),
-        )
-        first += count
+    with open(data / CHUNKS_FILE, "rb") as fh:
+        for row, line in enumerate(fh):
+            if sums is not None and hashlib.sha256(line).digest()[:8] != sums[row].tobytes():
+                raise damaged(index_dir, f"passage {row} does not match its checksum")
+            body = line.decode("utf-8").rstrip("\n")
+            count = len(json.loads(body)["sentences"])
+            if first + count > sentences:
+                raise damaged(index_dir, f"{CHUNKS_FILE} does not match its manifest")
+            at = passages + first
+            own = (
+                [keys[row], *keys[at : at + count]] if keys is not None else [_NO_KEY] * (count + 1)
+            )
+            digest = passage_digest(row, first, count, body)
+            db.execute(
+                "INSERT INTO passages VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (build, row, first, count, body, digest, b"".join(bytes(k) for k in own)),
+            )
+            first += count
+    if first != sentences:
+        raise damaged(index_dir, f"{CHUNKS_FILE} does not match its manifest")
 
 
-def _read_keys(path: Path, expected: int) -> list[bytes]:
-    """embedded.keys, one key a line; empty when missing or not the right length."""
-    with contextlib.suppress(OSError):
-        raw = path.read_bytes()
-        keys = raw.split(b"\n")[:-1]
-        if len(keys) == expected and all(len(k) == KEY_CHARS for k in keys):
-            return keys
-    return []
+def _keys(path: Path, expected: int) -> Any:
+    """embedded.keys, one key a line, mapped; None when missing or not `expected` keys (the
+    vectors are embedded again at the next build)."""
+    import numpy as np
+
+    try:
+        if path.stat().st_size != expected * (KEY_CHARS + 1) or not expected:
+            return None
+        lines = np.memmap(path, dtype=[("key", f"S{KEY_CHARS}"), ("end", "S1")], mode="r")
+    except (OSError, ValueError):
+        return None
+    return lines["key"]
+
+
+def remove_leftover(index_dir: Path) -> None:
+    """The manifest.json of an older index that a build (or an import that committed)
+    replaced; only in a folder with qabot's marker, and only once a build is current."""
+    left = (index_dir / MANIFEST).is_file() and (index_dir / MARKER).is_file()
+    if left and current_build(index_dir) is not None:
+        _remove_old_files(index_dir)
 
 
 def _remove_old_files(index_dir: Path) -> None:

@@ -571,3 +571,22 @@ def test_the_current_build_is_one_query_away(tmp_path, embedder):
     assert current_build(directory) is None
     manifest = build_index([ARTICLE], directory, embedder, ChunkerSettings())
     assert current_build(directory) == manifest.build_id
+
+
+def test_a_damaged_older_index_is_reported_then_replaced_by_a_rebuild(
+    tmp_path, article_index_dir, embedder
+):
+    from tests.core.index.older import write_schema_3
+
+    older = tmp_path / "older"
+    data = write_schema_3(article_index_dir, older)
+    chunks = older / data["data_dir"] / "chunks.jsonl"
+    chunks.write_bytes(chunks.read_bytes().replace(b"Japan", b"Spain", 1))  # same size
+    with pytest.raises(
+        IndexStoreError, match=r"damaged \((passage \d+|chunks\.jsonl) does not match"
+    ) as info:
+        open_index(older, embedder, ChunkerSettings(), None, [])
+    assert "\n" not in str(info.value) and (older / "manifest.json").is_file()
+    manifest = build_index([ARTICLE], older, embedder, ChunkerSettings())
+    assert read_manifest(older) == manifest
+    assert not (older / "manifest.json").exists() and not (older / data["data_dir"]).exists()
