@@ -33,4 +33,4 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check bot tests
 
 clean:
-	rm -rf $(VENV) index/manifest.json index/data-* index/.build-* .pytest_cache
+	rm -rf $(VENV) index/index.db index/index.db-* index/manifest.json index/data-* index/.build-* .pytest_cache

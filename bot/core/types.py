@@ -144,8 +144,10 @@ def citation_label(document: str, locator: str, paragraphs: tuple[int, ...]) -> 
 # 2: the manifest carries its own checksum and every passage one (chunks.sums.npy).
 # 3: each file source's size and times as it was read (SourceInfo.file_size, mtime_ns,
 # ctime_ns), and each BM25 term's document frequency (bm25.df.npy).
+# 4: the build record, documents, passages and embedding keys in index.db (an index of
+# schema 3 is imported into it as schema 4: bot.core.index.legacy).
 # An index of an older schema is read only to be rebuilt: it counts as out of date.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 OLDEST_SCHEMA = 1
 Notify = Callable[[str], None]
 # The sources of a build, decided from the index as it is once the build holds the lock

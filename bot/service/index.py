@@ -39,10 +39,12 @@ def rebuild(
     """Build the index from scratch: from `sources`, else the configured ones, else the
     index's current ones, else the bundled article. The old index stays until the new one is
     complete."""
+    from bot.core.index.build import migrate_older
     from bot.core.index.store import read_manifest
 
     chosen: list[str | Path] = list(sources or settings.sources or [])
     if not chosen:
+        migrate_older(Path(settings.index_dir), notify)
         existing = read_manifest(Path(settings.index_dir))  # None when there is no index yet
         chosen = [s.path for s in existing.sources] if existing else [BUNDLED_DOCUMENT]
     check_sources(chosen)
@@ -192,12 +194,14 @@ def status(settings: Settings) -> IndexStatus:
     """What the index holds, whether it is up to date, and whether it is damaged (every data
     file hashed), without loading the model. A damaged manifest is a status too (`recorded`
     None); IndexStoreError when there is no index, or the folder is not qabot's."""
+    from bot.core.index.build import migrate_older
     from bot.core.index.embedding import model_identity
     from bot.core.index.freshness import missing_sources, staleness
     from bot.core.index.store import IndexDamaged, data_damage, disk_size, read_manifest
 
     target = Path(settings.index_dir)
     try:
+        migrate_older(target, quiet)  # an index built before index.db, brought into one
         manifest = read_manifest(target)
     except IndexDamaged as exc:
         return IndexStatus(target, None, [], 0, exc.what)

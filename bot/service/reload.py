@@ -1,17 +1,15 @@
 """A live index: noticing that another process (`qabot index rebuild`, `add`, `remove`) has
 swapped a new build into the index folder, and loading it beside the one that answers.
 
-A build replaces `manifest.json` atomically (a new file renamed over the old), so a change
-shows in the file's inode, size or mtime: a `stat` per check, the manifest read only when
-that changes, and the new build loaded only when its build id differs.
+A build makes itself current in one transaction of the index's database, so a change shows
+in the current build's id: one small query per check, the build record read only when it
+changes, and the new build loaded only when its id differs from the engine's.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,18 +21,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot.service")
 
-# Seconds between looks at the manifest. A look is one `stat` (microseconds), so every
-# question looks: a question sent after a rebuild finished is answered from that build.
+# Seconds between looks at the database. A look is one small query (well under a
+# millisecond), so every question looks: a question sent after a rebuild finished is
+# answered from that build.
 CHECK_INTERVAL = 0.0
-
-
-@dataclass(frozen=True)
-class _Seen:
-    """What `stat` says of manifest.json: a rename, a rewrite or a removal changes it."""
-
-    inode: int
-    size: int
-    mtime_ns: int
 
 
 class IndexWatch:
@@ -46,7 +36,7 @@ class IndexWatch:
         self.interval = interval
         # Nothing seen yet: the first question reads the manifest, in case a build came in
         # between loading the index and it.
-        self._seen: _Seen | None = None
+        self._seen: str | None = ""
         self._checked = float("-inf")
         self._refused: set[str] = set()  # builds (or manifest errors) already warned about
         self._current = engine.index.manifest.build_id
@@ -63,7 +53,9 @@ class IndexWatch:
             return None
         self._current = engine.index.manifest.build_id
         self._checked = now
-        seen = _stat(self.directory)
+        from bot.core.index.store import current_build
+
+        seen = current_build(self.directory)
         if seen == self._seen and not force:
             return None
         self._seen = seen
@@ -73,15 +65,15 @@ class IndexWatch:
         return self._load(engine, manifest)
 
     def _manifest(self) -> Manifest | None:
-        from bot.core.index.store import MANIFEST, read_manifest
+        from bot.core.index.store import read_manifest
 
         try:
             manifest = read_manifest(self.directory)
         except QABotError as exc:
-            self._warn_once(str(exc), f"cannot read the new {MANIFEST}: {exc}")
+            self._warn_once(str(exc), f"cannot read the new build: {exc}")
             return None
         if manifest is None:
-            self._warn_once("missing", f"{MANIFEST} is gone from {self.directory}")
+            self._warn_once("missing", f"the index is gone from {self.directory}")
         return manifest
 
     def _load(self, engine: QAEngine, manifest: Manifest) -> QAEngine | None:
@@ -123,13 +115,3 @@ class IndexWatch:
         if key not in self._refused:
             self._refused.add(key)
             log.warning("%s; still answering from build %s", message, self._current)
-
-
-def _stat(directory: Path) -> _Seen | None:
-    from bot.core.index.store import MANIFEST
-
-    try:
-        st = os.stat(directory / MANIFEST)
-    except OSError:
-        return None
-    return _Seen(st.st_ino, st.st_size, st.st_mtime_ns)

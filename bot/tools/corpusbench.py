@@ -8,7 +8,6 @@ the process's own (`os.wait4`), as a user would see them.
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 import subprocess
@@ -59,26 +58,25 @@ def corpus_build(
         )
         log(f"corpus: every document in {folder}")
         build_s, build_mb = measured(qabot("--index-dir", str(every), "index", "add", str(folder)))
-        manifest = json.loads((every / "manifest.json").read_text(encoding="utf-8"))
-        data = every / manifest["data_dir"]
-        texts = _sample(data / "chunks.jsonl", manifest["chunk_count"])
         log("corpus: cold and warm answers")
         cold_one = _median_wall(qabot("--index-dir", str(one), "ask", questions[0]))
         cold_all = _median_wall(qabot("--index-dir", str(every), "ask", questions[0]))
         service = QAService.open(settings.model_copy(update={"index_dir": every}))
+        manifest = service.engine.index.manifest
+        texts = _sample(service.engine.index.chunks)
         warm_p50 = _warm_p50(service, questions)
         model = service.engine.embedder.model
         model.encode(texts[:32])  # the first call sets up what the build's had set up
         started = time.perf_counter()
         model.encode(texts, batch_size=service.engine.embedder.batch_size)
         encode_rate = len(texts) / (time.perf_counter() - started)
-    passages = manifest["chunk_count"]
-    text_mb = sum(s["bytes"] for s in manifest["sources"]) / 2**20
+    passages = manifest.chunk_count
+    text_mb = sum(s.bytes for s in manifest.sources) / 2**20
     build_rate = passages / build_s
     return {
         "folder": str(folder),
-        "documents": len(manifest["sources"]),
-        "left_out": len(manifest.get("skipped") or {}),
+        "documents": len(manifest.sources),
+        "left_out": len(manifest.skipped),
         "text_mb": round(text_mb, 2),
         "passages": passages,
         "build_s": round(build_s, 1),
@@ -95,17 +93,10 @@ def corpus_build(
     }
 
 
-def _sample(chunks_file: Path, count: int) -> list[str]:
+def _sample(chunks: Sequence[Any]) -> list[str]:
     """About SAMPLE passages spread evenly through the corpus, as the build embeds them."""
-    from bot.core.types import Chunk
-
-    step = max(1, count // SAMPLE)
-    with open(chunks_file, encoding="utf-8") as fh:
-        return [
-            Chunk.from_dict(json.loads(line)).embed_text
-            for i, line in enumerate(fh)
-            if i % step == 0
-        ]
+    step = max(1, len(chunks) // SAMPLE)
+    return [chunks[i].embed_text for i in range(0, len(chunks), step)]
 
 
 def _median_wall(command: list[str], runs: int = 3) -> float:

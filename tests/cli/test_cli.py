@@ -260,8 +260,9 @@ def test_eval_among_other_documents_asks_one_index_holding_them_all(capsys, tmp_
     assert code == 0, err
     assert json.loads(out)["metrics"]["answerable"] == 2
     (cached,) = (tmp_path / "cache" / "qabot" / "eval").iterdir()
-    manifest = json.loads((cached / "manifest.json").read_text(encoding="utf-8"))
-    assert sorted(s["name"] for s in manifest["sources"]) == [
+    from bot.core.index.store import read_manifest
+
+    assert sorted(s.name for s in read_manifest(cached).sources) == [
         "article.txt",
         "guide.docx",
         "two-pages.pdf",

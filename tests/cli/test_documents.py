@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.core.index.store import read_manifest
 from tests.conftest import ARTICLE, REPO, run_cli
 
 FORMATS = REPO / "tests" / "data" / "formats"
@@ -103,9 +104,14 @@ def test_add_a_folder_list_ask_and_remove(capsys, tmp_path, folder, monkeypatch)
 
 
 def _documents(index_dir: Path) -> dict[str, dict]:
-    manifest = json.loads((index_dir / "manifest.json").read_text())
-    lines = (index_dir / manifest["data_dir"] / "documents.jsonl").read_text().splitlines()
-    return {d["name"]: d for d in map(json.loads, lines)}
+    """The documents of the current build, as the index's database keeps them."""
+    import sqlite3
+
+    with sqlite3.connect(index_dir / "index.db") as db:
+        db.row_factory = sqlite3.Row
+        rows = db.execute("SELECT * FROM documents WHERE build = (SELECT build FROM current)")
+        documents = [dict(row) for row in rows]
+    return {d["name"]: d | {"pages": json.loads(d["pages"])} for d in documents}
 
 
 class _Files(http.server.SimpleHTTPRequestHandler):
@@ -148,10 +154,10 @@ def test_a_lost_manifest_is_reported_not_replaced_by_the_default_document(capsys
     garden = tmp_path / "garden.md"
     garden.write_text("# Garden\n\nWater the tomatoes every morning.\n", encoding="utf-8")
     assert run_cli(capsys, "--index-dir", str(index), "index", "add", str(garden))[0] == 0
-    (index / "manifest.json").unlink()
+    (index / "index.db").unlink()
     data = sorted(p.name for p in index.glob("data-*"))
     code, _out, err = run_cli(capsys, "--index-dir", str(index), "ask", "When to water?")
-    assert code == 1 and "lost its manifest.json" in err and "index add" in err
+    assert code == 1 and "lost its index.db" in err and "index add" in err
     assert sorted(p.name for p in index.glob("data-*")) == data  # nothing deleted or built
 
 
@@ -184,8 +190,8 @@ def test_two_adds_at_once_both_land(tmp_path):
     results = [run.communicate(timeout=300) for run in runs]
     assert [run.returncode for run in runs] == [0, 0], results
     assert any("waiting for another qabot" in err for _, err in results), results
-    manifest = json.loads((tmp_path / "index" / "manifest.json").read_text())
-    assert sorted(s["name"] for s in manifest["sources"]) == ["bread.md", "garden.md"]
+    manifest = read_manifest(tmp_path / "index")
+    assert sorted(s.name for s in manifest.sources) == ["bread.md", "garden.md"]
 
 
 @pytest.mark.parametrize("damage", [b"", b"caf\xe9 au lait\n", b"\x00\x01binary"])
@@ -315,7 +321,7 @@ def test_an_index_folder_whose_name_is_not_utf8_is_refused_in_one_line(tmp_path)
         _qabot(b"--index-dir", index, b"index", b"add", b"notes.txt", cwd=tmp_path)
     )
     assert "index-\\xff has a name that is not UTF-8 text" in line and "--index-dir" in line
-    assert not os.path.exists(index + b"/manifest.json")
+    assert not os.path.exists(index + b"/index.db")
 
 
 def test_one_file_named_twice_or_through_its_folder_or_a_link_is_one_document(capsys, tmp_path):
@@ -462,7 +468,8 @@ def test_a_killed_builds_leftovers_go_when_the_lock_is_next_taken(capsys, tmp_pa
             env={**os.environ, "PYTHONPATH": str(REPO)},
         )
         deadline = time.monotonic() + 120
-        while not list(index.glob(".build-*/chunks.jsonl")) and time.monotonic() < deadline:
+        # Killed while it reads its documents: its staging folder made, its rows not committed.
+        while not list(index.glob(".build-*")) and time.monotonic() < deadline:
             assert build.poll() is None, "the build ended before it could be killed"
             time.sleep(0.05)
         os.kill(build.pid, signal.SIGKILL)

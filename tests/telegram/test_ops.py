@@ -264,8 +264,9 @@ def test_health_file_is_written_refreshed_and_marked_stopped(
             first = _wait(lambda: _health(health, "ok"))
             assert first["pid"] == process.pid and first["mode"] == "polling"
             assert first["questions"] == 0 and first["interval_s"] == 1
-            manifest = Path(index_env["QABOT_INDEX_DIR"]) / "manifest.json"
-            assert first["build_id"] == json.loads(manifest.read_text())["build_id"]
+            from bot.core.index.store import current_build
+
+            assert first["build_id"] == current_build(Path(index_env["QABOT_INDEX_DIR"]))
 
             message = thread.do(lambda: server.message(AMBASSADOR))
             thread.call(server.reply_to(message, timeout=30))

@@ -9,7 +9,7 @@ from bot.core.types import Citation, Retrieved
 
 if TYPE_CHECKING:
     from bot.core.answering.retrieval import Candidate, Hit
-    from bot.core.index.store import Index
+    from bot.core.index.passages import Index
 
 ABSTAIN_TEXT = "The document doesn't say."
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from bot.core.answering.reader import Reader
     from bot.core.index.embedding import Embedder
-    from bot.core.index.store import Index
+    from bot.core.index.passages import Index
 
 
 _KIND_WORDS = {

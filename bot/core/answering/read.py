@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from bot.core.answering.retrieval import Candidate, Hit
-    from bot.core.index.store import Index
+    from bot.core.index.passages import Index
     from bot.core.settings import AnswerSettings
     from bot.core.types import Retrieved
 

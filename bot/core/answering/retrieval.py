@@ -14,7 +14,7 @@ from bot.core.settings import AnswerSettings
 if TYPE_CHECKING:
     import numpy as np
 
-    from bot.core.index.store import Index
+    from bot.core.index.passages import Index
 
 
 class Retriever:

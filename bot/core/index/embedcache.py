@@ -4,19 +4,13 @@ text, so a rebuild after an edit embeds only the passages that changed."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.core.index import vectors as vector_index
 from bot.core.index.rowfile import RowReader
-from bot.core.index.store import (
-    EMBED_KEYS_FILE,
-    PASSAGES_FILE,
-    SENTENCES_FILE,
-    VECTORS_FILE,
-    read_manifest,
-)
-from bot.core.types import Chunk
+from bot.core.index.store import PASSAGES_FILE, SENTENCES_FILE
+from bot.core.types import Chunk, Manifest
 
 KEY_CHARS = 32  # hex digits of sha256 kept per key: collisions stay out of reach
 
@@ -70,38 +64,40 @@ class VectorCache:
         return self._sentences[row - len(self._passages)]
 
 
-def read_keys(path: Path) -> Any:
-    """embedded.keys as an array of fixed-width keys, one per line."""
+def read_keys(db: sqlite3.Connection, build: str, passages: int, sentences: int) -> Any:
+    """The embedding keys of a build's passages, then of their sentences (the rows of the
+    passage and sentence vectors), as one array of fixed-width keys."""
     import numpy as np
 
-    raw = path.read_bytes()
-    if len(raw) % (KEY_CHARS + 1):
-        raise ValueError(f"{path.name} is not a list of keys")
-    lines = np.frombuffer(raw, dtype=[("key", f"S{KEY_CHARS}"), ("end", "S1")])
-    if not (lines["end"] == b"\n").all():
-        raise ValueError(f"{path.name} is not a list of keys")
-    return lines["key"]
+    keys = np.empty(passages + sentences, dtype=f"S{KEY_CHARS}")
+    at, row = passages, 0
+    found = db.execute(
+        "SELECT row, sentences, keys FROM passages WHERE build = ? ORDER BY row", (build,)
+    )
+    for row_number, count, blob in found:
+        if row_number != row or len(blob) != (count + 1) * KEY_CHARS or at + count > len(keys):
+            raise ValueError("the embedding keys do not match the passages")
+        own = np.frombuffer(blob, dtype=f"S{KEY_CHARS}")
+        keys[row] = own[0]
+        keys[at : at + count] = own[1:]
+        at, row = at + count, row + 1
+    if row != passages or at != len(keys):
+        raise ValueError("the embedding keys do not match the passages")
+    return keys
 
 
-def previous_vectors(index_dir: Path, model: str) -> VectorCache:
-    """The vectors of the index being replaced; empty when there is none usable (no index,
-    another model, an index built before keys were kept, damage)."""
-    import faiss
-
-    try:
-        manifest = read_manifest(index_dir)
-        if manifest is None or manifest.model != model:
-            return VectorCache()
-        data = index_dir / manifest.data_dir
-        keys = read_keys(data / EMBED_KEYS_FILE)
-        if (data / PASSAGES_FILE).is_file():
-            passages: Any = RowReader(data / PASSAGES_FILE)
-        else:  # an index from before the passage vectors had a file of their own
-            index = vector_index.prepare(faiss.read_index(str(data / VECTORS_FILE)))
-            passages = index.reconstruct_n(0, index.ntotal)
-        sentences = RowReader(data / SENTENCES_FILE)
-    except Exception:  # a cache only: any problem means embedding everything again
+def previous_vectors(
+    index_dir: Path, db: sqlite3.Connection, manifest: Manifest | None, model: str
+) -> VectorCache:
+    """The vectors of the build `manifest` records (the one being replaced); empty when there
+    is none usable (no index, another model, damage)."""
+    if manifest is None or manifest.model != model:
         return VectorCache()
-    if len(keys) != len(passages) + len(sentences):
+    data = index_dir / manifest.data_dir
+    try:
+        passages = RowReader(data / PASSAGES_FILE)
+        sentences = RowReader(data / SENTENCES_FILE)
+        keys = read_keys(db, manifest.build_id, len(passages), len(sentences))
+    except Exception:  # a cache only: any problem means embedding everything again
         return VectorCache()
     return VectorCache(keys, passages, sentences)

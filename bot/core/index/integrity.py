@@ -1,18 +1,17 @@
-"""What a build recorded about an index, checked before any of it is trusted: the manifest as a
-whole, every data file, and each passage as it is read.
+"""What a build recorded about an index, checked before any of it is trusted: the build record
+(the manifest) as a whole, every data file, and each passage as it is read.
 
-- The manifest: every field present, of its type, and nothing else (`parse_manifest`, a
-  strict check of its own: the core does not import pydantic); and the manifest itself
-  covered by a checksum, `manifest_sha256`, the sha256 of its canonical JSON without that
-  field. A manifest without it, or without a data file's checksum, is damaged: a missing
-  checksum is damage, never the absence of a check.
+- The build record: every field present, of its type, and nothing else (`parse_manifest`, a
+  strict check of its own: the core does not import pydantic); and the record itself covered
+  by a checksum, `manifest_sha256`, the sha256 of its canonical JSON without that field. A
+  record without it, or without a data file's checksum, is damaged: a missing checksum is
+  damage, never the absence of a check.
 - The data files: loading checks every file's size, and its sha256 when the data is small
-  enough for that to cost nothing noticeable (VERIFY_LIMIT, read at each call) and always for
-  the small tables it reads whole; `index status` always checks every sha256.
-- Each passage: above VERIFY_LIMIT an edit of chunks.jsonl that keeps its size passes the size
-  check, so each passage's line has its own checksum (`passage_digest`, kept in
-  chunks.sums.npy by the build), checked whenever the passage is read (bot.core.index.store): no
-  answer quotes text its build did not write.
+  enough for that to cost nothing noticeable (VERIFY_LIMIT, read at each call); `index
+  status` always checks every sha256.
+- Each passage: its row in the database has its own checksum (`passage_digest`), checked
+  whenever the passage is read (bot.core.index.passages): no answer quotes text its build did
+  not write.
 """
 
 from __future__ import annotations
@@ -102,9 +101,17 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def passage_digest(line: bytes | memoryview) -> bytes:
-    """The checksum of one passage's line of chunks.jsonl, as the build records it."""
-    return hashlib.sha256(line).digest()[:PASSAGE_DIGEST_BYTES]
+def passage_digest(row: int, first: int, count: int, body: str) -> bytes:
+    """The checksum of one passage's row in the database (where it is, where its sentences
+    are, and its text), as the build records it."""
+    head = f"{row}\0{first}\0{count}\0".encode("ascii")
+    return hashlib.sha256(head + body.encode("utf-8")).digest()[:PASSAGE_DIGEST_BYTES]
+
+
+def document_digest(fields: tuple[str, ...]) -> bytes:
+    """The checksum of one document's row in the database (its source, names, format, sha256,
+    pages and text), as the build records it."""
+    return hashlib.sha256("\0".join(fields).encode("utf-8")).digest()[:PASSAGE_DIGEST_BYTES]
 
 
 # --- the manifest --------------------------------------------------------------------------

@@ -1,21 +1,25 @@
-"""The passages of a loaded index, read from chunks.jsonl when asked for.
+"""A loaded index (`Index`, opened by bot.core.index.store), and its passages, read from its
+database by row when asked for.
 
-An answer reads the few passages its search found, so start-up does not parse every passage:
-a small table written with the index (chunks.rows.npy) gives each passage's line in
-chunks.jsonl and its first sentence row, and the file is mapped into memory, not read.
+An answer reads the few passages its search found, so start-up reads none: each is fetched
+by (build, row), checked against the checksum its build recorded, parsed, and kept in a
+bounded cache. One connection serves every thread, one query at a time.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import mmap
-from array import array
-from collections.abc import Iterable, Iterator, Sequence
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
-from bot.core.types import Chunk
+from bot.core.index.integrity import passage_digest
+from bot.core.types import Chunk, Manifest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -23,55 +27,34 @@ if TYPE_CHECKING:
 # Parsed passages kept: an answer touches a few dozen; a Telegram bot under load, a few
 # hundred a second, mostly the same ones.
 PARSED_KEPT = 4096
+_BLOCK = 1024  # passages read per query when every one is read
 
 
-class RowsTable:
-    """The table of a chunks.jsonl, a passage at a time: row i is (byte offset of passage i's
-    line, its first sentence row); a last row holds the totals."""
-
-    def __init__(self) -> None:
-        self._offsets = array("q", [0])
-        self._first_sentence = array("q", [0])
-
-    def add(self, line: str, sentences: int) -> None:
-        self._offsets.append(self._offsets[-1] + len(line.encode("utf-8")))
-        self._first_sentence.append(self._first_sentence[-1] + sentences)
-
-    def array(self) -> np.ndarray:
-        import numpy as np
-
-        return np.stack(
-            [np.frombuffer(self._offsets, np.int64), np.frombuffer(self._first_sentence, np.int64)],
-            axis=1,
-        )
-
-
-def rows_table(lines: Iterable[str]) -> np.ndarray:
-    """The table of chunks.jsonl's lines as written (an index built before it was kept)."""
-    table = RowsTable()
-    for line in lines:
-        table.add(line, len(json.loads(line)["sentences"]))
-    return table.array()
-
-
-def chunk_line(chunk: Chunk) -> str:
-    """A passage as a line of chunks.jsonl."""
-    return json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n"
+def chunk_body(chunk: Chunk) -> str:
+    """A passage as its row in the database holds it."""
+    return json.dumps(chunk.to_dict(), ensure_ascii=False)
 
 
 class Passages(Sequence[Chunk]):
-    """The passages of chunks.jsonl by row, each parsed when first read."""
+    """The passages of one build by row, each checked and parsed when first read.
+    `damaged(what)` is the error to raise when one is missing or does not match."""
 
-    def __init__(self, path: Path, table: np.ndarray):
-        self.table = table
-        with open(path, "rb") as fh:
-            size = self.file_size = fh.seek(0, 2)
-            # An empty file cannot be mapped; an index always has a passage.
-            self._data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-        self._parse = functools.lru_cache(maxsize=PARSED_KEPT)(self._read)
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        build: str,
+        count: int,
+        damaged: Callable[[str], Exception],
+    ):
+        self.db = db
+        self._lock = threading.Lock()
+        self.build = build
+        self.count = count
+        self._damaged = damaged
+        self._row = functools.lru_cache(maxsize=PARSED_KEPT)(self._fetch)
 
     def __len__(self) -> int:
-        return len(self.table) - 1
+        return self.count
 
     @overload
     def __getitem__(self, row: int) -> Chunk: ...
@@ -79,30 +62,124 @@ class Passages(Sequence[Chunk]):
     def __getitem__(self, row: slice) -> list[Chunk]: ...
     def __getitem__(self, row: int | slice) -> Chunk | list[Chunk]:
         if isinstance(row, slice):
-            return [self._parse(i) for i in range(*row.indices(len(self)))]
+            return [self._row(i)[2] for i in range(*row.indices(len(self)))]
         if row < 0:
             row += len(self)
         if not 0 <= row < len(self):
             raise IndexError(f"passage {row} of {len(self)}")
-        return self._parse(row)
+        return self._row(row)[2]
 
     def __iter__(self) -> Iterator[Chunk]:
-        # Straight from the file: a full scan would only push the hot passages out.
-        return (self._read(i) for i in range(len(self)))
+        # A block at a time, not through the cache: a full scan would push the hot ones out.
+        for start in range(0, self.count, _BLOCK):
+            rows = self._query(
+                "SELECT row, first_sentence, sentences, body, digest FROM passages "
+                "WHERE build = ? AND row >= ? AND row < ? ORDER BY row",
+                (self.build, start, start + _BLOCK),
+            )
+            if len(rows) != min(_BLOCK, self.count - start):
+                raise self._damaged(f"passages {start} to {start + _BLOCK - 1} are not all there")
+            for row in rows:
+                yield self._checked(*row)[2]
 
     def sentence_rows(self, row: int) -> range:
         """The rows of passage `row`'s sentences in the sentence vectors."""
-        return range(int(self.table[row, 1]), int(self.table[row + 1, 1]))
+        first, count, _ = self._row(row)
+        return range(first, first + count)
 
-    def _read(self, row: int) -> Chunk:
-        from bot.core.errors import IndexStoreError
+    def check_extent(self, sentences: int) -> None:
+        """That the build's last passage is where its record says, and ends at its last
+        sentence (an index seek, whatever the corpus's size)."""
+        if not self.count:
+            return
+        last = self._query(
+            "SELECT row, first_sentence + sentences FROM passages WHERE build = ? AND row >= ?",
+            (self.build, self.count - 1),
+        )
+        if [row for row, _ in last] != [self.count - 1]:
+            raise self._damaged(f"the database does not hold the {self.count} passages")
+        if last[0][1] != sentences:
+            raise self._damaged(f"its passages do not end at sentence {sentences}")
 
-        start, end = int(self.table[row, 0]), int(self.table[row + 1, 0])
+    def _query(self, sql: str, args: tuple) -> list[tuple]:
         try:
-            return Chunk.from_dict(json.loads(self._data[start:end]))
+            with self._lock:
+                return self.db.execute(sql, args).fetchall()
+        except sqlite3.Error as exc:
+            raise self._damaged(f"the database: {str(exc)[:200]}") from None
+
+    def _fetch(self, row: int) -> tuple[int, int, Chunk]:
+        found = self._query(
+            "SELECT row, first_sentence, sentences, body, digest FROM passages "
+            "WHERE build = ? AND row = ?",
+            (self.build, row),
+        )
+        if not found:
+            raise self._damaged(f"passage {row} is missing")
+        return self._checked(*found[0])
+
+    def _checked(
+        self, row: int, first: int, count: int, body: object, digest: object
+    ) -> tuple[int, int, Chunk]:
+        if type(body) is not str or passage_digest(row, first, count, body) != digest:
+            raise self._damaged(f"passage {row} does not match its checksum")
+        try:
+            return first, count, Chunk.from_dict(json.loads(body))
         except (ValueError, KeyError, TypeError):
-            # Checked by size at load; edited text of the same size shows here.
-            raise IndexStoreError(
-                f"the index is damaged (passage {row} cannot be read); "
-                "rebuild it: qabot index rebuild"
-            ) from None
+            raise self._damaged(f"passage {row} cannot be read") from None
+
+
+@dataclass
+class Index:
+    """A loaded index: passages (read from the database by row when asked for), their
+    vectors, and the vectors of their sentences, memory-mapped: opening reads none of them."""
+
+    directory: Path
+    manifest: Manifest
+    chunks: Passages
+    vectors: Any  # faiss.Index over chunk vectors, inner product of unit vectors
+    sentence_vectors: np.ndarray
+    # The same passage vectors as a matrix, a row each: one passage's vector without asking
+    # the FAISS index to reconstruct it (an IVF index would need a map of every row first).
+    passage_vectors: np.ndarray
+
+    def sentence_text(self, chunk_row: int, k: int) -> str:
+        return self.chunks[chunk_row].sentence_text(k)
+
+    def rows_of(self, document: str) -> range:
+        """The rows of one document's passages (a build stores them side by side), found by
+        its name, its id, or its path or URL; QuestionError naming the documents if none."""
+        from bot.core.errors import QuestionError
+
+        sources = self.manifest.sources
+        wanted = [i for i, s in enumerate(sources) if document in (s.name, s.doc_id, s.path)]
+        if len(wanted) != 1 or not sources[wanted[0]].chunks:
+            names = ", ".join(s.name or s.doc_id for s in sources)
+            raise QuestionError(f"no document called {document!r} in the index; it holds {names}")
+        # A build writes the documents' passages side by side, in the record's order.
+        first = sum(s.chunks for s in sources[: wanted[0]])
+        return range(first, first + sources[wanted[0]].chunks)
+
+    def row_of(self, chunk_id: str) -> int | None:
+        """The row of passage `chunk_id` ("<doc>#p<first>..."), or None: found by bisection,
+        as a document's passages are stored in the order of their first paragraph, so a
+        large index parses a few passages, not all of them."""
+        import bisect
+
+        from bot.core.errors import QuestionError
+
+        doc, _, rest = chunk_id.partition("#p")
+        digits = re.match(r"\d+", rest)
+        if not digits:
+            return None
+        try:
+            rows = self.rows_of(doc)
+        except QuestionError:
+            return None
+        first = int(digits.group())
+        i = bisect.bisect_left(rows, first, key=lambda row: self.chunks[row].paragraphs[0])
+        while i < len(rows) and self.chunks[rows[i]].paragraphs[0] == first:
+            if self.chunks[rows[i]].id == chunk_id:
+                return rows[i]
+            i += 1
+        return None

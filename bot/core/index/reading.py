@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
@@ -15,9 +16,9 @@ from typing import TYPE_CHECKING
 from bot.core.documents.chunking import chunk_document
 from bot.core.documents.paragraphs import slug
 from bot.core.documents.sources import expand, is_url, load_document, shown, source_key
-from bot.core.errors import IndexStoreError, SourceError
+from bot.core.errors import SourceError
 from bot.core.index import freshness
-from bot.core.index.store import DOCUMENTS_FILE, read_manifest
+from bot.core.index.integrity import document_digest
 from bot.core.settings import ChunkerSettings
 from bot.core.types import Chunk, Document, Kind, Notify, Progress, SourceInfo
 
@@ -174,28 +175,39 @@ def _load(
     return dataclasses.replace(doc, doc_id=names.doc_id(key, doc), name=names.name(key, doc, url))
 
 
-def stored_documents(index_dir: Path, keep: Callable[[str], bool]) -> dict[str, Document]:
-    """The documents of the index in `index_dir` whose source `keep` accepts, by source;
-    empty when there is none (or it predates documents.jsonl, or is damaged: the sources
-    are read again then). Only those are read into paragraphs: that costs time."""
+def stored_documents(
+    db: sqlite3.Connection, build: str | None, keep: Callable[[str], bool]
+) -> dict[str, Document]:
+    """The documents of `build` whose source `keep` accepts, by source; empty when there is
+    no build (or it is damaged: the sources are read again then; so is a document that does
+    not match its checksum). Only those are read into paragraphs: that costs time."""
     from bot.core.documents.paragraphs import parse_paragraphs
 
-    try:
-        manifest = read_manifest(index_dir)
-        if not any(keep(source.path) for source in manifest.sources):
-            return {}  # documents.jsonl holds the whole corpus's text: not read for nothing
-        kept = {}
-        # A line at a time: only the kept documents are held, not every record of the file.
-        with open(index_dir / manifest.data_dir / DOCUMENTS_FILE, encoding="utf-8") as fh:
-            for line in fh:
-                if not line.strip():
-                    continue
-                r = json.loads(line)
-                if keep(r["source"]):
-                    kept[r["source"]] = Document(
-                        **{**r, "pages": tuple(r["pages"])},
-                        paragraphs=tuple(parse_paragraphs(r["text"], r.get("format", "text"))),
-                    )
-        return kept
-    except (OSError, ValueError, KeyError, TypeError, IndexStoreError, AttributeError):
+    if build is None:
         return {}
+    kept = {}
+    try:
+        sources = db.execute("SELECT seq, source FROM documents WHERE build = ?", (build,))
+        for seq in [seq for seq, source in sources.fetchall() if keep(source)]:
+            *fields, digest = db.execute(
+                "SELECT source, doc_id, name, format, sha256, pages, title, text, digest "
+                "FROM documents WHERE build = ? AND seq = ?",
+                (build, seq),
+            ).fetchone()
+            if document_digest(tuple(fields)) != digest:
+                continue  # not what its build wrote: read (fetched) again
+            source, doc_id, name, form, sha256, pages, title, text = fields
+            kept[source] = Document(
+                source=source,
+                doc_id=doc_id,
+                text=text,
+                sha256=sha256,
+                paragraphs=tuple(parse_paragraphs(text, form)),
+                name=name,
+                format=form,
+                pages=tuple(json.loads(pages)),
+                title=title,
+            )
+    except (sqlite3.Error, ValueError, TypeError):
+        return {}
+    return kept

@@ -1,148 +1,57 @@
-"""The index on disk: its layout, reading its manifest, loading it, checking it, and opening
-it (building it first when missing or stale: bot.core.index.build).
+"""The index on disk: its layout, reading its current build record, loading it, checking it.
+Reading never builds (bot.core.index.upkeep decides that, bot.core.index.build does it).
 
 Layout of an index folder:
 
     .qabot-index         marker: qabot made this folder and may replace what it built here
-    manifest.json        what was built, from what, how; names the data folder in use;
-                         every data file's checksum, and its own (bot.core.index.integrity)
-    data-<build id>/     chunks.jsonl (with chunks.rows.npy, where each line starts, and
-                         chunks.sums.npy, each line's checksum), chunks.faiss,
-                         sentences.npy, embedded.keys, bm25.*, and documents.jsonl (each
-                         document's text as qabot read it)
+    index.db             SQLite (bot.core.index.schema): build records, the current build,
+                         documents, passages with their checksums and embedding cache keys
+    data-<build id>/     the current build's vectors: chunks.faiss, chunks.vectors.npy,
+                         sentences.npy, bm25.* (their checksums are in its build record)
     .lock                held while a build runs
 
-Nothing is trusted that a build did not write: a manifest is read only whole and intact
-(read_manifest), a folder whose manifest.json is not qabot's is never taken for an index, and
-a passage is quoted only when it matches the checksum its build recorded (CheckedPassages).
+Nothing is trusted that a build did not write: a build record is read only whole and intact
+(integrity.parse_manifest), a database whose application_id is not qabot's is never taken for
+an index, and a passage is quoted only when it matches the checksum its build recorded.
 """
 
 from __future__ import annotations
 
 import json
-import re
-import stat
-from dataclasses import dataclass
+import sqlite3
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.core.errors import IndexStoreError
+from bot.core.index import schema
 from bot.core.index import vectors as vector_index
 from bot.core.index.integrity import (
-    PASSAGE_DIGEST_BYTES,
     ManifestError,
+    document_digest,
     looks_like_a_manifest,
     parse_manifest,
-    passage_digest,
     verify,
 )
 from bot.core.index.integrity import manifest_text as _manifest_text
 from bot.core.index.lexical import LEXICAL_FILES
-from bot.core.index.passages import Passages
-from bot.core.types import Chunk, Manifest
+from bot.core.index.passages import Index, Passages
+from bot.core.index.schema import DB_FILE
+from bot.core.types import Manifest
 
-if TYPE_CHECKING:
-    import numpy as np
-
-
+# What an index built before index.db kept its build record in (bot.core.index.legacy).
 MANIFEST = "manifest.json"
-CHUNKS_FILE = "chunks.jsonl"
-# Where each passage's line starts in chunks.jsonl and its first sentence row: start-up reads
-# this table, not every passage (bot.core.index.passages).
-ROWS_FILE = "chunks.rows.npy"
-# Each passage's checksum (integrity.passage_digest of its line), checked whenever the
-# passage is read: an edit that keeps chunks.jsonl's size is never quoted, however large the
-# index (its files are hashed whole at load only up to integrity.VERIFY_LIMIT).
-SUMS_FILE = "chunks.sums.npy"
 VECTORS_FILE = "chunks.faiss"
 # The passage vectors again, as a plain matrix: the next build reads the ones it can reuse
-# from here, a row at a time, instead of loading the whole vector index (0.8 GB at 450,000
-# passages) to copy them out of it.
+# from here, a row at a time, instead of loading the whole vector index to copy them out.
 PASSAGES_FILE = "chunks.vectors.npy"
 SENTENCES_FILE = "sentences.npy"
-# One line per embedded text (passages, then sentences): a hash of the model and the text, so
-# the next build re-embeds only what changed.
-EMBED_KEYS_FILE = "embedded.keys"
-# Each document's text as qabot read it (what citations quote, whatever the format), so a
-# web page is not fetched again to rebuild and every offset can be checked against its text.
-DOCUMENTS_FILE = "documents.jsonl"
 MARKER = ".qabot-index"
-# Written during a build, gone before its folder is swapped in.
-SENTENCE_KEYS_TEMP = "sentence.keys.tmp"
-DATA_FILES = frozenset(
-    {
-        CHUNKS_FILE,
-        ROWS_FILE,
-        SUMS_FILE,
-        VECTORS_FILE,
-        PASSAGES_FILE,
-        SENTENCES_FILE,
-        EMBED_KEYS_FILE,
-        DOCUMENTS_FILE,
-    }
-    | LEXICAL_FILES
-)
-# What every build writes and every manifest must hold the checksum of (BM25's files vary
-# with its method, and a missing one is built again from the passages).
+DATA_FILES = frozenset({VECTORS_FILE, PASSAGES_FILE, SENTENCES_FILE}) | LEXICAL_FILES
+# What every build writes and every record must hold the checksum of (BM25's files vary with
+# its method, and a missing one is built again from the passages).
 REQUIRED_FILES = DATA_FILES - LEXICAL_FILES
-# Read whole at every load, so hashed at every load whatever the index's size.
-ALWAYS_HASHED = frozenset({ROWS_FILE, SUMS_FILE})
-
-
-@dataclass
-class Index:
-    """A loaded index: passages, their vectors, and the vectors of their sentences, all
-    memory-mapped: opening an index reads none of them."""
-
-    directory: Path
-    manifest: Manifest
-    chunks: Passages
-    vectors: Any  # faiss.Index over chunk vectors, inner product of unit vectors
-    sentence_vectors: np.ndarray
-    # The same passage vectors as a matrix, a row each: one passage's vector without asking
-    # the FAISS index to reconstruct it (an IVF index would need a map of every row first).
-    passage_vectors: np.ndarray
-
-    def sentence_text(self, chunk_row: int, k: int) -> str:
-        return self.chunks[chunk_row].sentence_text(k)
-
-    def rows_of(self, document: str) -> range:
-        """The rows of one document's passages (a build stores them side by side), found by
-        its name, its id, or its path or URL; QuestionError naming the documents if none."""
-        from bot.core.errors import QuestionError
-
-        sources = self.manifest.sources
-        wanted = [i for i, s in enumerate(sources) if document in (s.name, s.doc_id, s.path)]
-        if len(wanted) != 1 or not sources[wanted[0]].chunks:
-            names = ", ".join(s.name or s.doc_id for s in sources)
-            raise QuestionError(f"no document called {document!r} in the index; it holds {names}")
-        # A build writes the documents' passages side by side, in the manifest's order.
-        first = sum(s.chunks for s in sources[: wanted[0]])
-        return range(first, first + sources[wanted[0]].chunks)
-
-    def row_of(self, chunk_id: str) -> int | None:
-        """The row of passage `chunk_id` ("<doc>#p<first>..."), or None: found by bisection,
-        as a document's passages are stored in the order of their first paragraph, so a
-        large index parses a few passages, not all of them."""
-        import bisect
-
-        from bot.core.errors import QuestionError
-
-        doc, _, rest = chunk_id.partition("#p")
-        digits = re.match(r"\d+", rest)
-        if not digits:
-            return None
-        try:
-            rows = self.rows_of(doc)
-        except QuestionError:
-            return None
-        first = int(digits.group())
-        i = bisect.bisect_left(rows, first, key=lambda row: self.chunks[row].paragraphs[0])
-        while i < len(rows) and self.chunks[rows[i]].paragraphs[0] == first:
-            if self.chunks[rows[i]].id == chunk_id:
-                return rows[i]
-            i += 1
-        return None
+# What the build record is called in messages.
+RECORD = "build record"
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -156,15 +65,19 @@ class IndexDamaged(IndexStoreError):
         self.what = what
 
 
+class OlderIndex(IndexStoreError):
+    """An index built before index.db (manifest.json and its data folder): brought up to date
+    when it is next opened with write access (bot.core.index.legacy)."""
+
+
 def damaged(index_dir: Path, what: str) -> IndexDamaged:
     return IndexDamaged(
         f"the index in {index_dir} is damaged ({what}); rebuild it: qabot index rebuild", what
     )
 
 
-def _damaged_manifest(index_dir: Path, what: str) -> IndexDamaged:
+def _damaged_record(index_dir: Path, what: str) -> IndexDamaged:
     # Its list of documents cannot be trusted either: the rebuild names them.
-    what = f"{MANIFEST}: {what}"
     return IndexDamaged(
         f"the index in {index_dir} is damaged ({what}); rebuild it from your documents: "
         "qabot index rebuild --source FILE (or qabot index add FILE …)",
@@ -172,14 +85,18 @@ def _damaged_manifest(index_dir: Path, what: str) -> IndexDamaged:
     )
 
 
-def foreign_manifest(index_dir: Path) -> IndexStoreError:
+def foreign(index_dir: Path, name: str) -> IndexStoreError:
     return IndexStoreError(
-        f"{index_dir} holds a {MANIFEST} that is not a qabot index; choose another --index-dir"
+        f"{index_dir} holds a {name} that is not a qabot index; choose another --index-dir"
     )
 
 
+def foreign_manifest(index_dir: Path) -> IndexStoreError:
+    return foreign(index_dir, MANIFEST)
+
+
 def manifest_text(manifest: Manifest) -> str:
-    """manifest.json as a build writes it: checked as every reader checks it, and sealed by
+    """A build record as a build writes it: checked as every reader checks it, and sealed by
     its own checksum."""
     return _manifest_text(manifest, REQUIRED_FILES)
 
@@ -198,35 +115,84 @@ def check_folder_name(index_dir: Path) -> None:
         ) from None
 
 
-def read_manifest(index_dir: Path) -> Manifest | None:
-    """The index's manifest, checked whole (integrity.parse_manifest); None when there
-    is none. IndexDamaged when it is damaged in any way; IndexStoreError when the folder is a
-    file, or holds a manifest.json that is not qabot's (no marker, and not an index built
-    before markers existed)."""
+def open_db(index_dir: Path) -> sqlite3.Connection | None:
+    """The index's database, read only; None when there is none. IndexStoreError when the
+    folder is a file or the database is not qabot's (no marker); IndexDamaged when it cannot
+    be read; OlderIndex when the folder holds an index built before index.db."""
     check_folder_name(index_dir)
-    path = index_dir / MANIFEST
+    if index_dir.exists() and not index_dir.is_dir():
+        raise IndexStoreError(f"{index_dir} is a file, not an index folder")
+    path, manifest, marked = (
+        index_dir / DB_FILE,
+        index_dir / MANIFEST,
+        (index_dir / MARKER).is_file(),
+    )
+    if not (path.exists() or path.is_symlink()):
+        if not (manifest.exists() or manifest.is_symlink()):
+            return None
+        if not marked and not adoptable(index_dir):
+            raise foreign_manifest(index_dir)
+        raise OlderIndex(
+            f"the index in {index_dir} was built by an older qabot; it is brought up to date "
+            "when opened with write access: qabot index status"
+        )
+    if not marked and not schema.is_ours(index_dir):
+        raise foreign(index_dir, DB_FILE)
     try:
-        info = path.lstat()
-    except FileNotFoundError:
-        return None
-    except NotADirectoryError:
-        raise IndexStoreError(f"{index_dir} is a file, not an index folder") from None
-    except OSError as exc:
-        raise _damaged_manifest(index_dir, f"it cannot be read ({exc.strerror})") from None
-    if not (index_dir / MARKER).is_file() and not adoptable(index_dir):
-        raise foreign_manifest(index_dir)
-    if not stat.S_ISREG(info.st_mode):
-        raise _damaged_manifest(index_dir, "it is not a plain file")
+        return schema.connect(index_dir)
+    except schema.NotOurs:
+        raise damaged(index_dir, f"{DB_FILE} is not a qabot database") from None
+    except (sqlite3.Error, OSError) as exc:
+        raise damaged(index_dir, f"{DB_FILE}: {_reason(exc)}") from None
+
+
+def current_record(db: sqlite3.Connection, index_dir: Path) -> Manifest | None:
+    """The current build's record, checked whole; None when no build has finished."""
     try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise _damaged_manifest(index_dir, f"it cannot be read ({exc.strerror})") from None
-    except UnicodeDecodeError:
-        raise _damaged_manifest(index_dir, "it is not UTF-8 text") from None
+        row = db.execute(
+            "SELECT b.record FROM current c JOIN builds b ON b.id = c.build AND b.state = 'done'"
+        ).fetchone()
+        if row is None:
+            if db.execute("SELECT count(*) FROM current").fetchone()[0]:
+                raise _damaged_record(index_dir, f"{RECORD}: the current build has none")
+            return None
+    except sqlite3.Error as exc:
+        raise damaged(index_dir, f"{DB_FILE}: {_reason(exc)}") from None
+    if type(row[0]) is not str:
+        raise _damaged_record(index_dir, f"{RECORD}: it is not text")
     try:
-        return parse_manifest(raw, REQUIRED_FILES)
+        return parse_manifest(row[0], REQUIRED_FILES)
     except ManifestError as exc:
-        raise _damaged_manifest(index_dir, str(exc)) from None
+        raise _damaged_record(index_dir, f"{RECORD}: {exc}") from None
+
+
+def read_manifest(index_dir: Path) -> Manifest | None:
+    """The current build's record, checked whole (integrity.parse_manifest); None when there
+    is no index. IndexDamaged when it is damaged in any way; IndexStoreError when the folder
+    is a file or its index.db or manifest.json is not qabot's; OlderIndex (see open_db)."""
+    db = open_db(index_dir)
+    if db is None:
+        return None
+    try:
+        return current_record(db, index_dir)
+    finally:
+        db.close()
+
+
+def current_build(index_dir: Path) -> str | None:
+    """The id of the build that answers now (one small query: what a live process checks
+    before each question); None when there is none, or it cannot be read."""
+    try:
+        db = schema.connect(index_dir)
+    except (sqlite3.Error, OSError, schema.NotOurs):
+        return None
+    try:
+        row = db.execute("SELECT build FROM current").fetchone()
+        return row[0] if row else None
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
 
 
 def adoptable(index_dir: Path) -> bool:
@@ -246,117 +212,34 @@ def adoptable(index_dir: Path) -> bool:
     return data.is_dir() and not data.is_symlink()
 
 
-def write_passage_sums(folder: Path) -> None:
-    """chunks.sums.npy in a build's data folder: the checksum of each passage's line of
-    chunks.jsonl, by the table of where each line starts (a build writes it once both are
-    written)."""
-    import mmap
-
-    import numpy as np
-
-    table = np.load(folder / ROWS_FILE, allow_pickle=False)
-    sums = np.zeros((len(table) - 1, PASSAGE_DIGEST_BYTES), dtype=np.uint8)
-    with open(folder / CHUNKS_FILE, "rb") as fh:
-        size = fh.seek(0, 2)
-        data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-        try:
-            for row in range(len(sums)):
-                start, end = int(table[row, 0]), int(table[row + 1, 0])
-                sums[row] = np.frombuffer(passage_digest(data[start:end]), dtype=np.uint8)
-        finally:
-            if isinstance(data, mmap.mmap):
-                data.close()
-    np.save(folder / SUMS_FILE, sums, allow_pickle=False)
-
-
-class CheckedPassages(Passages):
-    """The passages of chunks.jsonl, each checked against the checksum its build recorded when
-    it is read: damage anywhere in a passage, whatever the file's size, is reported, never
-    quoted."""
-
-    def __init__(self, path: Path, table: np.ndarray, sums: np.ndarray, index_dir: Path):
-        super().__init__(path, table)
-        self.sums = sums
-        self.index_dir = index_dir
-
-    def _read(self, row: int) -> Chunk:
-        start, end = int(self.table[row, 0]), int(self.table[row + 1, 0])
-        if passage_digest(self._data[start:end]) != self.sums[row].tobytes():
-            raise damaged(self.index_dir, f"passage {row} does not match its checksum")
-        return super()._read(row)
-
-
 def data_damage(index_dir: Path, manifest: Manifest) -> str | None:
-    """What is wrong with the index's data, every file hashed (None: nothing): what
-    `index status` reports."""
+    """What is wrong with the index's data, every file, passage and document hashed (None:
+    nothing): what `index status` reports (without reading the FAISS index)."""
     try:
-        _checked_tables(index_dir, manifest, full=True)
+        chunks, _, _ = _checked(index_dir, manifest, full=True)
+        try:
+            for _ in chunks:  # each passage checked against its checksum
+                pass
+            return _document_damage(chunks.db, manifest.build_id)
+        finally:
+            chunks.db.close()
     except IndexDamaged as exc:
         return exc.what
-    return None
 
 
-@dataclass(frozen=True)
-class _Tables:
-    """What loading reads of a build's data besides the FAISS index, checked."""
-
-    rows: np.ndarray  # where each passage's line starts, and its first sentence row
-    sums: np.ndarray  # each passage's checksum
-    sentence_vectors: np.ndarray  # mapped
-    passage_vectors: np.ndarray  # mapped
-
-
-def _checked_tables(index_dir: Path, manifest: Manifest, full: bool) -> _Tables:
-    """The data files against their checksums (`full`: all hashed), then the passages' table,
-    their checksums and the vectors (mapped) against the manifest; IndexDamaged."""
-    import numpy as np
-
-    data = index_dir / manifest.data_dir
-    if data.is_symlink() or not data.is_dir():
-        raise damaged(index_dir, f"its data folder {manifest.data_dir} is missing")
-    problem = verify(data, manifest.files, full, required=REQUIRED_FILES, always=ALWAYS_HASHED)
-    if problem:
-        raise damaged(index_dir, problem)
+def _document_damage(db: sqlite3.Connection, build: str) -> str | None:
     try:
-        table = np.load(data / ROWS_FILE, allow_pickle=False)
-        sums = np.load(data / SUMS_FILE, allow_pickle=False)
-        # Mapped, not read: an answer touches the vectors of a few passages and their
-        # sentences, and a large corpus's vectors need not all sit in memory.
-        sentence_vectors = np.load(data / SENTENCES_FILE, allow_pickle=False, mmap_mode="r")
-        passage_vectors = np.load(data / PASSAGES_FILE, allow_pickle=False, mmap_mode="r")
-        chunks_size = (data / CHUNKS_FILE).stat().st_size
-    except (OSError, ValueError, EOFError) as exc:
-        raise damaged(index_dir, _reason(exc)) from None
-    n, dimension = manifest.chunk_count, manifest.dimension
-    table_fits = (
-        table.dtype == np.int64
-        and table.shape == (n + 1, 2)
-        and table[0, 0] == table[0, 1] == 0
-        and table[-1, 0] == chunks_size
-        and table[-1, 1] == manifest.sentence_count
-        and bool((np.diff(table[:, 0]) > 0).all())
-        and bool((np.diff(table[:, 1]) >= 0).all())
-    )
-    problems = [
-        (not table_fits, f"{ROWS_FILE} does not match {CHUNKS_FILE} and the manifest"),
-        (
-            sums.dtype != np.uint8 or sums.shape != (n, PASSAGE_DIGEST_BYTES),
-            f"{SUMS_FILE} holds {sums.shape[0] if sums.ndim else 0} checksums for {n} passages",
-        ),
-        (
-            sentence_vectors.shape != (manifest.sentence_count, dimension),
-            f"sentence vectors of shape {sentence_vectors.shape}, manifest says "
-            f"({manifest.sentence_count}, {dimension})",
-        ),
-        (
-            passage_vectors.shape != (n, dimension) or passage_vectors.dtype != np.float32,
-            f"passage vectors of shape {passage_vectors.shape}, manifest says ({n}, {dimension})",
-        ),
-    ]
-    for bad, what in problems:
-        if bad:
-            raise damaged(index_dir, what)
-    return _Tables(table, sums, sentence_vectors, passage_vectors)
+        rows = db.execute(
+            "SELECT seq, source, doc_id, name, format, sha256, pages, title, text, digest "
+            "FROM documents WHERE build = ? ORDER BY seq",
+            (build,),
+        )
+        for seq, *fields, digest in rows:
+            if document_digest(tuple(fields)) != digest:
+                return f"document {seq} does not match its checksum"
+    except (sqlite3.Error, TypeError, AttributeError) as exc:
+        return f"{DB_FILE}: {_reason(exc)}"
+    return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -366,32 +249,69 @@ def _reason(exc: BaseException) -> str:
 
 def load_index(index_dir: Path, manifest: Manifest) -> Index:
     """The index `manifest` describes, its data checked first (sizes, and hashes as
-    integrity.verify does at load); each passage is checked again when it is read."""
-    tables = _checked_tables(index_dir, manifest, full=False)
-    data = index_dir / manifest.data_dir
+    integrity.verify does at load); each passage is checked when it is read."""
+    chunks, sentence_vectors, passage_vectors = _checked(index_dir, manifest, full=False)
     try:
-        chunks = CheckedPassages(data / CHUNKS_FILE, tables.rows, tables.sums, index_dir)
-        vectors = vector_index.read(data / VECTORS_FILE)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        try:
+            vectors = vector_index.read(index_dir / manifest.data_dir / VECTORS_FILE)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+            raise damaged(index_dir, _reason(exc)) from None
+        n, dimension = manifest.chunk_count, manifest.dimension
+        if vectors.ntotal != n:
+            raise damaged(index_dir, f"{vectors.ntotal} vectors for {n} chunks")
+        if vectors.d != dimension:
+            raise damaged(
+                index_dir, f"vectors of dimension {vectors.d}, its record says {dimension}"
+            )
+    except BaseException:
+        chunks.db.close()
+        raise
+    return Index(index_dir, manifest, chunks, vectors, sentence_vectors, passage_vectors)
+
+
+def _checked(index_dir: Path, manifest: Manifest, full: bool) -> tuple[Passages, Any, Any]:
+    """The build's passages and its sentence and passage vectors (mapped), after checking
+    its data files (`full`: every one hashed) and their shapes against its record."""
+    import numpy as np
+
+    data = index_dir / manifest.data_dir
+    if data.is_symlink() or not data.is_dir():
+        raise damaged(index_dir, f"its data folder {manifest.data_dir} is missing")
+    problem = verify(data, manifest.files, full, required=REQUIRED_FILES)
+    if problem:
+        raise damaged(index_dir, problem)
+    try:
+        # Mapped, not read: an answer touches the vectors of a few passages and their
+        # sentences, and a large corpus's vectors need not all sit in memory.
+        sentence_vectors = np.load(data / SENTENCES_FILE, allow_pickle=False, mmap_mode="r")
+        passage_vectors = np.load(data / PASSAGES_FILE, allow_pickle=False, mmap_mode="r")
+    except (OSError, ValueError, EOFError) as exc:
         raise damaged(index_dir, _reason(exc)) from None
-    problems = [
-        (vectors.ntotal != len(chunks), f"{vectors.ntotal} vectors for {len(chunks)} chunks"),
-        (
-            vectors.d != manifest.dimension,
-            f"vectors of dimension {vectors.d}, manifest says {manifest.dimension}",
-        ),
-    ]
-    for bad, what in problems:
-        if bad:
-            raise damaged(index_dir, what)
-    return Index(
-        index_dir, manifest, chunks, vectors, tables.sentence_vectors, tables.passage_vectors
-    )
+    n, dimension = manifest.chunk_count, manifest.dimension
+    if sentence_vectors.shape != (manifest.sentence_count, dimension):
+        raise damaged(
+            index_dir,
+            f"sentence vectors of shape {sentence_vectors.shape}, its record says "
+            f"({manifest.sentence_count}, {dimension})",
+        )
+    if passage_vectors.shape != (n, dimension) or passage_vectors.dtype != np.float32:
+        raise damaged(
+            index_dir,
+            f"passage vectors of shape {passage_vectors.shape}, its record says ({n}, {dimension})",
+        )
+    db = open_db(index_dir)
+    if db is None:
+        raise damaged(index_dir, f"{DB_FILE} is missing")
+    try:
+        chunks = Passages(db, manifest.build_id, n, lambda what: damaged(index_dir, what))
+        chunks.check_extent(manifest.sentence_count)
+    except BaseException:
+        db.close()
+        raise
+    return chunks, sentence_vectors, passage_vectors
 
 
 def disk_size(index_dir: Path, manifest: Manifest) -> int:
-    files = [index_dir / MANIFEST, *(index_dir / manifest.data_dir).glob("*")]
+    names = (DB_FILE, f"{DB_FILE}-wal")
+    files = [*(index_dir / n for n in names), *(index_dir / manifest.data_dir).glob("*")]
     return sum(f.stat().st_size for f in files if f.is_file())
-
-
-# --- opening -------------------------------------------------------------------------------

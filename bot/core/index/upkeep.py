@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.core.errors import IndexStoreError
-from bot.core.index.build import build_index, record_seen
+from bot.core.index.build import build_index, migrate_older, record_seen
 from bot.core.index.freshness import check, missing_sources
-from bot.core.index.store import MANIFEST, Index, load_index, read_manifest
+from bot.core.index.passages import Index
+from bot.core.index.schema import DB_FILE
+from bot.core.index.store import load_index, read_manifest
 from bot.core.settings import ChunkerSettings, IndexSettings
 from bot.core.types import Notify, Progress
 
@@ -36,12 +38,13 @@ def open_index(
     """
     settings = settings or IndexSettings()
     index_type = settings.index_type
+    migrate_older(index_dir, notify)  # an index built before index.db, brought into one
     manifest = read_manifest(index_dir)
     if manifest is None and not sources and any(index_dir.glob("data-*")):
-        # Built here before and its manifest lost: building the default document in its
+        # Built here before and its database lost: building the default document in its
         # place would quietly replace the user's documents with another.
         raise IndexStoreError(
-            f"the index in {index_dir} has lost its {MANIFEST}; build it again from your "
+            f"the index in {index_dir} has lost its {DB_FILE}; build it again from your "
             "documents: qabot index rebuild --source FILE (or qabot index add FILE …)"
         )
     if manifest is None:

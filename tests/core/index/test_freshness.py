@@ -7,13 +7,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 
 import pytest
 
 from bot.core.index import freshness
 from bot.core.index.build import build_index
 from bot.core.index.freshness import RACY_NS, Seen, settled, staleness
-from bot.core.index.integrity import manifest_sha256
+from bot.core.index.integrity import manifest_sha256, parse_manifest
 from bot.core.index.store import MANIFEST, read_manifest
 from bot.core.index.upkeep import open_index
 from bot.core.settings import ChunkerSettings
@@ -159,8 +160,14 @@ def test_nothing_is_recorded_while_a_build_holds_the_lock(trusted_at_once, built
 
 
 def _as_schema_2(index_dir):
-    """The index in `index_dir` as the previous release wrote it: no sizes and times for its
-    sources, no bm25.df.npy, its manifest sealed."""
+    """The index in `index_dir` as an earlier release wrote it: manifest.json (no sizes and
+    times for its sources, sealed) beside its data folder (no bm25.df.npy)."""
+    from tests.core.index.older import write_schema_3
+
+    older = index_dir.with_name(index_dir.name + "-older")
+    write_schema_3(index_dir, older)
+    shutil.rmtree(index_dir)
+    older.rename(index_dir)
     path = index_dir / MANIFEST
     data = json.loads(path.read_text(encoding="utf-8"))
     data.pop("manifest_sha256")
@@ -178,7 +185,7 @@ def _as_schema_2(index_dir):
 def test_an_index_of_schema_2_is_rebuilt_with_one_line(trusted_at_once, built, embedder):
     _, index_dir, _ = built
     data = _as_schema_2(index_dir)
-    old = read_manifest(index_dir)
+    old = parse_manifest((index_dir / MANIFEST).read_text(encoding="utf-8"), ())
     assert old.schema == 2 and old.sources[0].mtime_ns == 0
     messages: list[str] = []
     index = _open(index_dir, embedder, messages)
@@ -204,7 +211,7 @@ def test_an_index_of_schema_2_whose_sources_are_gone_still_answers(built, embedd
     assert Retriever(index).lexical.scores(terms("lighthouse keeper"))[0] > 0
 
 
-def test_a_schema_2_manifest_that_does_not_match_its_seal_is_damage(built):
+def test_a_schema_2_manifest_that_does_not_match_its_seal_is_damage(built, embedder):
     from bot.core.index.store import IndexDamaged
 
     _, index_dir, _ = built
@@ -213,5 +220,5 @@ def test_a_schema_2_manifest_that_does_not_match_its_seal_is_damage(built):
     data["chunk_count"] += 1
     data["sources"][0]["chunks"] += 1
     (index_dir / MANIFEST).write_text(json.dumps(data), encoding="utf-8")
-    with pytest.raises(IndexDamaged, match="does not match its checksum"):
-        read_manifest(index_dir)
+    with pytest.raises(IndexDamaged, match=r"manifest\.json: it does not match its checksum"):
+        _open(index_dir, embedder)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,8 +20,17 @@ from tests.conftest import run_cli
 @pytest.fixture(scope="module")
 def recorded(article_index_dir):
     manifest = read_manifest(article_index_dir)
-    assert set(manifest.files) >= {"chunks.jsonl", "chunks.faiss", "sentences.npy"}
+    assert set(manifest.files) >= {"chunks.vectors.npy", "chunks.faiss", "sentences.npy"}
     return manifest
+
+
+def _db(index_dir):
+    return sqlite3.connect(index_dir / "index.db", isolation_level=None)
+
+
+def _edit_passages(index_dir, sql, *args):
+    with _db(index_dir) as db:
+        db.execute(sql, args)
 
 
 @settings(
@@ -61,11 +71,13 @@ def test_damage_to_any_data_file_is_reported(
 def test_status_says_damaged_and_fails(capsys, tmp_path, article_index_dir, recorded):
     copy = tmp_path / "index"
     shutil.copytree(article_index_dir, copy)
-    target = copy / recorded.data_dir / "chunks.jsonl"
-    text = target.read_text(encoding="utf-8")
-    target.write_text(text.replace("Japan", "Spain", 1), encoding="utf-8")  # same size
+    with _db(copy) as db:
+        row = db.execute("SELECT min(row) FROM passages WHERE body LIKE '%Japan%'").fetchone()[0]
+    _edit_passages(
+        copy, "UPDATE passages SET body = replace(body, 'Japan', 'Spain') WHERE row = ?", row
+    )
     code, out, err = run_cli(capsys, "--index-dir", str(copy), "index", "status")
-    assert code == 1 and "DAMAGED: chunks.jsonl does not match its checksum" in out
+    assert code == 1 and f"DAMAGED: passage {row} does not match its checksum" in out
     code, out, err = run_cli(capsys, "--index-dir", str(copy), "ask", "Who is Lu Kang?")
     assert code == 1 and "damaged" in err and out == ""
 
@@ -117,17 +129,26 @@ def _edit(data, path, action, replacement=None):
 
 
 def _write(index_dir, data, reseal=False):
+    """The current build's record in the database, replaced by `data` as JSON."""
     from bot.core.index.integrity import SEAL, manifest_sha256
 
     if reseal:
         data.pop(SEAL, None)
         data[SEAL] = manifest_sha256(data)
-    (index_dir / "manifest.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    with _db(index_dir) as db:
+        db.execute(
+            "UPDATE builds SET record = ? WHERE id = (SELECT build FROM current)",
+            (json.dumps(data, indent=2),),
+        )
 
 
 @pytest.fixture(scope="module")
 def manifest_json(article_index_dir):
-    return json.loads((article_index_dir / "manifest.json").read_text(encoding="utf-8"))
+    with _db(article_index_dir) as db:
+        (raw,) = db.execute(
+            "SELECT record FROM builds WHERE id = (SELECT build FROM current)"
+        ).fetchone()
+    return json.loads(raw)
 
 
 def _assert_refused_as_damage(capsys, index_dir):
@@ -143,7 +164,7 @@ def _assert_refused_as_damage(capsys, index_dir):
     report = status(load_settings(index_dir=index_dir))
     assert report.damage and not report.ok and not report.up_to_date
     code, out, err = run_cli(capsys, "--index-dir", str(index_dir), "index", "status")
-    assert code == 1 and "DAMAGED: manifest.json" in out and "up to date" not in out
+    assert code == 1 and "DAMAGED: build record" in out and "up to date" not in out
     assert "unexpected" not in err + out
     code, out, err = run_cli(capsys, "--index-dir", str(index_dir), "index", "status", "--json")
     data = json.loads(out)
@@ -331,40 +352,38 @@ def large(monkeypatch):
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-@given(where=st.floats(0, 1, exclude_max=True), junk=st.binary(min_size=1, max_size=16))
-def test_a_same_size_edit_of_any_passage_is_never_read(
-    large, tmp_path_factory, article_index_dir, recorded, where, junk
+@given(
+    which=st.integers(0, 10**6),
+    where=st.floats(0, 1, exclude_max=True),
+    junk=st.text(min_size=1, max_size=16),
+)
+def test_an_edit_of_any_passage_is_never_read(
+    large, tmp_path_factory, article_index_dir, recorded, which, where, junk
 ):
-    """chunks.jsonl edited anywhere, its size kept, in an index too large to hash at load:
-    it loads (sizes match), and the edited passage is damage when read; every other
-    passage reads as its build wrote it."""
-    copy = tmp_path_factory.mktemp("same-size") / "index"
+    """A passage's text edited anywhere in the database, in an index too large to hash at
+    load: it loads, and the edited passage is damage when read; every other passage reads as
+    its build wrote it."""
+    copy = tmp_path_factory.mktemp("edited") / "index"
     shutil.copytree(article_index_dir, copy)
-    path = copy / recorded.data_dir / "chunks.jsonl"
-    original = path.read_bytes()
-    data = bytearray(original)
-    at = int(where * len(data))
-    end = min(len(data), at + len(junk))
-    data[at:end] = junk[: end - at]
-    if bytes(data) == original:
+    row = which % recorded.chunk_count
+    with _db(copy) as db:
+        (body,) = db.execute(
+            "SELECT body FROM passages WHERE build = ? AND row = ?", (recorded.build_id, row)
+        ).fetchone()
+    at = int(where * len(body))
+    edited = body[:at] + junk + body[at + len(junk) :]
+    if edited == body:
         return
-    path.write_bytes(bytes(data))
+    _edit_passages(copy, "UPDATE passages SET body = ? WHERE row = ?", edited, row)
     intact = load_index(article_index_dir, recorded)
     index = load_index(copy, recorded)
-    table = index.chunks.table
-    edited = {
-        row
-        for row in range(len(index.chunks))
-        if original[table[row, 0] : table[row + 1, 0]] != data[table[row, 0] : table[row + 1, 0]]
-    }
-    assert edited
-    for row in range(len(index.chunks)):
-        if row in edited:
+    for other in range(len(index.chunks)):
+        if other == row:
             with pytest.raises(IndexStoreError, match="damaged") as info:
-                index.chunks[row]
+                index.chunks[other]
             assert "\n" not in str(info.value)
         else:
-            assert index.chunks[row] == intact.chunks[row]
+            assert index.chunks[other] == intact.chunks[other]
     with pytest.raises(IndexStoreError, match="damaged"):
         list(index.chunks)
 
@@ -372,17 +391,18 @@ def test_a_same_size_edit_of_any_passage_is_never_read(
 def test_an_answer_never_quotes_an_edited_passage(
     large, capsys, tmp_path, embedder, article_index_dir, recorded
 ):
-    """The issue's case: the passage that answers, edited to the same size in an index too
-    large to hash at load. The answer is an error saying how to rebuild, never the edit."""
+    """The issue's case: the passage that answers, edited in an index too large to hash at
+    load. The answer is an error saying how to rebuild, never the edit."""
     from bot.core.answering.engine import QAEngine
     from bot.core.settings import AnswerSettings
 
     copy = tmp_path / "index"
     shutil.copytree(article_index_dir, copy)
-    path = copy / recorded.data_dir / "chunks.jsonl"
-    text = path.read_text(encoding="utf-8")
-    assert text.count("Cheng Yonghua") >= 1
-    path.write_text(text.replace("Cheng Yonghua", "Chen Yonghuan"), encoding="utf-8")
+    with _db(copy) as db:
+        assert db.execute("SELECT count(*) FROM passages WHERE body LIKE '%Cheng Yonghua%'")
+    _edit_passages(
+        copy, "UPDATE passages SET body = replace(body, 'Cheng Yonghua', 'Chen Yonghuan')"
+    )
     engine = QAEngine(load_index(copy, recorded), embedder, AnswerSettings())
     with pytest.raises(IndexStoreError, match=r"damaged.*qabot index rebuild"):
         engine.answer("Who is China's ambassador to Japan?")
@@ -392,16 +412,34 @@ def test_an_answer_never_quotes_an_edited_passage(
     assert code == 1 and out == "" and "Chen Yonghuan" not in err
     assert err.count("\n") == 1 and "damaged" in err and "unexpected" not in err
     code, out, err = run_cli(capsys, "--index-dir", str(copy), "index", "status")
-    assert code == 1 and "DAMAGED: chunks.jsonl does not match its checksum" in out
+    assert code == 1 and "DAMAGED: passage" in out and "does not match its checksum" in out
 
 
 def test_damaged_checksums_of_passages_are_damage_too(large, tmp_path, article_index_dir, recorded):
-    """The table of checksums is hashed at every load, whatever the index's size."""
+    """A passage's recorded checksum changed: the passage is damage, whatever the text."""
     copy = tmp_path / "index"
     shutil.copytree(article_index_dir, copy)
-    sums = copy / recorded.data_dir / "chunks.sums.npy"
-    raw = bytearray(sums.read_bytes())
-    raw[-1] ^= 0x01
-    sums.write_bytes(bytes(raw))
-    with pytest.raises(IndexStoreError, match=r"chunks\.sums\.npy does not match its checksum"):
-        load_index(copy, recorded)
+    _edit_passages(copy, "UPDATE passages SET digest = x'0001020304050607' WHERE row = 3")
+    index = load_index(copy, recorded)
+    assert index.chunks[2] and index.chunks[4]
+    with pytest.raises(IndexStoreError, match=r"passage 3 does not match its checksum"):
+        index.chunks[3]
+    with pytest.raises(IndexStoreError, match=r"passage 3 does not match its checksum"):
+        load_index(copy, recorded).chunks.sentence_rows(3)
+
+
+def test_an_edited_document_is_damage_and_never_reused(capsys, tmp_path, article_index_dir):
+    """A document's stored text (what citations' offsets and rebuilds of web pages read)
+    edited in the database: `index status` says so, and a build does not reuse it."""
+    from bot.core.index.reading import stored_documents
+
+    copy = tmp_path / "index"
+    shutil.copytree(article_index_dir, copy)
+    build = read_manifest(copy).build_id
+    with _db(copy) as db:
+        assert stored_documents(db, build, lambda _source: True)
+    _edit_passages(copy, "UPDATE documents SET text = replace(text, 'Japan', 'Spain')")
+    code, out, _ = run_cli(capsys, "--index-dir", str(copy), "index", "status")
+    assert code == 1 and "DAMAGED: document 0 does not match its checksum" in out
+    with _db(copy) as db:
+        assert stored_documents(db, build, lambda _source: True) == {}

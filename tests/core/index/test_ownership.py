@@ -16,17 +16,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.core.errors import IndexStoreError
-from bot.core.index.build import _remove_unused, build_index, claim_folder
+from bot.core.index.build import build_index
+from bot.core.index.folder import claim_folder, remove_unused
 from bot.core.index.store import MARKER, read_manifest
 from bot.core.settings import ChunkerSettings
 from tests.conftest import ARTICLE, REPO
+from tests.core.index.older import write_schema_3
+
+
+@pytest.fixture(scope="module")
+def older_manifest(tmp_path_factory, article_index_dir):
+    """The manifest.json of an index as qabot wrote it before index.db."""
+    return write_schema_3(article_index_dir, tmp_path_factory.mktemp("older") / "index")
+
 
 # Names a user's own files and folders may have, including ones that look like qabot's.
 names = st.one_of(
     st.text(string.ascii_letters + string.digits + "-_.", min_size=1, max_size=30),
     st.sampled_from(["data-raw", ".build-x", "data-20240101T000000-abcdef", "data-", "index"]),
     st.from_regex(r"(data|\.build)-\d{8}T\d{6}-[0-9a-f]{6}", fullmatch=True),
-).filter(lambda n: n not in {".", "..", MARKER, "manifest.json", ".lock"})
+).filter(
+    lambda n: (
+        n not in {".", "..", MARKER, "manifest.json", ".lock", "index.db"}
+        and not n.startswith("index.db-")
+    )
+)
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -48,7 +62,7 @@ def test_a_rebuild_never_removes_what_a_user_put_in_the_folder(tmp_path_factory,
         else:
             item.write_text("keep me too\n")
     before = _tree(index_dir)
-    _remove_unused(index_dir, keep="data-20261203T000000-000000")
+    remove_unused(index_dir, keep="data-20261203T000000-000000")
     assert _tree(index_dir) == before
 
 
@@ -60,7 +74,7 @@ def test_only_the_leftovers_of_its_own_builds_are_removed(tmp_path):
     for folder in (old, staging):
         folder.mkdir()
         (folder / "chunks.jsonl").write_text("{}\n")
-    _remove_unused(index_dir, keep="data-20261203T000000-000000")
+    remove_unused(index_dir, keep="data-20261203T000000-000000")
     assert not old.exists() and not staging.exists()
 
 
@@ -84,9 +98,16 @@ def test_new_empty_and_older_index_folders_are_claimed(tmp_path, article_index_d
     empty.mkdir()
     claim_folder(empty)
     assert (empty / MARKER).is_file()
-    # An index built before the marker existed is still qabot's own.
+    # An index without the marker (its database qabot's, by its application_id), or built
+    # before the marker existed (a manifest.json of qabot's beside its data folder), is
+    # still qabot's own.
+    unmarked = tmp_path / "unmarked"
+    shutil.copytree(article_index_dir, unmarked)
+    (unmarked / MARKER).unlink()
+    claim_folder(unmarked)
+    assert (unmarked / MARKER).is_file()
     older = tmp_path / "older"
-    shutil.copytree(article_index_dir, older)
+    write_schema_3(article_index_dir, older)
     (older / MARKER).unlink()
     claim_folder(older)
     assert (older / MARKER).is_file()
@@ -187,11 +208,11 @@ def _foreign_manifests(qabot_manifest: dict):
 @settings(max_examples=60, deadline=None)
 @given(data=st.data(), user_names=st.lists(names, max_size=3, unique=True))
 def test_a_foreign_manifest_is_never_taken_for_an_index(
-    tmp_path_factory, article_index_dir, data, user_names
+    tmp_path_factory, older_manifest, data, user_names
 ):
     """Whatever a manifest.json holds that is not a qabot index (with its data folder), the
     folder is refused in one line, nothing in it written, read as an index, or replaced."""
-    qabot_manifest = json.loads((article_index_dir / "manifest.json").read_text())
+    qabot_manifest = older_manifest
     content = data.draw(_foreign_manifests(qabot_manifest))
     folder = tmp_path_factory.mktemp("app")
     (folder / "manifest.json").write_bytes(content)
@@ -242,9 +263,9 @@ def test_cli_never_overwrites_a_foreign_manifest(tmp_path, capsys, command):
 
 def test_an_older_index_without_its_data_folder_is_not_adopted(tmp_path, article_index_dir):
     older = tmp_path / "older"
-    shutil.copytree(article_index_dir, older)
+    data = write_schema_3(article_index_dir, older)
     (older / MARKER).unlink()
-    shutil.rmtree(older / read_manifest(article_index_dir).data_dir)
+    shutil.rmtree(older / data["data_dir"])
     before = _tree(older)
     with pytest.raises(IndexStoreError, match="not a qabot index"):
         claim_folder(older)
@@ -260,3 +281,57 @@ def test_an_index_in_a_folder_renamed_to_a_name_that_is_not_utf8_says_so(
     shutil.copytree(article_index_dir, renamed)
     with pytest.raises(IndexStoreError, match=r"idx\\xff has a name that is not UTF-8"):
         read_manifest(renamed)
+
+
+def _foreign_db(path: Path) -> None:
+    """A SQLite database of another program."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE notes (text TEXT)")
+    db.execute("INSERT INTO notes VALUES ('mine')")
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "bytes", "empty"])
+def test_a_foreign_index_db_is_never_taken_for_an_index(tmp_path, embedder, capsys, kind):
+    """A file named index.db that is not qabot's (another program's SQLite database, any
+    bytes): the folder is refused in one line by every command, nothing in it touched."""
+    from tests.conftest import run_cli
+
+    folder = tmp_path / "app"
+    folder.mkdir()
+    if kind == "sqlite":
+        _foreign_db(folder / "index.db")
+    else:
+        (folder / "index.db").write_bytes(b"" if kind == "empty" else b"SQLite format 3\0" * 9)
+    before = _tree(folder)
+    message = re.escape(f"{folder} holds a index.db that is not a qabot index; choose")
+    with pytest.raises(IndexStoreError, match=message):
+        claim_folder(folder)
+    with pytest.raises(IndexStoreError, match=message):
+        read_manifest(folder)
+    with pytest.raises(IndexStoreError, match=message):
+        build_index([ARTICLE], folder, embedder, ChunkerSettings())
+    for args in (["index", "status"], ["ask", "Who is Lu Kang?"], ["index", "rebuild"]):
+        code, _, err = run_cli(capsys, "--index-dir", str(folder), *args)
+        assert code == 1 and err.count("\n") == 1 and "not a qabot index" in err
+    assert _tree(folder) == before
+
+
+def test_another_programs_database_in_an_index_folder_is_not_replaced(tmp_path, embedder):
+    """Even in a folder with qabot's marker, a SQLite database of another program named
+    index.db is refused, not replaced; a damaged one of qabot's own is replaced by a build."""
+    folder = tmp_path / "index"
+    claim_folder(folder)
+    _foreign_db(folder / "index.db")
+    before = (folder / "index.db").read_bytes()
+    with pytest.raises(IndexStoreError, match=r"holds a index\.db that is not a qabot index"):
+        build_index([ARTICLE], folder, embedder, ChunkerSettings())
+    assert (folder / "index.db").read_bytes() == before
+    (folder / "index.db").write_bytes(b"damaged beyond reading" * 100)
+    with pytest.raises(IndexStoreError, match=r"damaged \(index.db is not a qabot database\)"):
+        read_manifest(folder)
+    manifest = build_index([ARTICLE], folder, embedder, ChunkerSettings())
+    assert read_manifest(folder) == manifest

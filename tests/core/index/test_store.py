@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -17,7 +18,8 @@ import pytest
 from bot.core.errors import IndexStoreError
 from bot.core.index.build import build_index
 from bot.core.index.freshness import staleness
-from bot.core.index.store import MANIFEST, VECTORS_FILE, load_index, read_manifest
+from bot.core.index.integrity import manifest_sha256, passage_digest
+from bot.core.index.store import VECTORS_FILE, load_index, read_manifest
 from bot.core.index.upkeep import open_index
 from bot.core.settings import CHUNKING_RULES, ChunkerSettings, IndexSettings
 from bot.core.types import SCHEMA_VERSION
@@ -31,9 +33,31 @@ def index_copy(tmp_path, article_index_dir):
     return target
 
 
+def db_of(index_dir):
+    return sqlite3.connect(index_dir / "index.db", isolation_level=None)
+
+
+def edit_record(index_dir, edit, reseal=False):
+    """The current build's record, as JSON, passed through `edit` and written back."""
+    db = db_of(index_dir)
+    try:
+        (build, raw) = db.execute(
+            "SELECT b.id, b.record FROM current c JOIN builds b ON b.id = c.build"
+        ).fetchone()
+        data = json.loads(raw)
+        data = edit(data) or data
+        if reseal:
+            data.pop("manifest_sha256", None)
+            data["manifest_sha256"] = manifest_sha256(data)
+        text = data if isinstance(data, str) else json.dumps(data)
+        db.execute("UPDATE builds SET record = ? WHERE id = ?", (text, build))
+    finally:
+        db.close()
+
+
 def test_manifest_describes_the_build(article_index_dir):
     manifest = read_manifest(article_index_dir)
-    assert manifest.schema == SCHEMA_VERSION == 3
+    assert manifest.schema == SCHEMA_VERSION == 4
     assert manifest.model == "sentence-transformers/all-MiniLM-L6-v2"
     assert manifest.dimension == 384
     assert manifest.chunker == {"max_tokens": 200, "min_tokens": 24, "rules": CHUNKING_RULES}
@@ -92,25 +116,40 @@ def test_missing_index_is_built_and_edited_source_rebuilt(tmp_path, embedder):
 
 @pytest.mark.parametrize(
     "damage",
-    ["garbage_manifest", "wrong_schema", "truncated_vectors", "missing_data", "fewer_chunks"],
+    [
+        "garbage_record",
+        "wrong_schema",
+        "truncated_vectors",
+        "missing_data",
+        "fewer_chunks",
+        "garbage_db",
+        "truncated_db",
+        "newer_db",
+    ],
 )
 def test_corruption_gives_a_clear_error(index_copy, embedder, damage):
     manifest = read_manifest(index_copy)
     data = index_copy / manifest.data_dir
-    if damage == "garbage_manifest":
-        (index_copy / MANIFEST).write_text("{not json")
+    db = index_copy / "index.db"
+    if damage == "garbage_record":
+        edit_record(index_copy, lambda _: "{not json")
     elif damage == "wrong_schema":
-        raw = json.loads((index_copy / MANIFEST).read_text())
-        raw["schema"] = 99
-        (index_copy / MANIFEST).write_text(json.dumps(raw))
+        edit_record(index_copy, lambda raw: raw.update(schema=99))
     elif damage == "truncated_vectors":
         vectors = data / "chunks.faiss"
         vectors.write_bytes(vectors.read_bytes()[:100])
     elif damage == "missing_data":
         shutil.rmtree(data)
     elif damage == "fewer_chunks":
-        lines = (data / "chunks.jsonl").read_text().splitlines()
-        (data / "chunks.jsonl").write_text("\n".join(lines[:-1]) + "\n")
+        with db_of(index_copy) as conn:
+            conn.execute("DELETE FROM passages WHERE row = ?", (manifest.chunk_count - 1,))
+    elif damage == "garbage_db":
+        db.write_bytes(b"not a database at all" * 300)
+    elif damage == "truncated_db":
+        db.write_bytes(db.read_bytes()[:1500])
+    elif damage == "newer_db":
+        with db_of(index_copy) as conn:
+            conn.execute("PRAGMA user_version = 99")
     with pytest.raises(IndexStoreError, match="qabot index rebuild") as info:
         open_index(index_copy, embedder, ChunkerSettings(), None, [ARTICLE])
     assert "\n" not in str(info.value)
@@ -162,13 +201,20 @@ def test_killed_build_keeps_the_old_index_and_is_cleaned_up(index_copy, tmp_path
     proc.wait()
     assert read_manifest(index_copy) == before
     assert load_index(index_copy, before).chunks[0].text.startswith("It was the awkward")
+    with db_of(index_copy) as conn:  # its documents and passages, all but committed
+        assert conn.execute("SELECT state FROM builds").fetchall().count(("building",)) == 1
 
     # A crash while writing leaves a staging folder; the next build removes it.
     crashed = index_copy / ".build-20250101T000000-abc123"
     crashed.mkdir()
     (crashed / "chunks.jsonl").write_text("{}\n")
-    build_index([ARTICLE], index_copy, embedder, ChunkerSettings())
+    after = build_index([ARTICLE], index_copy, embedder, ChunkerSettings())
     assert not crashed.exists()
+    with db_of(index_copy) as conn:  # the killed build's rows are gone, the previous kept
+        builds = sorted(conn.execute("SELECT id, state FROM builds").fetchall())
+        assert builds == sorted([(before.build_id, "done"), (after.build_id, "done")])
+        kept = conn.execute("SELECT DISTINCT build FROM passages").fetchall()
+        assert sorted(kept) == sorted([(before.build_id,), (after.build_id,)])
 
 
 @pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
@@ -279,17 +325,18 @@ def test_one_pass_gives_sentence_vectors_and_passage_vectors(embedder):
     assert cosines[1] > float(passages[1] @ whole[0])
 
 
-def test_passages_are_read_from_the_file_when_asked_for(index_copy):
-    """Start-up reads a table of where each passage starts, not every passage: what a
-    loaded index returns is exactly what chunks.jsonl holds, and each passage's sentence
-    rows follow from the table."""
-    from bot.core.index.store import CHUNKS_FILE, ROWS_FILE
+def test_passages_are_read_from_the_database_when_asked_for(index_copy):
+    """Start-up reads no passage: what a loaded index returns is exactly what the database
+    holds for its build, and each passage's sentence rows are the ones recorded with it."""
     from bot.core.types import Chunk
 
     manifest = read_manifest(index_copy)
-    data = index_copy / manifest.data_dir
-    lines = (data / CHUNKS_FILE).read_text(encoding="utf-8").splitlines()
-    expected = [Chunk.from_dict(json.loads(line)) for line in lines]
+    with db_of(index_copy) as conn:
+        rows = conn.execute(
+            "SELECT body, first_sentence, sentences FROM passages WHERE build = ? ORDER BY row",
+            (manifest.build_id,),
+        ).fetchall()
+    expected = [Chunk.from_dict(json.loads(body)) for body, _, _ in rows]
     index = load_index(index_copy, manifest)
     assert list(index.chunks) == expected
     assert [index.chunks[i] for i in (-1, 0, len(expected) // 2)] == [
@@ -297,37 +344,38 @@ def test_passages_are_read_from_the_file_when_asked_for(index_copy):
         expected[0],
         expected[len(expected) // 2],
     ]
-    rows = [index.chunks.sentence_rows(i) for i in range(len(expected))]
-    assert [len(r) for r in rows] == [len(c.sentences) for c in expected]
-    assert rows[0].start == 0 and rows[-1].stop == manifest.sentence_count
+    spans = [index.chunks.sentence_rows(i) for i in range(len(expected))]
+    assert [(r.start, len(r)) for r in spans] == [(first, n) for _, first, n in rows]
+    assert [len(r) for r in spans] == [len(c.sentences) for c in expected]
+    assert spans[0].start == 0 and spans[-1].stop == manifest.sentence_count
     with pytest.raises(IndexError):
         index.chunks[len(expected)]
 
-    # The table is what a build wrote, or the index is damaged: a manifest without its
+    # The files are what a build wrote, or the index is damaged: a record without a file's
     # checksum is refused, not read around.
     older = dataclasses.replace(
-        manifest, files={k: v for k, v in manifest.files.items() if k != ROWS_FILE}
+        manifest, files={k: v for k, v in manifest.files.items() if k != "sentences.npy"}
     )
-    with pytest.raises(IndexStoreError, match=f"no checksum recorded for {ROWS_FILE}"):
+    with pytest.raises(IndexStoreError, match=r"no checksum recorded for sentences\.npy"):
         load_index(index_copy, older)
 
 
-def test_a_table_that_does_not_fit_its_passages_is_damage(index_copy):
-    """A table that does not match chunks.jsonl is reported, not read as wrong passages,
-    even with a checksum that matches it."""
-    from bot.core.index.integrity import file_sha256
-    from bot.core.index.store import ROWS_FILE
-
+def test_passages_that_do_not_fit_the_record_are_damage(index_copy):
+    """Passages that do not end where the record says are reported, not read as wrong
+    passages, even with checksums that match them."""
     manifest = read_manifest(index_copy)
-    table = index_copy / manifest.data_dir / ROWS_FILE
-    rows = np.load(table)
-    rows[-1, 0] += 7
-    np.save(table, rows)
-    files = manifest.files | {
-        ROWS_FILE: {"bytes": table.stat().st_size, "sha256": file_sha256(table)}
-    }
-    with pytest.raises(IndexStoreError, match=f"damaged.*{ROWS_FILE} does not match"):
-        load_index(index_copy, dataclasses.replace(manifest, files=files))
+    last = manifest.chunk_count - 1
+    with db_of(index_copy) as conn:
+        first, count, body = conn.execute(
+            "SELECT first_sentence, sentences, body FROM passages WHERE build = ? AND row = ?",
+            (manifest.build_id, last),
+        ).fetchone()
+        conn.execute(
+            "UPDATE passages SET sentences = ?, digest = ? WHERE build = ? AND row = ?",
+            (count + 1, passage_digest(last, first, count + 1, body), manifest.build_id, last),
+        )
+    with pytest.raises(IndexStoreError, match=r"damaged.*do not end at sentence"):
+        load_index(index_copy, manifest)
 
 
 def test_a_passage_is_found_by_its_id(index_copy):
@@ -361,23 +409,97 @@ def test_a_build_does_not_load_torch_once_the_model_is_exported(tmp_path, embedd
     assert int(count) > 10 and torch == sentence_transformers == "False"
 
 
-def test_an_index_of_the_older_schema_is_rebuilt_with_one_line(index_copy, embedder):
-    """An index built before manifests and passages had checksums (schema 1, as the previous
-    release wrote it): read only to be rebuilt from its own sources, saying so once; never
-    reported as damage, never answered from unchecked."""
-    path = index_copy / MANIFEST
-    data = json.loads(path.read_text())
+def test_an_index_built_before_the_database_is_brought_into_it(
+    tmp_path, article_index_dir, embedder
+):
+    """An index as main wrote it before index.db (schema 3): opened, it is imported with one
+    line, its vector and BM25 files reused as they are, nothing embedded again; it answers
+    as it did, and the files the database replaced are gone."""
+    from tests.core.index.older import write_schema_3
+
+    older = tmp_path / "older"
+    data = write_schema_3(article_index_dir, older)
+    assert not (older / "index.db").exists() and (older / "manifest.json").is_file()
+    vectors = (older / data["data_dir"] / VECTORS_FILE).read_bytes()
+    with pytest.raises(IndexStoreError, match=r"built by an older qabot"):
+        read_manifest(older)  # reading never writes: opening does
+    messages = []
+    index = open_index(older, embedder, ChunkerSettings(), None, [], notify=messages.append)
+    assert messages == [f"The index in {older} was built by an older qabot; brought up to date."]
+    assert index.manifest.build_id == data["build_id"] and index.manifest.schema == SCHEMA_VERSION
+    assert (older / data["data_dir"] / VECTORS_FILE).read_bytes() == vectors
+    original = load_index(article_index_dir, read_manifest(article_index_dir))
+    assert list(index.chunks) == list(original.chunks)
+    assert [index.chunks.sentence_rows(i) for i in range(len(original.chunks))] == [
+        original.chunks.sentence_rows(i) for i in range(len(original.chunks))
+    ]
+    assert not (older / "manifest.json").exists()
+    assert sorted(p.name for p in (older / data["data_dir"]).iterdir()) == sorted(
+        p.name for p in (article_index_dir / data["data_dir"]).iterdir()
+    )
+    messages.clear()
+    again = open_index(older, embedder, ChunkerSettings(), None, [], notify=messages.append)
+    assert messages == [] and again.manifest == index.manifest
+
+    # Its stored documents and embedding keys came along: a rebuild embeds nothing again.
+    encoded: list[int] = []
+    real_encode = embedder.encode_passages
+    embedder.encode_passages = lambda parts, *a, **k: (
+        encoded.append(1) or real_encode(parts, *a, **k)
+    )
+    try:
+        build_index([ARTICLE], older, embedder, ChunkerSettings())
+    finally:
+        del embedder.encode_passages
+    assert encoded == []
+
+
+def test_an_import_killed_before_it_commits_leaves_the_older_index(
+    tmp_path, article_index_dir, embedder, monkeypatch
+):
+    from bot.core.index import writing
+    from tests.core.index.older import write_schema_3
+
+    older = tmp_path / "older"
+    write_schema_3(article_index_dir, older)
+    before = {p.name for p in older.rglob("*") if p.is_file()}
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writing, "commit", killed)
+    with pytest.raises(KeyboardInterrupt):
+        open_index(older, embedder, ChunkerSettings(), None, [])
+    monkeypatch.undo()
+    assert before <= {p.name for p in older.rglob("*") if p.is_file()}
+    messages = []
+    index = open_index(older, embedder, ChunkerSettings(), None, [], notify=messages.append)
+    assert len(messages) == 1 and index.chunks[0].text.startswith("It was the awkward")
+    with db_of(older) as conn:
+        assert conn.execute("SELECT count(*) FROM builds").fetchone() == (1,)
+
+
+def _as_schema_1(article_index_dir, target):
+    """The index as the release before checksums wrote it: no seal, no chunks.sums.npy."""
+    from tests.core.index.older import write_schema_3
+
+    data = write_schema_3(article_index_dir, target)
     data.pop("manifest_sha256")
     data["schema"] = 1
-    sums = data["files"].pop("chunks.sums.npy")
-    assert sums  # the file the older schema did not have
-    (index_copy / data["data_dir"] / "chunks.sums.npy").unlink()
-    path.write_text(json.dumps(data))
-    old = read_manifest(index_copy)
-    assert old.schema == 1
-    assert staleness(old, [s.path for s in old.sources], embedder.name, ChunkerSettings()) == [
-        "it was built by an older qabot, without checksums for every passage"
-    ]
+    assert data["files"].pop("chunks.sums.npy")  # the file the older schema did not have
+    (target / data["data_dir"] / "chunks.sums.npy").unlink()
+    (target / "manifest.json").write_text(json.dumps(data))
+    return data
+
+
+def test_an_index_of_the_older_schema_is_rebuilt_with_one_line(
+    tmp_path, article_index_dir, embedder
+):
+    """An index built before manifests and passages had checksums (schema 1, as an older
+    release wrote it): read only to be rebuilt from its own sources, saying so once; never
+    reported as damage, never answered from unchecked."""
+    index_copy = tmp_path / "index"
+    data = _as_schema_1(article_index_dir, index_copy)
     messages = []
     index = open_index(index_copy, embedder, ChunkerSettings(), None, [], notify=messages.append)
     assert messages == [
@@ -385,8 +507,86 @@ def test_an_index_of_the_older_schema_is_rebuilt_with_one_line(index_copy, embed
         "every passage); rebuilding …"
     ]
     assert index.manifest.schema == SCHEMA_VERSION and index.manifest.build_id != data["build_id"]
+    refused = tmp_path / "refused"
+    _as_schema_1(article_index_dir, refused)
     with pytest.raises(IndexStoreError, match=r"out of date .*older qabot"):
-        path.write_text(json.dumps(data))
         open_index(
-            index_copy, embedder, ChunkerSettings(), None, [], IndexSettings(auto_rebuild=False)
+            refused, embedder, ChunkerSettings(), None, [], IndexSettings(auto_rebuild=False)
         )
+    old = read_manifest(refused)  # imported as it was, to be rebuilt
+    assert old.schema == 1
+    assert staleness(old, [s.path for s in old.sources], embedder.name, ChunkerSettings()) == [
+        "it was built by an older qabot, without checksums for every passage"
+    ]
+
+
+def test_a_read_only_index_folder_still_answers(tmp_path, article_index_dir, embedder, monkeypatch):
+    """A folder qabot cannot write (a read-only mount, another user's index): WAL would need
+    its -shm file there, so the database is opened immutable; nothing is written."""
+    from bot.core.answering.engine import QAEngine
+    from bot.core.index import schema
+    from bot.core.settings import AnswerSettings
+
+    folder = tmp_path / "ro"
+    shutil.copytree(article_index_dir, folder)
+    for name in ("index.db-wal", "index.db-shm"):
+        (folder / name).unlink(missing_ok=True)
+    before = sorted(p.name for p in folder.iterdir())
+    # Tests may run as root, for whom every folder is writable: the check is what decides.
+    monkeypatch.setattr(schema.os, "access", lambda path, mode: False)
+    folder.chmod(0o555)
+    try:
+        manifest = read_manifest(folder)
+        index = open_index(folder, embedder, ChunkerSettings(), None, [])
+        assert index.manifest == manifest
+        answer = QAEngine(index, embedder, AnswerSettings()).answer(
+            "Who is China's ambassador to Japan?"
+        )
+        assert "Cheng Yonghua" in answer.text
+    finally:
+        folder.chmod(0o755)
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_a_process_on_the_previous_build_reads_its_passages_until_the_next(tmp_path, embedder):
+    """A build keeps the passages of the build it replaces (a process answering from it
+    reads them until it reloads); the build after removes them."""
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The lighthouse keeper lit the lamp at dusk every evening.\n")
+    directory = tmp_path / "idx"
+    first = build_index([doc], directory, embedder, ChunkerSettings())
+    old, again = load_index(directory, first), load_index(directory, first)
+    doc.write_text("The ferry leaves the harbour at noon.\n")
+    build_index([doc], directory, embedder, ChunkerSettings())
+    assert "lighthouse" in old.chunks[0].text  # not read before: read from the database now
+    build_index([ARTICLE], directory, embedder, ChunkerSettings())
+    with pytest.raises(IndexStoreError, match="passage 0 is missing"):
+        again.chunks[0]
+
+
+def test_the_current_build_is_one_query_away(tmp_path, embedder):
+    from bot.core.index.store import current_build
+
+    directory = tmp_path / "idx"
+    assert current_build(directory) is None
+    manifest = build_index([ARTICLE], directory, embedder, ChunkerSettings())
+    assert current_build(directory) == manifest.build_id
+
+
+def test_a_damaged_older_index_is_reported_then_replaced_by_a_rebuild(
+    tmp_path, article_index_dir, embedder
+):
+    from tests.core.index.older import write_schema_3
+
+    older = tmp_path / "older"
+    data = write_schema_3(article_index_dir, older)
+    chunks = older / data["data_dir"] / "chunks.jsonl"
+    chunks.write_bytes(chunks.read_bytes().replace(b"Japan", b"Spain", 1))  # same size
+    with pytest.raises(
+        IndexStoreError, match=r"damaged \((passage \d+|chunks\.jsonl) does not match"
+    ) as info:
+        open_index(older, embedder, ChunkerSettings(), None, [])
+    assert "\n" not in str(info.value) and (older / "manifest.json").is_file()
+    manifest = build_index([ARTICLE], older, embedder, ChunkerSettings())
+    assert read_manifest(older) == manifest
+    assert not (older / "manifest.json").exists() and not (older / data["data_dir"]).exists()
