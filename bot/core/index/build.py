@@ -23,6 +23,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -127,27 +128,34 @@ def build_index(
     created = not index_dir.exists()
     claim_folder(index_dir)  # before the slow part: a folder qabot may not use fails at once
     try:
-        return _build(
+        job = _Job(
             sources, index_dir, embedder, chunker, progress, notify, index_type, max_bytes, refetch
         )
+        return _build(job)
     except BaseException:
         if created:
             remove_if_unused(index_dir)
         raise
 
 
-def _build(
-    sources: Sequence[str | Path] | Plan,
-    index_dir: Path,
-    embedder: Embedder,
-    chunker: ChunkerSettings,
-    progress: Progress | None,
-    notify: Notify,
-    index_type: str,
-    max_bytes: int,
-    refetch: frozenset[str],
-) -> Manifest:
+@dataclass(frozen=True)
+class _Job:
+    """One build's inputs, as build_index takes them."""
+
+    sources: Sequence[str | Path] | Plan
+    index_dir: Path
+    embedder: Embedder
+    chunker: ChunkerSettings
+    progress: Progress | None
+    notify: Notify
+    index_type: str
+    max_bytes: int
+    refetch: frozenset[str]
+
+
+def _build(job: _Job) -> Manifest:
     started = time.perf_counter()
+    index_dir, embedder, chunker, notify = job.index_dir, job.embedder, job.chunker, job.notify
     if chunker.max_tokens > embedder.max_tokens:
         raise IndexStoreError(
             f"max_chunk_tokens {chunker.max_tokens} exceeds what the model reads "
@@ -160,19 +168,7 @@ def _build(
             legacy.migrate(index_dir, notify)
         db = writable_db(index_dir)
         try:
-            manifest = _build_in(
-                db,
-                sources,
-                index_dir,
-                embedder,
-                chunker,
-                progress,
-                notify,
-                index_type,
-                max_bytes,
-                refetch,
-                started,
-            )
+            manifest = _build_in(db, job, started)
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the database whole in one file
         finally:
             db.close()
@@ -181,19 +177,9 @@ def _build(
     return manifest
 
 
-def _build_in(
-    db: sqlite3.Connection,
-    sources: Sequence[str | Path] | Plan,
-    index_dir: Path,
-    embedder: Embedder,
-    chunker: ChunkerSettings,
-    progress: Progress | None,
-    notify: Notify,
-    index_type: str,
-    max_bytes: int,
-    refetch: frozenset[str],
-    started: float,
-) -> Manifest:
+def _build_in(db: sqlite3.Connection, job: _Job, started: float) -> Manifest:
+    index_dir, embedder, chunker, progress = job.index_dir, job.embedder, job.chunker, job.progress
+    sources, refetch = job.sources, job.refetch
     try:
         before = current_record(db, index_dir)
     except IndexStoreError:
@@ -221,17 +207,17 @@ def _build_in(
                     sources,
                     embedder,
                     chunker,
-                    notify,
+                    job.notify,
                     progress,
                     stored,
                     added_at,
-                    max_bytes,
+                    job.max_bytes,
                     skipped,
                     kept,
                 )
             )
         del stored  # web pages reused: written again by now
-        written = writer.finish(progress, index_type)
+        written = writer.finish(progress, job.index_type)
         query_encoder = embedder.prepare_queries()  # the export answering runs on
         _fsync_all(staging)
         files = checksums(staging)
