@@ -67,8 +67,9 @@ class Selector:
         z = (x - np.asarray(self.mean)) / np.asarray(self.scale)
         return 1.0 / (1.0 + np.exp(-(z @ np.asarray(self.weights) + self.bias)))
 
-    def to_json(self) -> str:
-        data = {
+    def as_dict(self) -> dict:
+        """The selector as JSON data (what to_json writes, from_dict reads)."""
+        return {
             "features": list(self.features),
             "weights": [round(w, 6) for w in self.weights],
             "bias": round(self.bias, 6),
@@ -76,10 +77,9 @@ class Selector:
             "scale": [round(s, 6) for s in self.scale],
             "threshold": self.threshold,
         }
-        return json.dumps(data, indent=2) + "\n"
 
-    def as_dict(self) -> dict:
-        return json.loads(self.to_json())
+    def to_json(self) -> str:
+        return json.dumps(self.as_dict(), indent=2) + "\n"
 
     @classmethod
     def load(cls, path: Path, features: tuple[str, ...] = FEATURES) -> Selector:
