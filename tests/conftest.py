@@ -12,7 +12,7 @@ from bot.config import BUNDLED_DOCUMENT
 from bot.core.answering.engine import QAEngine
 from bot.core.index.build import build_index
 from bot.core.index.embedding import Embedder
-from bot.core.index.store import load_index, read_manifest
+from bot.core.index.snapshot import load_index, read_manifest
 from bot.core.settings import AnswerSettings, ChunkerSettings
 
 REPO = Path(__file__).resolve().parent.parent

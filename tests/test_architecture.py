@@ -99,7 +99,7 @@ def test_architecture_names_every_module_and_no_other():
 @pytest.mark.parametrize(
     ("edit", "found"),
     [
-        (("`upkeep`, ", ""), "bot/core/index/upkeep: not named"),
+        (("`snapshot`, ", ""), "bot/core/index/snapshot: not named"),
         (("`reader`, `read`", "`reader`, `reading_old`, `read`"), "reading_old: no such module"),
         (("| `bot/tools/` |", "| `bot/tool/` |"), "bot/tools/: no row"),
     ],

@@ -126,7 +126,7 @@ def test_a_conversation_is_plain_state_around_the_live_service(service):
 def test_reload_takes_up_a_new_build_with_the_same_model(tmp_path, article_index_dir, embedder):
     from bot.core.answering.engine import QAEngine
     from bot.core.index.build import build_index
-    from bot.core.index.store import load_index, read_manifest
+    from bot.core.index.snapshot import load_index, read_manifest
     from bot.core.settings import AnswerSettings, ChunkerSettings
 
     index_dir = tmp_path / "index"

@@ -50,11 +50,10 @@ class QAService:
         """Load the configured index, building it if missing and rebuilding it if stale (or
         reporting it, with `auto_rebuild` off); the model is loaded and warm on return."""
         from bot.core.answering.engine import QAEngine
-        from bot.core.index.upkeep import open_index
+        from bot.core.index.store import IndexStore
 
         embedder = build_embedder(settings)
-        index = open_index(
-            Path(settings.index_dir),
+        index = IndexStore(Path(settings.index_dir)).open_updated(
             embedder,
             chunker_settings(settings),
             sources=settings.sources,
@@ -127,10 +126,10 @@ class QAService:
     @property
     def vectors_path(self) -> Path:
         """The FAISS file of the passage vectors (for `qabot bench`'s bare floor)."""
-        from bot.core.index.store import VECTORS_FILE
+        from bot.core.index.store import IndexStore
 
         index = self.engine.index
-        return index.directory / index.manifest.data_dir / VECTORS_FILE
+        return IndexStore(Path(index.directory)).vectors_file(index.manifest)
 
     @property
     def answer_settings(self) -> AnswerSettings:

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import BUNDLED_DOCUMENT, Settings
-from bot.core.errors import IndexStoreError, SourceError
+from bot.core.errors import IndexDamaged, IndexStoreError, SourceError
 from bot.core.types import Manifest, Notify, Plan, Progress
 from bot.service.mapping import build_embedder, chunker_settings, quiet
+
+if TYPE_CHECKING:
+    from bot.core.index.store import IndexStore
 
 
 def check_sources(sources: Sequence[str | Path]) -> None:
@@ -39,13 +43,11 @@ def rebuild(
     """Build the index from scratch: from `sources`, else the configured ones, else the
     index's current ones, else the bundled article. The old index stays until the new one is
     complete."""
-    from bot.core.index.build import migrate_older
-    from bot.core.index.store import read_manifest
-
     chosen: list[str | Path] = list(sources or settings.sources or [])
     if not chosen:
-        migrate_older(Path(settings.index_dir), notify)
-        existing = read_manifest(Path(settings.index_dir))  # None when there is no index yet
+        store = _store(settings)
+        store.migrate(notify)
+        existing = store.record()  # None when there is no index yet
         chosen = [s.path for s in existing.sources] if existing else [BUNDLED_DOCUMENT]
     check_sources(chosen)
     return _build(settings, chosen, progress, notify)
@@ -146,18 +148,21 @@ def _build(
     notify: Notify,
     refetch: frozenset[str] = frozenset(),
 ) -> Manifest:
-    from bot.core.index.build import build_index
-
-    return build_index(
+    return _store(settings).build(
         sources,
-        Path(settings.index_dir),
         build_embedder(settings),
         chunker_settings(settings),
         progress,
-        notify=notify,
-        index_type=settings.index_type,
-        refetch=refetch,
+        notify,
+        settings.index_type,
+        refetch,
     )
+
+
+def _store(settings: Settings) -> IndexStore:
+    from bot.core.index.store import IndexStore
+
+    return IndexStore(Path(settings.index_dir))
 
 
 @dataclass(frozen=True)
@@ -194,29 +199,22 @@ def status(settings: Settings) -> IndexStatus:
     """What the index holds, whether it is up to date, and whether it is damaged (every data
     file hashed), without loading the model. A damaged manifest is a status too (`recorded`
     None); IndexStoreError when there is no index, or the folder is not qabot's."""
-    from bot.core.index.build import migrate_older
     from bot.core.index.embedding import model_identity
-    from bot.core.index.freshness import missing_sources, staleness
-    from bot.core.index.store import IndexDamaged, data_damage, disk_size, read_manifest
 
-    target = Path(settings.index_dir)
+    store = _store(settings)
+    target = store.directory
     try:
-        migrate_older(target, quiet)  # an index built before index.db, brought into one
-        manifest = read_manifest(target)
+        store.migrate()  # an index built before index.db, brought into one
+        manifest = store.record()
     except IndexDamaged as exc:
         return IndexStatus(target, None, [], 0, exc.what)
     if manifest is None:
         raise IndexStoreError(f"no index in {target} yet; build it: qabot index rebuild")
-    sources = settings.sources or [s.path for s in manifest.sources]
-    gone = missing_sources(manifest)
-    reasons = staleness(
+    reasons = store.out_of_date(
         manifest,
-        sources,
+        settings.sources or [s.path for s in manifest.sources],
         model_identity(settings.model, settings.backend),
         chunker_settings(settings),
         settings.index_type,
     )
-    reasons = [r for r in reasons if not any(g in r for g in gone)]
-    reasons += [f"{g} no longer exists" for g in gone]
-    damage = data_damage(target, manifest)
-    return IndexStatus(target, manifest, reasons, disk_size(target, manifest), damage)
+    return IndexStatus(target, manifest, reasons, store.size(manifest), store.damage(manifest))

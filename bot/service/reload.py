@@ -32,7 +32,10 @@ class IndexWatch:
     embedder, settings and selector (the model is never loaded again)."""
 
     def __init__(self, engine: QAEngine, interval: float = CHECK_INTERVAL):
+        from bot.core.index.store import IndexStore
+
         self.directory = Path(engine.index.directory)
+        self.store = IndexStore(self.directory)
         self.interval = interval
         # Nothing seen yet: the first question reads the manifest, in case a build came in
         # between loading the index and it.
@@ -53,9 +56,7 @@ class IndexWatch:
             return None
         self._current = engine.index.manifest.build_id
         self._checked = now
-        from bot.core.index.store import current_build
-
-        seen = current_build(self.directory)
+        seen = self.store.current_build()
         if seen == self._seen and not force:
             return None
         self._seen = seen
@@ -65,10 +66,8 @@ class IndexWatch:
         return self._load(engine, manifest)
 
     def _manifest(self) -> Manifest | None:
-        from bot.core.index.store import read_manifest
-
         try:
-            manifest = read_manifest(self.directory)
+            manifest = self.store.record()
         except QABotError as exc:
             self._warn_once(str(exc), f"cannot read the new build: {exc}")
             return None
@@ -78,7 +77,6 @@ class IndexWatch:
 
     def _load(self, engine: QAEngine, manifest: Manifest) -> QAEngine | None:
         from bot.core.answering.engine import QAEngine
-        from bot.core.index.store import load_index
 
         if manifest.build_id in self._refused:
             return None
@@ -92,7 +90,7 @@ class IndexWatch:
         started = time.perf_counter()
         try:
             fresh = QAEngine(
-                load_index(self.directory, manifest),
+                self.store.open(manifest),
                 engine.embedder,
                 engine.settings,
                 engine.selector,

@@ -260,7 +260,7 @@ def test_eval_among_other_documents_asks_one_index_holding_them_all(capsys, tmp_
     assert code == 0, err
     assert json.loads(out)["metrics"]["answerable"] == 2
     (cached,) = (tmp_path / "cache" / "qabot" / "eval").iterdir()
-    from bot.core.index.store import read_manifest
+    from bot.core.index.snapshot import read_manifest
 
     assert sorted(s.name for s in read_manifest(cached).sources) == [
         "article.txt",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.core.index.store import read_manifest
+from bot.core.index.snapshot import read_manifest
 from tests.conftest import ARTICLE, REPO, run_cli
 
 FORMATS = REPO / "tests" / "data" / "formats"

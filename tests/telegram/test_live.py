@@ -16,7 +16,7 @@ import pytest
 
 from bot.core.answering.engine import QAEngine
 from bot.core.index.build import build_index
-from bot.core.index.store import VECTORS_FILE, load_index, read_manifest
+from bot.core.index.snapshot import VECTORS_FILE, load_index, read_manifest
 from bot.core.settings import AnswerSettings, ChunkerSettings
 from bot.telegram.format import OLD_PASSAGE_NOTE
 from tests.telegram.fake_server import OTHER_USER

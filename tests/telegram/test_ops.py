@@ -264,7 +264,7 @@ def test_health_file_is_written_refreshed_and_marked_stopped(
             first = _wait(lambda: _health(health, "ok"))
             assert first["pid"] == process.pid and first["mode"] == "polling"
             assert first["questions"] == 0 and first["interval_s"] == 1
-            from bot.core.index.store import current_build
+            from bot.core.index.snapshot import current_build
 
             assert first["build_id"] == current_build(Path(index_env["QABOT_INDEX_DIR"]))
 

@@ -7,7 +7,7 @@ import pytest
 
 from bot.core.answering.engine import QAEngine
 from bot.core.index.build import build_index
-from bot.core.index.store import load_index, read_manifest
+from bot.core.index.snapshot import load_index, read_manifest
 from bot.core.settings import AnswerSettings, ChunkerSettings
 from bot.service import QAService
 from bot.tools.evaluation import evaluate, load_qa_set

@@ -3,7 +3,7 @@
 A build adds its documents and passages to the database under its own build id (one
 transaction), writes its vectors into a new data folder under a temporary name and renames
 it, then makes itself the current build in one transaction (the layout is in
-bot.core.index.store): that commit is the swap. Until then the previous build and its data
+bot.core.index.snapshot): that commit is the swap. Until then the previous build and its data
 stay untouched, so an interrupted build (Ctrl-C, a crash, a full disk) never leaves a broken
 index and never loses the last good one; what it left is removed when the next build takes
 the lock. The previous build's passages stay in the database until the build after: a process
@@ -42,7 +42,7 @@ from bot.core.index.freshness import Seen, with_seen
 from bot.core.index.integrity import checksums
 from bot.core.index.reading import read_documents, stored_documents
 from bot.core.index.schema import transaction
-from bot.core.index.store import current_record, damaged, manifest_text
+from bot.core.index.snapshot import current_record, damaged, manifest_text
 from bot.core.index.writing import DataWriter, commit, forget
 from bot.core.settings import ChunkerSettings
 from bot.core.types import SCHEMA_VERSION, Manifest, Notify, Plan, Progress

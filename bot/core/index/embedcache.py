@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.core.index.rowfile import RowReader
-from bot.core.index.store import PASSAGES_FILE, SENTENCES_FILE
+from bot.core.index.snapshot import PASSAGES_FILE, SENTENCES_FILE
 from bot.core.types import Chunk, Manifest
 
 KEY_CHARS = 32  # hex digits of sha256 kept per key: collisions stay out of reach

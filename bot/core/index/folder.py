@@ -19,7 +19,7 @@ from pathlib import Path
 from bot.core.errors import IndexStoreError
 from bot.core.index import legacy, schema
 from bot.core.index.schema import DB_FILE
-from bot.core.index.store import (
+from bot.core.index.snapshot import (
     DATA_FILES,
     MANIFEST,
     MARKER,

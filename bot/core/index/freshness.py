@@ -149,7 +149,7 @@ def _changed(source: SourceInfo) -> tuple[str | None, Seen | None]:
         digest = source_digest(source.path)
     except SourceError:
         # Configured sources: a rebuild leaves it out (and records why), so nothing is
-        # answered from a file that is gone. Otherwise open_index says so.
+        # answered from a file that is gone. Otherwise IndexStore.open_updated says so.
         return f"{source.path} can no longer be read", None
     if digest != source.sha256:
         return f"{source.path} changed since the index was built", None

@@ -27,7 +27,7 @@ from bot.core.errors import IndexStoreError
 from bot.core.index import schema
 from bot.core.index.embedcache import KEY_CHARS
 from bot.core.index.integrity import ManifestError, parse_manifest, verify
-from bot.core.index.store import (
+from bot.core.index.snapshot import (
     MANIFEST,
     MARKER,
     REQUIRED_FILES,
@@ -197,7 +197,7 @@ def remove_leftover(index_dir: Path) -> None:
 def _remove_old_files(index_dir: Path) -> None:
     """manifest.json and the data files the database replaced (in the current build's data
     folder: older ones go with their folder)."""
-    from bot.core.index.store import read_manifest
+    from bot.core.index.snapshot import read_manifest
 
     with contextlib.suppress(OSError, IndexStoreError):
         current = read_manifest(index_dir)

@@ -1,4 +1,4 @@
-"""A loaded index (`Index`, opened by bot.core.index.store), and its passages, read from its
+"""A loaded index (`Index`, opened by bot.core.index.snapshot), and its passages, read from its
 database by row when asked for.
 
 An answer reads the few passages its search found, so start-up reads none: each is fetched

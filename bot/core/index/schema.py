@@ -18,8 +18,9 @@ Tables (migration 1):
 `PRAGMA application_id` marks the file as qabot's (a foreign file of the same name is never
 taken for an index, nor touched); `PRAGMA user_version` is the number of migrations applied.
 A migration is appended to MIGRATIONS, never edited (its statements are split at ";"): an
-index of an older schema is brought up to date when it is next opened for writing (upkeep and
-every build do that under the build lock), one transaction per migration.
+index of an older schema is brought up to date when it is next opened for writing
+(IndexStore.migrate and every build do that under the build lock), one transaction per
+migration.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from bot.core.index.lexical import Lexicon
 from bot.core.index.passages import chunk_body
 from bot.core.index.rowfile import RowReader, RowWriter
 from bot.core.index.schema import transaction
-from bot.core.index.store import PASSAGES_FILE, SENTENCES_FILE, VECTORS_FILE, manifest_text
+from bot.core.index.snapshot import PASSAGES_FILE, SENTENCES_FILE, VECTORS_FILE, manifest_text
 from bot.core.types import Chunk, Document, Manifest, Progress, SourceInfo
 
 if TYPE_CHECKING:

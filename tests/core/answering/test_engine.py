@@ -13,7 +13,7 @@ from bot.core.answering.engine import QAEngine
 from bot.core.answering.questions import is_follow_up
 from bot.core.errors import QuestionError
 from bot.core.index.build import build_index
-from bot.core.index.store import load_index, read_manifest
+from bot.core.index.snapshot import load_index, read_manifest
 from bot.core.settings import AnswerSettings, ChunkerSettings
 from bot.core.types import Turn
 from bot.service import QAService

@@ -195,7 +195,7 @@ def test_a_file_name_of_any_bytes_is_indexed_or_left_out_in_one_line(tmp_path, e
     manifest = build_index(
         [folder], folder / "index", embedder, ChunkerSettings(), None, notes.append
     )
-    from bot.core.index.store import read_manifest
+    from bot.core.index.snapshot import read_manifest
 
     names = sorted(s.name for s in read_manifest(folder / "index").sources)
     if stem.startswith(b"."):

@@ -16,7 +16,7 @@ import numpy as np
 
 from bot.core.index.integrity import checksums, manifest_text
 from bot.core.index.legacy import LEGACY_REQUIRED
-from bot.core.index.store import read_manifest
+from bot.core.index.snapshot import read_manifest
 
 KEY = 32
 

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from bot.core.index.embedding import Embedder
 from bot.core.index.freshness import staleness
-from bot.core.index.store import load_index, read_manifest
-from bot.core.index.upkeep import open_index
+from bot.core.index.snapshot import load_index, read_manifest
+from bot.core.index.store import IndexStore
 from bot.core.settings import DEFAULT_MODEL, ChunkerSettings, EmbedderSettings
 from tests.conftest import ARTICLE
 
@@ -47,8 +47,8 @@ def test_an_index_of_one_backend_is_rebuilt_under_the_other(
     ]
 
     messages: list[str] = []
-    int8 = open_index(
-        index_dir, int8_embedder, ChunkerSettings(), None, [ARTICLE], notify=messages.append
+    int8 = IndexStore(index_dir).open_updated(
+        int8_embedder, ChunkerSettings(), None, [ARTICLE], notify=messages.append
     )
     assert "out of date (the model changed" in messages[-1]
     assert int8.manifest.model == int8_embedder.name

@@ -15,8 +15,8 @@ from bot.core.index import freshness
 from bot.core.index.build import build_index
 from bot.core.index.freshness import RACY_NS, Seen, settled, staleness
 from bot.core.index.integrity import manifest_sha256, parse_manifest
-from bot.core.index.store import MANIFEST, read_manifest
-from bot.core.index.upkeep import open_index
+from bot.core.index.snapshot import MANIFEST, read_manifest
+from bot.core.index.store import IndexStore
 from bot.core.settings import ChunkerSettings
 from bot.core.types import SCHEMA_VERSION
 
@@ -55,7 +55,7 @@ def built(tmp_path, embedder):
 
 def _open(index_dir, embedder, messages=None):
     notify = (messages if messages is not None else []).append
-    return open_index(index_dir, embedder, ChunkerSettings(), None, [], notify=notify)
+    return IndexStore(index_dir).open_updated(embedder, ChunkerSettings(), None, [], notify=notify)
 
 
 def _stale(manifest, doc, embedder):
@@ -212,7 +212,7 @@ def test_an_index_of_schema_2_whose_sources_are_gone_still_answers(built, embedd
 
 
 def test_a_schema_2_manifest_that_does_not_match_its_seal_is_damage(built, embedder):
-    from bot.core.index.store import IndexDamaged
+    from bot.core.index.snapshot import IndexDamaged
 
     _, index_dir, _ = built
     data = _as_schema_2(index_dir)

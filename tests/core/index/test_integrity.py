@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from bot.core.errors import IndexStoreError
 from bot.core.index.integrity import verify
-from bot.core.index.store import IndexDamaged, load_index, read_manifest
+from bot.core.index.snapshot import IndexDamaged, load_index, read_manifest
 from tests.conftest import run_cli
 
 
@@ -197,7 +197,7 @@ def test_a_manifest_with_any_field_removed_or_retyped_is_damage(
 
 def _record_field(path) -> bool:
     """A field of a record with fixed fields: removing it leaves a manifest no build writes."""
-    from bot.core.index.store import REQUIRED_FILES
+    from bot.core.index.snapshot import REQUIRED_FILES
 
     return (
         len(path) == 1

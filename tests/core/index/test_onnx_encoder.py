@@ -45,7 +45,7 @@ def test_the_export_is_made_once_per_model(embedder):
 def test_the_index_records_the_export_it_was_built_with(article_index_dir, embedder):
     import hashlib
 
-    from bot.core.index.store import read_manifest
+    from bot.core.index.snapshot import read_manifest
 
     recorded = read_manifest(article_index_dir).query_encoder
     folder = cache_dir(resolve_model(embedder.model_name))

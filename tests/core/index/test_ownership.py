@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from bot.core.errors import IndexStoreError
 from bot.core.index.build import build_index
 from bot.core.index.folder import claim_folder, remove_unused
-from bot.core.index.store import MARKER, read_manifest
+from bot.core.index.snapshot import MARKER, read_manifest
 from bot.core.settings import ChunkerSettings
 from tests.conftest import ARTICLE, REPO
 from tests.core.index.older import write_schema_3

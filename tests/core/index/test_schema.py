@@ -81,7 +81,7 @@ def test_opening_an_index_applies_the_migrations_its_database_lacks(
 ):
     import shutil
 
-    from bot.core.index.upkeep import open_index
+    from bot.core.index.store import IndexStore
     from bot.core.settings import ChunkerSettings
 
     index_dir = tmp_path / "index"
@@ -90,6 +90,6 @@ def test_opening_an_index_applies_the_migrations_its_database_lacks(
     monkeypatch.setattr(schema, "MIGRATIONS", later)
     monkeypatch.setattr(schema, "SCHEMA", len(later))
     assert schema.outdated(index_dir)
-    index = open_index(index_dir, embedder, ChunkerSettings(), None, [])
+    index = IndexStore(index_dir).open_updated(embedder, ChunkerSettings(), None, [])
     assert index.chunks[0].text.startswith("It was the awkward")
     assert _version(index_dir / schema.DB_FILE) == len(later) and not schema.outdated(index_dir)

@@ -19,8 +19,8 @@ from bot.core.errors import IndexStoreError
 from bot.core.index.build import build_index
 from bot.core.index.freshness import staleness
 from bot.core.index.integrity import manifest_sha256, passage_digest
-from bot.core.index.store import VECTORS_FILE, load_index, read_manifest
-from bot.core.index.upkeep import open_index
+from bot.core.index.snapshot import VECTORS_FILE, load_index, read_manifest
+from bot.core.index.store import IndexStore
 from bot.core.settings import CHUNKING_RULES, ChunkerSettings, IndexSettings
 from bot.core.types import SCHEMA_VERSION
 from tests.conftest import ARTICLE
@@ -71,6 +71,34 @@ def test_manifest_describes_the_build(article_index_dir):
     assert index.sentence_vectors.shape == (manifest.sentence_count, 384)
 
 
+def test_the_index_store_reads_builds_and_checks_one_folder(tmp_path, embedder):
+    first, second = tmp_path / "first.txt", tmp_path / "second.txt"
+    first.write_text("The lighthouse keeper lit the lamp at dusk every evening.\n")
+    second.write_text("The ferry leaves the harbour at noon and returns at six.\n")
+    store = IndexStore(tmp_path / "idx")
+    assert store.record() is None and store.current_build() is None
+    with pytest.raises(IndexStoreError, match=r"no index in .* yet"):
+        store.open()
+
+    record = store.build([first], embedder, ChunkerSettings())
+    assert store.record() == record and store.current_build() == record.build_id
+    assert store.open().chunks[0].text.startswith("The lighthouse keeper")
+    assert store.damage(record) is None and store.size(record) > 0
+    assert store.vectors_file(record).is_file()
+    settings = (embedder.name, ChunkerSettings(), "auto")
+    assert store.out_of_date(record, [first], *settings) == []
+
+    seen = []  # a plan is given the record as it stands under the build's lock
+    later = store.build(
+        lambda before: seen.append(before) or [first, second], embedder, ChunkerSettings()
+    )
+    assert seen == [record] and [s.path for s in later.sources] == [str(first), str(second)]
+    second.unlink()
+    assert store.out_of_date(later, [first, second], *settings) == [f"{second} no longer exists"]
+    (store.directory / later.data_dir / VECTORS_FILE).write_bytes(b"not faiss")
+    assert "chunks.faiss" in store.damage(later)
+
+
 def test_staleness(tmp_path, article_index_dir):
     manifest = read_manifest(article_index_dir)
     assert staleness(manifest, [ARTICLE], manifest.model, ChunkerSettings()) == []
@@ -89,12 +117,16 @@ def test_missing_index_is_built_and_edited_source_rebuilt(tmp_path, embedder):
     doc.write_text("The lighthouse keeper lit the lamp at dusk every evening.\n")
     messages = []
     directory = tmp_path / "idx"
-    index = open_index(directory, embedder, ChunkerSettings(), [doc], [doc], notify=messages.append)
+    index = IndexStore(directory).open_updated(
+        embedder, ChunkerSettings(), [doc], [doc], notify=messages.append
+    )
     assert "No index" in messages[0] and index.manifest.chunk_count == 1
     first_build = index.manifest.build_id
 
     doc.write_text("The ferry leaves the harbour at noon.\n\nIt returns at six.\n")
-    index = open_index(directory, embedder, ChunkerSettings(), None, [doc], notify=messages.append)
+    index = IndexStore(directory).open_updated(
+        embedder, ChunkerSettings(), None, [doc], notify=messages.append
+    )
     assert "out of date" in messages[-1]
     assert index.manifest.build_id != first_build
     assert "ferry" in index.chunks[0].text
@@ -104,8 +136,7 @@ def test_missing_index_is_built_and_edited_source_rebuilt(tmp_path, embedder):
 
     with pytest.raises(IndexStoreError, match=r"out of date.*qabot index rebuild"):
         doc.write_text("Something else entirely now.\n")
-        open_index(
-            directory,
+        IndexStore(directory).open_updated(
             embedder,
             ChunkerSettings(),
             None,
@@ -151,7 +182,7 @@ def test_corruption_gives_a_clear_error(index_copy, embedder, damage):
         with db_of(index_copy) as conn:
             conn.execute("PRAGMA user_version = 99")
     with pytest.raises(IndexStoreError, match="qabot index rebuild") as info:
-        open_index(index_copy, embedder, ChunkerSettings(), None, [ARTICLE])
+        IndexStore(index_copy).open_updated(embedder, ChunkerSettings(), None, [ARTICLE])
     assert "\n" not in str(info.value)
 
 
@@ -424,7 +455,9 @@ def test_an_index_built_before_the_database_is_brought_into_it(
     with pytest.raises(IndexStoreError, match=r"built by an older qabot"):
         read_manifest(older)  # reading never writes: opening does
     messages = []
-    index = open_index(older, embedder, ChunkerSettings(), None, [], notify=messages.append)
+    index = IndexStore(older).open_updated(
+        embedder, ChunkerSettings(), None, [], notify=messages.append
+    )
     assert messages == [f"The index in {older} was built by an older qabot; brought up to date."]
     assert index.manifest.build_id == data["build_id"] and index.manifest.schema == SCHEMA_VERSION
     assert (older / data["data_dir"] / VECTORS_FILE).read_bytes() == vectors
@@ -438,7 +471,9 @@ def test_an_index_built_before_the_database_is_brought_into_it(
         p.name for p in (article_index_dir / data["data_dir"]).iterdir()
     )
     messages.clear()
-    again = open_index(older, embedder, ChunkerSettings(), None, [], notify=messages.append)
+    again = IndexStore(older).open_updated(
+        embedder, ChunkerSettings(), None, [], notify=messages.append
+    )
     assert messages == [] and again.manifest == index.manifest
 
     # Its stored documents and embedding keys came along: a rebuild embeds nothing again.
@@ -469,11 +504,13 @@ def test_an_import_killed_before_it_commits_leaves_the_older_index(
 
     monkeypatch.setattr(writing, "commit", killed)
     with pytest.raises(KeyboardInterrupt):
-        open_index(older, embedder, ChunkerSettings(), None, [])
+        IndexStore(older).open_updated(embedder, ChunkerSettings(), None, [])
     monkeypatch.undo()
     assert before <= {p.name for p in older.rglob("*") if p.is_file()}
     messages = []
-    index = open_index(older, embedder, ChunkerSettings(), None, [], notify=messages.append)
+    index = IndexStore(older).open_updated(
+        embedder, ChunkerSettings(), None, [], notify=messages.append
+    )
     assert len(messages) == 1 and index.chunks[0].text.startswith("It was the awkward")
     with db_of(older) as conn:
         assert conn.execute("SELECT count(*) FROM builds").fetchone() == (1,)
@@ -501,7 +538,9 @@ def test_an_index_of_the_older_schema_is_rebuilt_with_one_line(
     index_copy = tmp_path / "index"
     data = _as_schema_1(article_index_dir, index_copy)
     messages = []
-    index = open_index(index_copy, embedder, ChunkerSettings(), None, [], notify=messages.append)
+    index = IndexStore(index_copy).open_updated(
+        embedder, ChunkerSettings(), None, [], notify=messages.append
+    )
     assert messages == [
         "The index is out of date (it was built by an older qabot, without checksums for "
         "every passage); rebuilding …"
@@ -510,8 +549,8 @@ def test_an_index_of_the_older_schema_is_rebuilt_with_one_line(
     refused = tmp_path / "refused"
     _as_schema_1(article_index_dir, refused)
     with pytest.raises(IndexStoreError, match=r"out of date .*older qabot"):
-        open_index(
-            refused, embedder, ChunkerSettings(), None, [], IndexSettings(auto_rebuild=False)
+        IndexStore(refused).open_updated(
+            embedder, ChunkerSettings(), None, [], IndexSettings(auto_rebuild=False)
         )
     old = read_manifest(refused)  # imported as it was, to be rebuilt
     assert old.schema == 1
@@ -537,7 +576,7 @@ def test_a_read_only_index_folder_still_answers(tmp_path, article_index_dir, emb
     folder.chmod(0o555)
     try:
         manifest = read_manifest(folder)
-        index = open_index(folder, embedder, ChunkerSettings(), None, [])
+        index = IndexStore(folder).open_updated(embedder, ChunkerSettings(), None, [])
         assert index.manifest == manifest
         answer = QAEngine(index, embedder, AnswerSettings()).answer(
             "Who is China's ambassador to Japan?"
@@ -565,7 +604,7 @@ def test_a_process_on_the_previous_build_reads_its_passages_until_the_next(tmp_p
 
 
 def test_the_current_build_is_one_query_away(tmp_path, embedder):
-    from bot.core.index.store import current_build
+    from bot.core.index.snapshot import current_build
 
     directory = tmp_path / "idx"
     assert current_build(directory) is None
@@ -585,7 +624,7 @@ def test_a_damaged_older_index_is_reported_then_replaced_by_a_rebuild(
     with pytest.raises(
         IndexStoreError, match=r"damaged \((passage \d+|chunks\.jsonl) does not match"
     ) as info:
-        open_index(older, embedder, ChunkerSettings(), None, [])
+        IndexStore(older).open_updated(embedder, ChunkerSettings(), None, [])
     assert "\n" not in str(info.value) and (older / "manifest.json").is_file()
     manifest = build_index([ARTICLE], older, embedder, ChunkerSettings())
     assert read_manifest(older) == manifest
