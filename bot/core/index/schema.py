@@ -17,10 +17,9 @@ Tables (migration 1):
 
 `PRAGMA application_id` marks the file as qabot's (a foreign file of the same name is never
 taken for an index, nor touched); `PRAGMA user_version` is the number of migrations applied.
-A migration is appended to MIGRATIONS, never edited (its statements are split at ";"): an
-index of an older schema is brought up to date when it is next opened for writing
-(IndexStore.migrate and every build do that under the build lock), one transaction per
-migration.
+A migration is appended to MIGRATIONS, never edited (an SQL script, run whole): an index of an
+older schema is brought up to date when it is next opened for writing (IndexStore.migrate and
+every build do that under the build lock), one transaction per migration.
 """
 
 from __future__ import annotations
@@ -179,13 +178,16 @@ def migrate(db: sqlite3.Connection) -> None:
     if version > SCHEMA:
         raise sqlite3.DatabaseError(f"it has schema {version}; this qabot reads {SCHEMA}")
     for number in range(version + 1, SCHEMA + 1):
-        with transaction(db):
-            if number == 1:
-                db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-            for statement in MIGRATIONS[number - 1].split(";"):
-                if statement.strip():
-                    db.execute(statement)
-            db.execute(f"PRAGMA user_version={number}")
+        mark = f"PRAGMA application_id={APPLICATION_ID};" if number == 1 else ""
+        # One script, so SQLite parses it (a ";" inside a string or trigger is not cut);
+        # its own BEGIN, since executescript would first commit a transaction begun outside.
+        script = f"BEGIN IMMEDIATE;{mark}{MIGRATIONS[number - 1]};PRAGMA user_version={number};"
+        try:
+            db.executescript(script + "COMMIT;")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
 
 @contextlib.contextmanager

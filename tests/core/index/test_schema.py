@@ -56,6 +56,26 @@ def test_a_failed_migration_leaves_the_database_as_it_was(tmp_path, monkeypatch)
     assert "x" not in columns
 
 
+def test_a_migration_is_parsed_by_sqlite_not_cut_at_each_semicolon(tmp_path, monkeypatch):
+    # A trigger's body and a string hold ";": a migration is one script, run whole.
+    schema.connect(tmp_path, write=True).close()
+    later = [
+        *schema.MIGRATIONS,
+        """CREATE TABLE notes (text TEXT DEFAULT 'unused; default');
+        CREATE TRIGGER noted AFTER INSERT ON builds BEGIN
+            INSERT INTO notes (text) VALUES ('a; b'); INSERT INTO notes (text) VALUES ('c;');
+        END""",
+    ]
+    monkeypatch.setattr(schema, "MIGRATIONS", later)
+    monkeypatch.setattr(schema, "SCHEMA", len(later))
+    db = schema.connect(tmp_path, write=True)
+    db.execute("INSERT INTO builds (id, state) VALUES ('b', 'building')")
+    assert db.execute("SELECT text FROM notes").fetchall() == [("a; b",), ("c;",)]
+    assert not db.in_transaction
+    db.close()
+    assert _version(tmp_path / schema.DB_FILE) == len(later)
+
+
 def test_a_newer_database_is_refused(tmp_path):
     schema.connect(tmp_path, write=True).close()
     with sqlite3.connect(tmp_path / schema.DB_FILE) as db:
