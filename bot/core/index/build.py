@@ -87,6 +87,7 @@ def _record_seen(index_dir: Path, manifest: Manifest, confirmed: Mapping[str, Se
                 "UPDATE builds SET record = ? WHERE id = ?",
                 (manifest_text(updated), updated.build_id),
             )
+        schema.settle(db)
         return updated
     finally:
         db.close()
@@ -103,7 +104,9 @@ def migrate_older(index_dir: Path, notify: Notify) -> None:
     with build_lock(index_dir, notify):
         legacy.migrate(index_dir, notify)
         try:  # the database's own migrations (never replaced for failing one)
-            schema.connect(index_dir, write=True).close()
+            db = schema.connect(index_dir, write=True)
+            schema.settle(db)
+            db.close()
         except (sqlite3.Error, schema.NotOurs) as exc:
             raise damaged(index_dir, f"{schema.DB_FILE}: {str(exc)[:200]}") from None
 
@@ -169,7 +172,7 @@ def _build(job: _Job) -> Manifest:
         db = writable_db(index_dir)
         try:
             manifest = _build_in(db, job, started)
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the database whole in one file
+            schema.settle(db)
         finally:
             db.close()
         remove_unused(index_dir, keep=manifest.data_dir)

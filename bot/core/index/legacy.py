@@ -100,7 +100,7 @@ def migrate(index_dir: Path, notify: Notify) -> None:
             _import_documents(db, manifest.build_id, data)
             _import_passages(db, manifest.build_id, data, index_dir, manifest.sentence_count)
         commit(db, record)
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        schema.settle(db)
     except (OSError, ValueError, KeyError, TypeError, sqlite3.Error) as exc:
         raise damaged(index_dir, str(exc)[:200] or type(exc).__name__) from None
     finally:

@@ -190,6 +190,16 @@ def migrate(db: sqlite3.Connection) -> None:
             raise
 
 
+def settle(db: sqlite3.Connection) -> None:
+    """Leave the database whole in one file after writing: its WAL checkpointed into it, and
+    back in rollback-journal mode, so that `qabot ask` (a read-only connection) makes no
+    -wal or -shm file beside it. While another process has it open (a bot answering from
+    it) SQLite refuses the switch at once, and it stays in WAL mode: those files are in use."""
+    with contextlib.suppress(sqlite3.OperationalError):
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        db.execute("PRAGMA journal_mode=DELETE")
+
+
 @contextlib.contextmanager
 def transaction(db: sqlite3.Connection):
     """One transaction: committed when the block ends, rolled back when it raises."""

@@ -587,6 +587,22 @@ def test_a_read_only_index_folder_still_answers(tmp_path, article_index_dir, emb
     assert sorted(p.name for p in folder.iterdir()) == before
 
 
+def test_reading_an_index_leaves_no_files_beside_its_database(tmp_path, embedder):
+    """A build leaves the database whole in one file (its WAL checkpointed, rollback-journal
+    mode): an `ask` reads it without making -wal or -shm files that stay after it."""
+    doc = tmp_path / "doc.txt"
+    doc.write_text("The lighthouse keeper lit the lamp at dusk every evening.\n")
+    store = IndexStore(tmp_path / "idx")
+    store.build([doc], embedder, ChunkerSettings())
+    files = sorted(p.name for p in store.directory.iterdir())
+    assert not [name for name in files if name.startswith("index.db-")]
+    index = store.open()
+    assert "lighthouse" in index.chunks[0].text
+    assert sorted(p.name for p in store.directory.iterdir()) == files
+    index.chunks.db.close()
+    assert sorted(p.name for p in store.directory.iterdir()) == files
+
+
 def test_a_process_on_the_previous_build_reads_its_passages_until_the_next(tmp_path, embedder):
     """A build keeps the passages of the build it replaces (a process answering from it
     reads them until it reloads); the build after removes them."""
