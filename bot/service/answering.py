@@ -119,7 +119,7 @@ class QAService:
     @property
     def model_path(self) -> str:
         """The folder the embedding model loads from."""
-        from bot.core.index.embedding import resolve_model
+        from bot.core.index.model import resolve_model
 
         return resolve_model(self.engine.embedder.model_name)
 

@@ -199,7 +199,7 @@ def status(settings: Settings) -> IndexStatus:
     """What the index holds, whether it is up to date, and whether it is damaged (every data
     file hashed), without loading the model. A damaged manifest is a status too (`recorded`
     None); IndexStoreError when there is no index, or the folder is not qabot's."""
-    from bot.core.index.embedding import model_identity
+    from bot.core.index.model import model_identity
 
     store = _store(settings)
     target = store.directory

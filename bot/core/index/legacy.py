@@ -26,7 +26,8 @@ from typing import Any
 from bot.core.errors import IndexStoreError
 from bot.core.index import schema
 from bot.core.index.embedcache import KEY_CHARS
-from bot.core.index.integrity import ManifestError, parse_manifest, verify
+from bot.core.index.integrity import verify
+from bot.core.index.record import ManifestError, parse_manifest
 from bot.core.index.snapshot import (
     MANIFEST,
     MARKER,

@@ -6,7 +6,7 @@ Tables (migration 1):
     builds        one row per build: `id` (its build id), `state` ('building' until its
                   commit, then 'done'), `record` (what the build recorded: sources, settings,
                   counts, model, the data files' checksums; JSON sealed by its own sha256,
-                  checked whole by integrity.parse_manifest)
+                  checked whole by record.parse_manifest)
     current       one row: the build that answers. Setting it is a build's commit point.
     documents     (build, seq): each document's text and metadata as qabot read it, so a web
                   page is rebuilt without fetching it again, and its checksum

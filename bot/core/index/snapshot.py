@@ -11,7 +11,7 @@ Layout of an index folder:
     .lock                held while a build runs
 
 Nothing is trusted that a build did not write: a build record is read only whole and intact
-(integrity.parse_manifest), a database whose application_id is not qabot's is never taken for
+(record.parse_manifest), a database whose application_id is not qabot's is never taken for
 an index, and a passage is quoted only when it matches the checksum its build recorded.
 """
 
@@ -25,16 +25,11 @@ from typing import Any
 from bot.core.errors import IndexDamaged, IndexStoreError, OlderIndex
 from bot.core.index import schema
 from bot.core.index import vectors as vector_index
-from bot.core.index.integrity import (
-    ManifestError,
-    document_digest,
-    looks_like_a_manifest,
-    parse_manifest,
-    verify,
-)
-from bot.core.index.integrity import manifest_text as _manifest_text
+from bot.core.index.integrity import document_digest, verify
 from bot.core.index.lexical import LEXICAL_FILES
 from bot.core.index.passages import Index, Passages
+from bot.core.index.record import ManifestError, looks_like_a_manifest, parse_manifest
+from bot.core.index.record import manifest_text as _manifest_text
 from bot.core.index.schema import DB_FILE
 from bot.core.types import Manifest
 
@@ -154,7 +149,7 @@ def current_record(db: sqlite3.Connection, index_dir: Path) -> Manifest | None:
 
 
 def read_manifest(index_dir: Path) -> Manifest | None:
-    """The current build's record, checked whole (integrity.parse_manifest); None when there
+    """The current build's record, checked whole (record.parse_manifest); None when there
     is no index. IndexDamaged when it is damaged in any way; IndexStoreError when the folder
     is a file or its index.db or manifest.json is not qabot's; OlderIndex (see open_db)."""
     db = open_db(index_dir)

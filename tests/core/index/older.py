@@ -14,8 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.core.index.integrity import checksums, manifest_text
+from bot.core.index.integrity import checksums
 from bot.core.index.legacy import LEGACY_REQUIRED
+from bot.core.index.record import manifest_text
 from bot.core.index.snapshot import read_manifest
 
 KEY = 32

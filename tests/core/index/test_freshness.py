@@ -14,7 +14,7 @@ import pytest
 from bot.core.index import freshness
 from bot.core.index.build import build_index
 from bot.core.index.freshness import RACY_NS, Seen, settled, staleness
-from bot.core.index.integrity import manifest_sha256, parse_manifest
+from bot.core.index.record import manifest_sha256, parse_manifest
 from bot.core.index.snapshot import MANIFEST, read_manifest
 from bot.core.index.store import IndexStore
 from bot.core.settings import ChunkerSettings

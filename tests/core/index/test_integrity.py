@@ -130,7 +130,7 @@ def _edit(data, path, action, replacement=None):
 
 def _write(index_dir, data, reseal=False):
     """The current build's record in the database, replaced by `data` as JSON."""
-    from bot.core.index.integrity import SEAL, manifest_sha256
+    from bot.core.index.record import SEAL, manifest_sha256
 
     if reseal:
         data.pop(SEAL, None)
@@ -218,7 +218,7 @@ def test_the_field_checks_alone_refuse_what_a_build_never_writes(
 ):
     """The same edits with the manifest's checksum made again to match: the checks of every
     field's presence and type refuse them without it."""
-    from bot.core.index.integrity import SEAL
+    from bot.core.index.record import SEAL
 
     copy = tmp_path_factory.mktemp("resealed") / "index"
     shutil.copytree(article_index_dir, copy)
@@ -267,7 +267,7 @@ def test_the_issues_manifest_edits_are_damage_everywhere(
     """Status says DAMAGED (JSON: ok false, up_to_date false), loading refuses, and asking
     says in one line how to rebuild: never "up to date", never "unexpected"."""
     from bot.config import load_settings
-    from bot.core.index.integrity import SEAL
+    from bot.core.index.record import SEAL
     from bot.service import status
 
     copy = tmp_path / "index"
@@ -304,7 +304,7 @@ def test_the_issues_manifest_edits_are_damage_everywhere(
 def test_every_field_of_a_manifest_has_its_check():
     from dataclasses import fields
 
-    from bot.core.index.integrity import MANIFEST_FIELDS, SOURCE_FIELDS
+    from bot.core.index.record import MANIFEST_FIELDS, SOURCE_FIELDS
     from bot.core.types import Manifest, SourceInfo
 
     assert set(MANIFEST_FIELDS) == {f.name for f in fields(Manifest)}
@@ -312,7 +312,7 @@ def test_every_field_of_a_manifest_has_its_check():
 
 
 def test_a_build_writes_a_manifest_its_checks_accept(article_index_dir, manifest_json):
-    from bot.core.index.integrity import SEAL, manifest_sha256
+    from bot.core.index.record import SEAL, manifest_sha256
 
     seal = manifest_json.pop(SEAL)
     assert seal == manifest_sha256(manifest_json)

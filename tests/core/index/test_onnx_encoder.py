@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from bot.core.index.embedding import resolve_model
+from bot.core.index.model import resolve_model
 from bot.core.index.onnx_encoder import MODEL_FILE, cache_dir
 from bot.tools.corpus import load_corpus
 from tests.conftest import REPO, heavy_imports

@@ -18,7 +18,8 @@ import pytest
 from bot.core.errors import IndexStoreError
 from bot.core.index.build import build_index
 from bot.core.index.freshness import staleness
-from bot.core.index.integrity import manifest_sha256, passage_digest
+from bot.core.index.integrity import passage_digest
+from bot.core.index.record import manifest_sha256
 from bot.core.index.snapshot import VECTORS_FILE, load_index, read_manifest
 from bot.core.index.store import IndexStore
 from bot.core.settings import CHUNKING_RULES, ChunkerSettings, IndexSettings
