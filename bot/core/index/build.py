@@ -42,7 +42,7 @@ from bot.core.index.freshness import Seen, with_seen
 from bot.core.index.integrity import checksums
 from bot.core.index.reading import read_documents, stored_documents
 from bot.core.index.schema import transaction
-from bot.core.index.snapshot import current_record, damaged, manifest_text
+from bot.core.index.snapshot import current_record, manifest_text
 from bot.core.index.writing import DataWriter, commit, forget
 from bot.core.settings import ChunkerSettings
 from bot.core.types import SCHEMA_VERSION, Manifest, Notify, Plan, Progress
@@ -91,24 +91,6 @@ def _record_seen(index_dir: Path, manifest: Manifest, confirmed: Mapping[str, Se
         return updated
     finally:
         db.close()
-
-
-def migrate_older(index_dir: Path, notify: Notify) -> None:
-    """Bring an index built before index.db (bot.core.index.legacy), or a database that lacks
-    a migration (bot.core.index.schema), up to date under the build lock; nothing when there
-    is none to (or the folder cannot be written: reading it then says so)."""
-    if not os.access(index_dir, os.W_OK):
-        return
-    if not (legacy.older(index_dir) or schema.outdated(index_dir)):
-        return
-    with build_lock(index_dir, notify):
-        legacy.migrate(index_dir, notify)
-        try:  # the database's own migrations (never replaced for failing one)
-            db = schema.connect(index_dir, write=True)
-            schema.settle(db)
-            db.close()
-        except (sqlite3.Error, schema.NotOurs) as exc:
-            raise damaged(index_dir, f"{schema.DB_FILE}: {str(exc)[:200]}") from None
 
 
 def build_index(

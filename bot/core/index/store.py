@@ -104,9 +104,26 @@ class IndexStore:
     def migrate(self, notify: Notify = _quiet) -> None:
         """Bring an index built by an older qabot up to date (one line to `notify`); nothing
         when it is current, absent, or the folder cannot be written."""
-        from bot.core.index.build import migrate_older
+        import os
+        import sqlite3
 
-        migrate_older(self.directory, notify)
+        from bot.core.index import legacy, schema
+
+        if not os.access(self.directory, os.W_OK):
+            return  # reading it says what is wrong
+        if not (legacy.older(self.directory) or schema.outdated(self.directory)):
+            return
+        from bot.core.index.folder import build_lock
+        from bot.core.index.snapshot import damaged
+
+        with build_lock(self.directory, notify):
+            legacy.migrate(self.directory, notify)
+            try:  # the database's own migrations (never replaced for failing one)
+                db = schema.connect(self.directory, write=True)
+                schema.settle(db)
+                db.close()
+            except (sqlite3.Error, schema.NotOurs) as exc:
+                raise damaged(self.directory, f"{DB_FILE}: {str(exc)[:200]}") from None
 
     def build(
         self,
@@ -136,6 +153,8 @@ class IndexStore:
     def record_seen(self, record: Manifest, confirmed: Mapping[str, Seen]) -> Manifest:
         """`record` noting what `stat` says now of sources hashed and found unchanged, so the
         next opening need not hash them (left as it was when the folder is read-only)."""
+        if not confirmed:
+            return record  # nothing hashed: the build's code need not load
         from bot.core.index.build import record_seen
 
         return record_seen(self.directory, record, confirmed)
