@@ -3,7 +3,7 @@
 This is the core API every front end calls (`QAEngine.answer`); it imports none of them. The
 engine searches (`search`: the question tidied, its context, passages and sentence scores)
 and hands the rest to the reader (`answering.read`) or, without one, to the rules
-(`answering.rules`), each of which calls back only what its `Engine` protocol names.
+(`answering.rules`), each of which calls back only what `answering.protocol.Engine` names.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from bot.core.answering.compose import ABSTAIN_TEXT, compose
 from bot.core.answering.questions import expectation, supplies
@@ -21,54 +21,9 @@ from bot.core.index.lexical import terms, words
 from bot.core.types import NO_EXPECTATION, Answer, Expectation, Turn
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from bot.core.answering.retrieval import Candidate, Hit, Retriever
-    from bot.core.answering.selector import Selector
-    from bot.core.index.embedding import Embedder
-    from bot.core.index.passages import Index
+    from bot.core.answering.protocol import Engine
+    from bot.core.answering.retrieval import Candidate, Hit
     from bot.core.settings import AnswerSettings
-    from bot.core.types import Retrieved
-
-
-class Engine(Protocol):
-    """What the rules ask of the engine (answering.engine.QAEngine, which calls rules_answer):
-    named here, so that neither module imports the other."""
-
-    index: Index
-    embedder: Embedder
-    settings: AnswerSettings
-    selector: Selector | None
-    retriever: Retriever
-
-    @property
-    def selector_threshold(self) -> float: ...
-
-    def search(
-        self,
-        question: str,
-        history: Sequence[Turn],
-        top_k: int | None,
-        within: range | None = None,
-        always_context: bool = False,
-    ) -> tuple[str, str, list[Hit], list[Candidate], dict[str, float]]: ...
-
-    def threshold_for(self, passages: int) -> float: ...
-
-    def top_features(
-        self,
-        question: str,
-        query: str,
-        hits: list[Hit],
-        candidates: list[Candidate],
-        depth: int | None = None,
-    ) -> tuple[list[Candidate], np.ndarray]: ...
-
-    def same_meaning(self, a: Candidate, b: Candidate) -> bool: ...
-
-    def retrieved(
-        self, hits: list[Hit], candidates: list[Candidate], top_k: int | None
-    ) -> tuple[Retrieved, ...]: ...
 
 
 _KIND_WORDS = {
