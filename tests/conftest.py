@@ -99,7 +99,7 @@ def tiny_reader(tmp_path_factory, engine) -> Path:
     """A real reader, trained here in seconds (one layer, a few steps) on pairs mined with
     qabot's own retrieval from the article's first questions: good for testing how answers
     are made with a reader, not for its judgement."""
-    from bot.tools.evaluation import load_qa_set
+    from bot.tools.qaset import load_qa_set
     from bot.tools.reader_data import answer_span, answers
     from bot.tools.reader_train import TrainSettings, train
 

@@ -15,7 +15,7 @@ from bot.core.errors import QABotError
 
 if TYPE_CHECKING:
     from bot.service import QAService
-    from bot.tools import evaluation
+    from bot.tools import evaluation, qaset
 
 
 @click.command(name="eval")
@@ -67,12 +67,12 @@ def eval_command(
     """
     from bot.cli.report import render_report, render_table, reports_json
     from bot.service import check_sources
-    from bot.tools import corpus, evaluation
+    from bot.tools import corpus, evaluation, qaset
 
     if corpus.is_corpus(qa_file):
         _eval_corpus(state, qa_file, split, steps, as_json, top_k, threshold, among)
         return
-    qa_set = evaluation.load_qa_set(qa_file)
+    qa_set = qaset.load_qa_set(qa_file)
     check_sources([qa_set.document])  # a clear error before the model loads
     if check:
         _check(qa_file, qa_set)
@@ -139,11 +139,11 @@ def _eval_corpus(
         render_table(stdout_console(), f"{path} ({len(entries)} documents)", rows)
 
 
-def _check(qa_file: Path, qa_set: evaluation.QASet) -> None:
+def _check(qa_file: Path, qa_set: qaset.QASet) -> None:
     """`--check`: each problem on a line, then ok or a one-line error (exit 1)."""
-    from bot.tools import evaluation
+    from bot.tools import qaset
 
-    problems = evaluation.check_qa_set(qa_set)
+    problems = qaset.check_qa_set(qa_set)
     for problem in problems:
         echo(f"{qa_file}: {problem}")
     if problems:

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.core.errors import ConfigError
-from bot.tools.evaluation import QASet, Report, evaluate, evaluate_steps, load_qa_set
+from bot.tools.evaluation import Report, evaluate, evaluate_steps
+from bot.tools.qaset import QASet, load_qa_set
 
 if TYPE_CHECKING:
     from bot.service import QAService

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from bot.core.types import SentenceCandidate
 from bot.tools.corpus import Entry
-from bot.tools.evaluation import Item, contains_answer, contains_evidence
+from bot.tools.evaluation import contains_answer, contains_evidence
+from bot.tools.qaset import Item
 from bot.tools.train import questions_of
 
 if TYPE_CHECKING:

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING
 
 from bot.core.types import SentenceCandidate, Turn
 from bot.tools.corpus import Entry
-from bot.tools.evaluation import Item, contains_answer, contains_evidence
+from bot.tools.evaluation import contains_answer, contains_evidence
+from bot.tools.qaset import Item
 
 if TYPE_CHECKING:
     import numpy as np

@@ -22,7 +22,8 @@ from bot.cli.report import render_report, render_table
 from bot.cli.safe import SafeConsole, styled
 from bot.core.errors import QuestionError
 from bot.core.types import NO_EXPECTATION, Answer, Citation, Expectation, Retrieved, Span
-from bot.tools.evaluation import Item, Outcome, QASet, Report
+from bot.tools.evaluation import Outcome, Report
+from bot.tools.qaset import Item, QASet
 from tests.conftest import run_cli
 
 TRICKS = [

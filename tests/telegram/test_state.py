@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.telegram import persistence
-from bot.telegram.persistence import decode, encode
+from bot.telegram import persistence, stateformat
 from bot.telegram.state import CHAT_STATE, ChatState
+from bot.telegram.stateformat import decode, encode
 from tests.telegram.fake_server import OTHER_USER, TOKEN, USER, FakeTelegram, FakeTelegramThread
 from tests.telegram.harness import polling, serve_process, stop_process
 from tests.telegram.test_bot import (
@@ -124,7 +124,7 @@ def test_the_state_file_is_small_plain_data_written_whole(engine, tmp_path):
             # Only the bot's own plain records: no service, engine, index or numpy array.
             assert ("bot.core.types", "Turn") in named
             assert ("bot.telegram.state", "PassageButton") in named
-            assert named <= persistence._ALLOWED, named - persistence._ALLOWED
+            assert named <= stateformat._ALLOWED, named - stateformat._ALLOWED
             chat_data, (keyboards, _) = decode(raw)
             assert set(chat_data) == {USER["id"], OTHER_USER["id"]} and len(keyboards) == 2
 
@@ -172,7 +172,7 @@ class _Planted:
 def _checked(payload: bytes) -> bytes:
     """`payload` as a state file: the right header, the right checksum."""
     digest = hashlib.sha256(payload).hexdigest().encode()
-    return b"%s %d %s\n" % (persistence.MAGIC, persistence.FORMAT, digest) + payload
+    return b"%s %d %s\n" % (stateformat.MAGIC, stateformat.FORMAT, digest) + payload
 
 
 def _planted(target: Path) -> bytes:
@@ -268,7 +268,7 @@ NOT_STATE = [
     ("fifo", _fifo, "not a regular file", lambda aside: stat.S_ISFIFO(aside.lstat().st_mode)),
     ("device", _device, "not a regular file", lambda aside: aside.readlink() == Path("/dev/zero")),
     ("huge", _huge, "1536.0 MB is over the 64.0 MB limit", lambda a: a.stat().st_size == 3 * 2**29),
-    ("nested", _nested, f"nested more than {persistence.MAX_DEPTH} deep", Path.is_file),
+    ("nested", _nested, f"nested more than {stateformat.MAX_DEPTH} deep", Path.is_file),
     ("cyclic", _cyclic, "or refers to itself", Path.is_file),
 ]
 

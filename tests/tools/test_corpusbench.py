@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 from bot.config import load_settings
-from bot.tools.bench import QUESTIONS, _qabot
 from bot.tools.corpusbench import corpus_build, measured
+from bot.tools.latency import QUESTIONS, qabot_command
 
 DATA = Path(__file__).parents[1] / "data"
 
@@ -20,7 +20,7 @@ def test_a_folder_is_built_and_asked_in_processes_of_its_own(tmp_path):
         shutil.copyfile(DATA / name, folder / name)
     shutil.copyfile(DATA / "formats" / "two-pages.pdf", folder / "two-pages.pdf")
     settings = load_settings(index_dir=tmp_path / "unused")
-    result = corpus_build(folder, settings, _qabot, QUESTIONS)
+    result = corpus_build(folder, settings, qabot_command, QUESTIONS)
     assert result["documents"] == 3 and result["left_out"] == 0
     assert result["passages"] > 100  # the licence and the README, passage by passage
     assert result["text_mb"] >= 0.01
@@ -37,5 +37,7 @@ def test_a_failed_command_is_an_error_with_its_output(tmp_path):
     import pytest
 
     with pytest.raises(subprocess.CalledProcessError) as info:
-        measured(_qabot("--index-dir", str(tmp_path / "i"), "ask", "--doc", "nothing", "why?"))
+        measured(
+            qabot_command("--index-dir", str(tmp_path / "i"), "ask", "--doc", "nothing", "why?")
+        )
     assert info.value.returncode == 1 and info.value.stderr

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from bot.core.errors import ConfigError
 from bot.tools.corpus import load_corpus
-from bot.tools.evaluation import check_qa_set, load_qa_set
+from bot.tools.qaset import check_qa_set, load_qa_set
 from tests.conftest import REPO
 
 ENTRIES = load_corpus(REPO / "eval" / "corpus.yaml")

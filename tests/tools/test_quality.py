@@ -10,7 +10,8 @@ from bot.core.index.build import build_index
 from bot.core.index.snapshot import load_index, read_manifest
 from bot.core.settings import AnswerSettings, ChunkerSettings
 from bot.service import QAService
-from bot.tools.evaluation import evaluate, load_qa_set
+from bot.tools.evaluation import evaluate
+from bot.tools.qaset import load_qa_set
 from tests.conftest import REPO
 
 # metric: (floor, or ceiling for false abstention)

@@ -15,7 +15,7 @@ from bot.core.errors import ConfigError
 from bot.service import QAService
 from bot.tools import train
 from bot.tools.corpus import Entry
-from bot.tools.evaluation import load_qa_set
+from bot.tools.qaset import load_qa_set
 from tests.conftest import REPO
 
 

@@ -1,6 +1,9 @@
 """Answering a question from the index: retrieve passages, pick sentences, cite, or abstain.
 
-This is the core API every front end calls (`QAEngine.answer`); it imports none of them.
+This is the core API every front end calls (`QAEngine.answer`); it imports none of them. The
+engine searches (`search`: the question tidied, its context, passages and sentence scores)
+and hands the rest to the reader (`answering.read`) or, without one, to the rules
+(`answering.rules`), each of which calls back only what `answering.protocol.Engine` names.
 """
 
 from __future__ import annotations
@@ -8,25 +11,18 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.core.answering.compose import ABSTAIN_TEXT, compose, describe, rerank
+from bot.core.answering.compose import describe, rerank
 from bot.core.answering.features import candidate_features
-from bot.core.answering.questions import contextualize, expectation, supplies, tidy
+from bot.core.answering.questions import contextualize, expectation, tidy
 from bot.core.answering.retrieval import Candidate, Hit, Retriever
+from bot.core.answering.rules import rules_answer
 from bot.core.answering.selector import Selector
 from bot.core.errors import QuestionError
-from bot.core.index.lexical import terms, words
+from bot.core.index.lexical import terms
 from bot.core.settings import AnswerSettings
-from bot.core.types import (
-    NO_EXPECTATION,
-    Answer,
-    Expectation,
-    Retrieved,
-    SentenceCandidate,
-    Turn,
-)
+from bot.core.types import Answer, Retrieved, SentenceCandidate, Turn
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,20 +30,6 @@ if TYPE_CHECKING:
     from bot.core.answering.reader import Reader
     from bot.core.index.embedding import Embedder
     from bot.core.index.passages import Index
-
-
-_KIND_WORDS = {
-    None: "anything",
-    "age": "an age",
-    "weekday": "a day",
-    "duration": "a length of time",
-    "date": "a time",
-    "year": "a year",
-    "number": "a number",
-}
-
-
-# --- the engine ----------------------------------------------------------------------------
 
 
 class QAEngine:
@@ -96,47 +78,7 @@ class QAEngine:
             from bot.core.answering.read import read_answer
 
             return read_answer(self, question, history, top_k, document)
-        started = time.perf_counter()
-        within = self.index.rows_of(document) if document else None
-        question, query, hits, candidates, timings = self.search(question, history, top_k, within)
-        searched = time.perf_counter()
-        threshold = self.threshold_for(len(within) if within else len(self.index.chunks))
-        expected = expectation(question) if self.settings.answer_checks else NO_EXPECTATION
-        eligible, unsupported = self._eligible(expected, candidates, threshold)
-        best = max(eligible, key=lambda c: c.score, default=None)
-        abstained, reason = self._verdict(expected, candidates, best, unsupported, threshold)
-        if self.selector is not None and not abstained:
-            # Similarity chooses the sentences; the selector may still say none answers.
-            chance = self._answer_probability(question, query, hits, candidates)
-            if chance < self.selector_threshold:
-                abstained = True
-                reason = (
-                    f"the answer selector gives the best candidate a probability of "
-                    f"{chance:.2f} of answering, under its threshold "
-                    f"{self.selector_threshold:.2f}"
-                )
-        if abstained:
-            text, citations = ABSTAIN_TEXT, ()
-        else:
-            text, citations = compose(self.index, self._select(eligible, best.score, threshold))
-        done = time.perf_counter()
-        return Answer(
-            question=question,
-            text=text,
-            citations=citations,
-            abstained=abstained,
-            timings_ms={
-                **timings,
-                "select": (done - searched) * 1000,
-                "total": (done - started) * 1000,
-            },
-            query=query,
-            expected=expected,
-            score=best.score if best else 0.0,
-            threshold=threshold,
-            reason=reason,
-            retrieved=self.retrieved(hits, candidates, top_k),
-        )
+        return rules_answer(self, question, history, top_k, document)
 
     def retrieved(
         self, hits: list[Hit], candidates: list[Candidate], top_k: int | None
@@ -179,7 +121,7 @@ class QAEngine:
             x = stacked_features(self.features(g.question, g.query, g.hits, g.top), chances)
             return [self._sentence_candidate(g.question, c) for c in g.top], x
         question, query, hits, candidates, _ = self.search(question, history, None)
-        top, x = self._features(question, query, hits, candidates, depth)
+        top, x = self.top_features(question, query, hits, candidates, depth)
         return [self._sentence_candidate(question, c) for c in top], x
 
     def _sentence_candidate(self, question: str, c: Candidate) -> SentenceCandidate:
@@ -235,7 +177,7 @@ class QAEngine:
         timings = {"embed": (encoded - started) * 1000, "search": (searched - encoded) * 1000}
         return question, query, hits, candidates, timings
 
-    def _features(
+    def top_features(
         self,
         question: str,
         query: str,
@@ -257,106 +199,7 @@ class QAEngine:
             self.retriever, top, hits, terms(query), expectation(question), query != question
         )
 
-    def _answer_probability(
-        self, question: str, query: str, hits: list[Hit], candidates: list[Candidate]
-    ) -> float:
-        """The selector's probability that the best of the candidates answers."""
-        assert self.selector is not None
-        top, x = self._features(question, query, hits, candidates)
-        return float(self.selector.probabilities(x).max()) if top else 0.0
-
-    def _eligible(
-        self, expected: Expectation, candidates: list[Candidate], threshold: float
-    ) -> tuple[list[Candidate], _Support | None]:
-        """The sentences that can answer: those giving the kind of thing asked for and, if
-        any passage over the threshold names the question's focus, those of such passages.
-        Also, when none does, the passage word that came nearest (for the verdict)."""
-        eligible = [
-            c for c in candidates if supplies(expected.kind, self.index.sentence_text(c.row, c.k))
-        ]
-        if not expected.focus:
-            return eligible, None
-        over = sorted(
-            (c for c in eligible if c.score >= threshold),
-            key=lambda c: c.score,
-            reverse=True,
-        )
-        rows = list(dict.fromkeys(c.row for c in over))
-        focus_terms = set(terms(" ".join(expected.focus)))
-        naming = {row for row in rows if focus_terms & self.retriever.passage_terms(row)}
-        nearest = _Support(0.0, "")
-        if not naming:
-            # Word similarity costs an encoding of the passage's words: only the best few.
-            for row in rows[: self.settings.focus_passages]:
-                support = self._focus_support(expected.focus, row)
-                nearest = max(nearest, support)
-                if support.similarity >= self.settings.focus_similarity:
-                    naming.add(row)
-        if naming:
-            return [c for c in over if c.row in naming], None
-        return eligible, nearest
-
-    def _verdict(
-        self,
-        expected: Expectation,
-        candidates: list[Candidate],
-        best: Candidate | None,
-        unsupported: _Support | None,
-        threshold: float,
-    ) -> tuple[bool, str]:
-        """Whether to abstain, and why, in words for `--explain`."""
-        top = max((c.score for c in candidates), default=None)
-        if top is None:
-            return True, "nothing was retrieved"
-        if top < threshold:
-            return True, f"the best sentence scores {top:.2f}, under the threshold {threshold:.2f}"
-        if best is None or best.score < threshold:
-            return True, (
-                f"the question asks for {_KIND_WORDS[expected.kind]}, and no sentence that "
-                f"scores over the threshold gives one"
-            )
-        if unsupported is not None and best.score < self.settings.confident_score:
-            focus = " ".join(expected.focus)
-            return True, (
-                f"the question is about '{focus}', which no passage scoring over the "
-                f"threshold mentions (nearest word '{unsupported.word}', similarity "
-                f"{unsupported.similarity:.2f}), and the best sentence scores only "
-                f"{best.score:.2f}"
-            )
-        kind = f", and it gives {_KIND_WORDS[expected.kind]}" if expected.kind else ""
-        return False, f"the best sentence scores {best.score:.2f} (threshold {threshold:.2f}){kind}"
-
-    def _focus_support(self, focus: tuple[str, ...], row: int) -> _Support:
-        """The passage word most similar to one of the focus words."""
-        chunk = self.index.chunks[row]
-        passage_words = sorted(set(words(chunk.heading)) | set(words(chunk.text)))
-        if not passage_words:
-            return _Support(0.0, "")
-        vectors = self.embedder.encode_words([*focus, *passage_words])
-        sims = vectors[len(focus) :] @ vectors[: len(focus)].T
-        best = int(sims.max(axis=1).argmax())
-        return _Support(float(sims[best].max()), passage_words[best])
-
-    def _select(
-        self, candidates: list[Candidate], best: float, threshold: float
-    ) -> list[Candidate]:
-        floor = max(threshold, best - self.settings.margin)
-        chosen: list[Candidate] = []
-        for cand in sorted(candidates, key=lambda c: c.score, reverse=True):
-            if cand.score < floor or len(chosen) >= self.settings.max_sentences:
-                break
-            if any(self.same_meaning(cand, other) for other in chosen):
-                continue
-            chosen.append(cand)
-        return chosen
-
     def same_meaning(self, a: Candidate, b: Candidate) -> bool:
         va = self.index.sentence_vectors[self.index.chunks.sentence_rows(a.row)[a.k]]
         vb = self.index.sentence_vectors[self.index.chunks.sentence_rows(b.row)[b.k]]
         return float(va @ vb) > self.settings.same_meaning
-
-
-@dataclass(frozen=True, order=True)
-class _Support:
-    similarity: float  # 1.0 when the passage has the word itself
-    word: str

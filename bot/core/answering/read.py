@@ -16,47 +16,17 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from bot.core.answering.compose import ABSTAIN_TEXT, compose
-from bot.core.answering.reader import Reader, ReaderInput, Reading
+from bot.core.answering.reader import ReaderInput, Reading
 from bot.core.types import NO_EXPECTATION, Answer, Span, Turn
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from bot.core.answering.protocol import Engine
     from bot.core.answering.retrieval import Candidate, Hit
-    from bot.core.index.passages import Index
-    from bot.core.settings import AnswerSettings
-    from bot.core.types import Retrieved
-
-
-class Engine(Protocol):
-    """What reading asks of the engine (answering.engine.QAEngine, which calls read_answer):
-    named here, so that neither module imports the other."""
-
-    index: Index
-    settings: AnswerSettings
-    reader: Reader | None
-
-    def search(
-        self,
-        question: str,
-        history: Sequence[Turn],
-        top_k: int | None,
-        within: range | None = None,
-        always_context: bool = False,
-    ) -> tuple[str, str, list[Hit], list[Candidate], dict[str, float]]: ...
-
-    def same_meaning(self, a: Candidate, b: Candidate) -> bool: ...
-
-    def features(
-        self, question: str, query: str, hits: list[Hit], top: list[Candidate]
-    ) -> np.ndarray: ...
-
-    def retrieved(
-        self, hits: list[Hit], candidates: list[Candidate], top_k: int | None
-    ) -> tuple[Retrieved, ...]: ...
 
 
 MAX_READ_SENTENCES = 2  # the answer and, if the reader says it also answers, one more

@@ -17,7 +17,8 @@ from bot.core.index.snapshot import load_index, read_manifest
 from bot.core.settings import AnswerSettings, ChunkerSettings
 from bot.core.types import Turn
 from bot.service import QAService
-from bot.tools.evaluation import evaluate, load_qa_set
+from bot.tools.evaluation import evaluate
+from bot.tools.qaset import load_qa_set
 from tests.conftest import ARTICLE, REPO
 
 ARTICLE_TEXT = ARTICLE.read_text(encoding="utf-8")

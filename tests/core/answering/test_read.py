@@ -15,7 +15,7 @@ from bot.core.answering.engine import QAEngine
 from bot.core.answering.reader import Reader
 from bot.core.settings import AnswerSettings
 from bot.core.types import Turn
-from bot.tools.evaluation import load_qa_set
+from bot.tools.qaset import load_qa_set
 from tests.conftest import ARTICLE, REPO
 
 ARTICLE_TEXT = ARTICLE.read_text(encoding="utf-8")
