@@ -1,7 +1,7 @@
 """Settings: command-line flags > QABOT_* environment variables > config file > defaults.
 
-The config file is YAML: `--config PATH`, else $QABOT_CONFIG, else ./qabot.yaml if present.
-Relative paths inside it are relative to the file, so a config works from any directory.
+The config file is YAML: `--config PATH`, else $QABOT_CONFIG, else ./qabot.yaml if present
+(bot.config_file reads it; relative paths inside it are relative to the file).
 
 pydantic-settings does the layering: `Settings(**flags)` reads each source `_layers` names
 and merges them key by key, `telegram:` included. `load_settings` is how qabot calls it: what
@@ -34,23 +34,16 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from bot.config_file import ENV_PREFIX, config_file, read_config_file
 from bot.core import settings as core
-from bot.core.documents.sources import read_bytes
-from bot.core.errors import ConfigError, SourceError
-from bot.telegram_settings import TelegramSettings, state_file_off
+from bot.core.errors import ConfigError
+from bot.telegram_settings import TelegramSettings
 
-ENV_PREFIX = "QABOT_"
-DEFAULT_CONFIG_FILE = Path("qabot.yaml")
-# A config file is a page of settings: a megabyte is far more than any needs, and anything
-# larger (or a device such as /dev/zero, or a pipe) is refused before it is read.
-MAX_CONFIG_BYTES = 2**20
 BUNDLED_DOCUMENT = Path(__file__).parent / "data" / "article.txt"
 # The answer selector `qabot train` makes and the package ships.
 SHIPPED_SELECTOR = Path(__file__).parent / "models" / "selector.json"
 # The reader `qabot train` makes and the package ships (bot/models/reader/MODEL_CARD.md).
 SHIPPED_READER = Path(__file__).parent / "models" / "reader"
-_PATH_FIELDS = ("index_dir", "sources")
-_TELEGRAM_PATH_FIELDS = ("health_file",)
 # Telegram settings that are lists of ids: `QABOT_TELEGRAM_ADMINS=1,2` in the environment.
 _TELEGRAM_ID_LISTS = ("allowed_users", "allowed_chats", "admins")
 # The names Telegram tooling uses; the other Telegram settings are QABOT_TELEGRAM_<NAME>.
@@ -161,7 +154,7 @@ def _layers(settings_cls: Any, path: Path | None, flags: dict) -> dict[str, Any]
     return {
         "command line": InitSettingsSource(settings_cls, flags),
         "environment": _Environment(settings_cls),
-        f"config file {path}": InitSettingsSource(settings_cls, _read_config_file(path)),
+        f"config file {path}": InitSettingsSource(settings_cls, read_config_file(path)),
     }
 
 
@@ -193,80 +186,6 @@ class _Environment(EnvSettingsSource):
         if field_name == "telegram":  # QABOT_TELEGRAM itself is nothing
             return {}
         return super().decode_complex_value(field_name, field, value)
-
-
-def config_file(explicit: Path | None) -> Path | None:
-    if explicit is not None:
-        return explicit
-    from_env = os.environ.get(ENV_PREFIX + "CONFIG")
-    if from_env:
-        return Path(from_env)
-    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
-
-
-def _read_config_file(path: Path | None) -> dict[str, Any]:
-    """The config file's settings, read as pydantic-settings' YamlConfigSettingsSource reads
-    them but within limits: a regular file of at most MAX_CONFIG_BYTES, no deeper than PyYAML
-    can compose, every problem one line naming the file."""
-    import yaml
-
-    if path is None:
-        return {}
-    if path.is_dir():
-        raise ConfigError(f"config file {path}: is a directory")
-    try:
-        # Only a regular file of at most MAX_CONFIG_BYTES: a pipe would block, a device
-        # never end. The reasons read "<path>: ..." (no such file, not a regular file...).
-        raw = read_bytes(path, MAX_CONFIG_BYTES).decode("utf-8")
-    except SourceError as exc:
-        raise ConfigError(f"config file {exc}") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"config file {path}: cannot read it ({exc})") from None
-    try:
-        data = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"config file {path}: not valid YAML{where}") from None
-    except RecursionError:  # "[[[[..." thousands deep: PyYAML composes it recursively
-        raise ConfigError(f"config file {path}: nested too deeply to be settings") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config file {path}: expected a mapping of settings at the top level")
-    for key in data:  # `1: 2` would reach Settings(**values), which takes names only
-        if not isinstance(key, str):
-            raise ConfigError(
-                f"bad setting {str(key)!r}: unknown setting (from config file {path})"
-            )
-    base = path.parent
-    telegram = data.get("telegram")
-    state_file = telegram.get("state_file") if isinstance(telegram, dict) else None
-    if _local(state_file) and not state_file_off(state_file):
-        telegram["state_file"] = _resolve(base, state_file)
-    for key in _PATH_FIELDS:
-        value = data.get(key)
-        if isinstance(value, str) and value.strip():  # an empty one is refused by validation
-            data[key] = _resolve(base, value)
-        elif isinstance(value, list):
-            data[key] = [_resolve(base, v) if _local(v) else v for v in value]
-    for key in _TELEGRAM_PATH_FIELDS if isinstance(telegram, dict) else ():
-        value = telegram.get(key)
-        if isinstance(value, str) and value.strip():
-            telegram[key] = _resolve(base, value)
-    return data
-
-
-def _resolve(base: Path, value: str) -> str:
-    try:
-        return str(base / Path(value).expanduser())
-    except RuntimeError:  # "~name" of no such user: a path of that name, as a shell leaves it
-        return str(base / value)
-
-
-def _local(value: object) -> bool:
-    """A non-empty path (resolved against the config file's folder), not a URL."""
-    return isinstance(value, str) and bool(value.strip()) and "://" not in value
 
 
 def load_settings(config: Path | None = None, **flags: Any) -> Settings:

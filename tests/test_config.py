@@ -15,7 +15,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.config import MAX_CONFIG_BYTES, Settings, TelegramSettings, load_settings
+from bot.config import Settings, TelegramSettings, load_settings
+from bot.config_file import MAX_CONFIG_BYTES
 from bot.core.errors import ConfigError
 from bot.core.settings import SETTINGS_CLASSES, user_settings
 from bot.service.mapping import core_settings

@@ -24,7 +24,6 @@ from telegram import Bot
 from telegram.error import BadRequest, InvalidToken, NetworkError, TelegramError, TimedOut
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
-from bot.config import state_file_off
 from bot.core.errors import ConfigError, QABotError
 from bot.telegram.access import AllowList, Gate
 from bot.telegram.handlers import COMMANDS, Handlers
@@ -34,6 +33,7 @@ from bot.telegram.redact import Redactor, bot_logging
 from bot.telegram.send import SEND_DEFAULTS
 from bot.telegram.state import ANSWERS_KEPT
 from bot.telegram.stats import Stats, StatsCommand
+from bot.telegram_settings import state_file_off
 
 if TYPE_CHECKING:
     from bot.config import Settings, TelegramSettings
