@@ -11,7 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import BUNDLED_DOCUMENT, Settings
-from bot.core.types import Answer, Manifest, Notify, Progress, SentenceCandidate, SourceInfo, Turn
+from bot.core.types import (
+    Answer,
+    Manifest,
+    Notify,
+    Progress,
+    SentenceCandidate,
+    SourceInfo,
+    Turn,
+    quiet,
+)
 from bot.service.mapping import (
     answer_settings,
     build_embedder,
@@ -19,7 +28,6 @@ from bot.service.mapping import (
     index_settings,
     load_reader,
     load_selector,
-    quiet,
 )
 
 if TYPE_CHECKING:

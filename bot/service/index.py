@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 from bot.config import BUNDLED_DOCUMENT, Settings
 from bot.core.errors import IndexDamaged, IndexStoreError, SourceError
-from bot.core.types import Manifest, Notify, Plan, Progress
-from bot.service.mapping import build_embedder, chunker_settings, quiet
+from bot.core.types import Manifest, Notify, Plan, Progress, quiet
+from bot.service.mapping import build_embedder, chunker_settings
 
 if TYPE_CHECKING:
     from bot.core.index.store import IndexStore

@@ -23,10 +23,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-def quiet(_message: str) -> None:
-    pass
-
-
 def core_settings(cls: type[T], settings: Settings) -> T:
     """One of the core's settings classes from the user's settings, each field the user sets
     from the setting of its name (bot.core.settings.user_settings); the rest, the core's own

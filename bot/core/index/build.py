@@ -45,7 +45,7 @@ from bot.core.index.schema import transaction
 from bot.core.index.snapshot import current_record, manifest_text
 from bot.core.index.writing import DataWriter, commit, forget
 from bot.core.settings import ChunkerSettings
-from bot.core.types import SCHEMA_VERSION, Manifest, Notify, Plan, Progress
+from bot.core.types import SCHEMA_VERSION, Manifest, Notify, Plan, Progress, quiet
 
 if TYPE_CHECKING:
     from bot.core.index.embedding import Embedder
@@ -99,7 +99,7 @@ def build_index(
     embedder: Embedder,
     chunker: ChunkerSettings,
     progress: Progress | None = None,
-    notify: Notify = lambda _msg: None,
+    notify: Notify = quiet,
     index_type: str = "auto",
     max_bytes: int = MAX_SOURCE_BYTES,
     refetch: frozenset[str] = frozenset(),

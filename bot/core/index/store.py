@@ -17,16 +17,12 @@ from typing import TYPE_CHECKING
 from bot.core.errors import IndexStoreError
 from bot.core.index.schema import DB_FILE
 from bot.core.settings import ChunkerSettings, IndexSettings
-from bot.core.types import Manifest, Notify, Plan, Progress
+from bot.core.types import Manifest, Notify, Plan, Progress, quiet
 
 if TYPE_CHECKING:
     from bot.core.index.embedding import Embedder
     from bot.core.index.freshness import Seen
     from bot.core.index.passages import Index
-
-
-def _quiet(_message: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -101,7 +97,7 @@ class IndexStore:
 
     # --- writing (under the build lock) ----------------------------------------------------
 
-    def migrate(self, notify: Notify = _quiet) -> None:
+    def migrate(self, notify: Notify = quiet) -> None:
         """Bring an index built by an older qabot up to date (one line to `notify`); nothing
         when it is current, absent, or the folder cannot be written."""
         import os
@@ -131,7 +127,7 @@ class IndexStore:
         embedder: Embedder,
         chunker: ChunkerSettings,
         progress: Progress | None = None,
-        notify: Notify = _quiet,
+        notify: Notify = quiet,
         index_type: str = "auto",
         refetch: frozenset[str] = frozenset(),
     ) -> Manifest:
@@ -169,7 +165,7 @@ class IndexStore:
         default_sources: Sequence[Path],
         settings: IndexSettings | None = None,
         progress: Progress | None = None,
-        notify: Notify = _quiet,
+        notify: Notify = quiet,
     ) -> Index:
         """Open the index, building it first if it is missing and rebuilding it if it is stale
         (or refusing, with `settings.auto_rebuild` off). `sources` None means: whatever the

@@ -29,6 +29,7 @@ from bot.core.types.manifest import (
     Plan,
     Progress,
     SourceInfo,
+    quiet,
 )
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "citation_label",
     "normalize_space",
     "paragraph_locator",
+    "quiet",
 ]
 
 # --- answers -------------------------------------------------------------------------------

@@ -22,6 +22,12 @@ from bot.core.errors import IndexStoreError
 SCHEMA_VERSION = 4
 OLDEST_SCHEMA = 1
 Notify = Callable[[str], None]
+
+
+def quiet(_message: str) -> None:
+    """A Notify that says nothing."""
+
+
 # The sources of a build, decided from the index as it is once the build holds the lock
 # (`index add` and `remove` change the list the last build left).
 Plan = Callable[["Manifest | None"], "Sequence[str | Path]"]
